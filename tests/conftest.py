@@ -81,3 +81,25 @@ def make_source(request: pytest.FixtureRequest) -> Callable[..., IbisSource]:
 def engine(request: pytest.FixtureRequest) -> str:
     """Parametrise a test over both engines (parity)."""
     return request.param
+
+
+DEMO_END = "2026-11-15T12:00:00+00:00"
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """A small demo data set (about 40,000 events over 60 days) in a DuckDB file, made once."""
+    from datetime import datetime
+
+    from fawkes_analytics import demo
+
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    return demo.generate(path, events=40_000, seed=3, days=60, end=datetime.fromisoformat(DEMO_END), progress=False)
+
+
+@pytest.fixture
+def demo_env(demo_db: object, tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> object:
+    """Point the source at the small demo data and the reports at a fresh folder."""
+    monkeypatch.setenv("FAWKES_ANALYTICS_SOURCE", f"duckdb://{demo_db.path}")  # type: ignore[attr-defined]
+    monkeypatch.setenv("FAWKES_ANALYTICS_REPORTS_DIR", str(tmp_path / "reports"))  # type: ignore[operator]
+    return demo_db

@@ -1,0 +1,177 @@
+"""The catalog: ``analytics.yaml``, where data scientists define what the reports measure.
+
+It holds features (which events count as use), funnels, segment rules, experiments and KPI
+thresholds. Loading validates the whole file and raises ``ConfigError`` naming the file, the
+key and what is allowed. Experiments and segment rules keep their raw mapping here and are
+parsed by their own modules (``experiments.config``, ``metrics.segments``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "analytics.yaml"
+FUNNEL_ORDERS = ("ordered", "strict", "unordered")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(value: object, path: str, key: str) -> timedelta:
+    """Read '14d', '2h', '30m', '45s' or a number of seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return timedelta(seconds=float(value))
+    match = _DURATION.match(str(value))
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(path, key, f"{value!r} is not a duration (allowed: a positive number of seconds or '<n>s|m|h|d|w', e.g. '14d')")
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A tracked product feature: using it means emitting one of ``events``."""
+
+    name: str
+    title: str
+    events: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    event: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """An event that, between step ``from_step`` and ``to_step`` (1-based), voids an attempt."""
+
+    event: str
+    from_step: int
+    to_step: int
+
+
+@dataclass(frozen=True)
+class Funnel:
+    name: str
+    title: str
+    steps: tuple[FunnelStep, ...]
+    order: str = "ordered"
+    window: timedelta = timedelta(days=14)
+    exclusions: tuple[Exclusion, ...] = ()
+    breakdown: str | None = None
+
+
+@dataclass
+class Catalog:
+    """Everything ``analytics.yaml`` defines, validated."""
+
+    path: str
+    features: dict[str, Feature]
+    funnels: dict[str, Funnel]
+    adoption_trend_threshold_pct: float = 10.0
+    segments_raw: dict[str, Any] = field(default_factory=dict)
+    experiments_raw: list[dict[str, Any]] = field(default_factory=list)
+    kpis: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def funnel(self, name: str) -> Funnel:
+        from .errors import ParameterError
+
+        if name not in self.funnels:
+            raise ParameterError("funnel", f"unknown funnel {name!r}", sorted(self.funnels))
+        return self.funnels[name]
+
+    @property
+    def experiment_ids(self) -> list[str]:
+        return [str(e.get("id")) for e in self.experiments_raw]
+
+
+def _require(mapping: dict, key: str, path: str, where: str) -> Any:
+    if not isinstance(mapping, dict) or key not in mapping:
+        raise ConfigError(path, f"{where}.{key}" if where else key, "is required")
+    return mapping[key]
+
+
+def _parse_feature(raw: Any, path: str, where: str) -> Feature:
+    name = str(_require(raw, "name", path, where))
+    events = raw.get("events", [name])
+    if isinstance(events, str):
+        events = [events]
+    if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+        raise ConfigError(path, f"{where}.events", "must be a non-empty list of event names")
+    return Feature(name, str(raw.get("title", name.replace("_", " ").capitalize())), tuple(events))
+
+
+def _parse_funnel(raw: Any, path: str, where: str) -> Funnel:
+    name = str(_require(raw, "name", path, where))
+    steps_raw = _require(raw, "steps", path, where)
+    if not isinstance(steps_raw, list) or len(steps_raw) < 2:
+        raise ConfigError(path, f"{where}.steps", "must list at least two steps")
+    steps = []
+    for i, step in enumerate(steps_raw):
+        if isinstance(step, str):
+            steps.append(FunnelStep(step, step.replace("_", " ").capitalize()))
+        elif isinstance(step, dict) and isinstance(step.get("event"), str):
+            steps.append(FunnelStep(step["event"], str(step.get("label", step["event"]))))
+        else:
+            raise ConfigError(path, f"{where}.steps[{i}]", "must be an event name or {event: ..., label: ...}")
+    order = raw.get("order", "ordered")
+    if order not in FUNNEL_ORDERS:
+        raise ConfigError(path, f"{where}.order", f"{order!r} is not allowed (allowed: {', '.join(FUNNEL_ORDERS)})")
+    window = parse_duration(raw.get("window", "14d"), path, f"{where}.window")
+    exclusions = []
+    for i, ex in enumerate(raw.get("exclusions", []) or []):
+        key = f"{where}.exclusions[{i}]"
+        event = _require(ex, "event", path, key)
+        start, stop = int(ex.get("from_step", 1)), int(ex.get("to_step", len(steps)))
+        if not 1 <= start < stop <= len(steps):
+            raise ConfigError(path, key, f"from_step and to_step must satisfy 1 <= from_step < to_step <= {len(steps)}")
+        exclusions.append(Exclusion(str(event), start, stop))
+    breakdown = raw.get("breakdown")
+    return Funnel(
+        name, str(raw.get("title", name.replace("_", " ").capitalize())), tuple(steps), order, window,
+        tuple(exclusions), str(breakdown) if breakdown else None,
+    )
+
+
+def _unique(items: list, path: str, key: str) -> dict:
+    out: dict = {}
+    for item in items:
+        if item.name in out:
+            raise ConfigError(path, key, f"name {item.name!r} is defined twice")
+        out[item.name] = item
+    return out
+
+
+def load(path: str | os.PathLike | None = None) -> Catalog:
+    """Load and validate the catalog (``FAWKES_ANALYTICS_CATALOG`` or the project's analytics.yaml)."""
+    path = Path(path or os.environ.get("FAWKES_ANALYTICS_CATALOG") or DEFAULT_PATH)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), "(file)", "catalog file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), "(file)", f"not valid YAML: {exc}") from exc
+    where = str(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(where, "(top level)", "must be a mapping")
+    features = _unique([_parse_feature(f, where, f"features[{i}]") for i, f in enumerate(raw.get("features", []) or [])], where, "features")
+    funnels = _unique([_parse_funnel(f, where, f"funnels[{i}]") for i, f in enumerate(raw.get("funnels", []) or [])], where, "funnels")
+    adoption = raw.get("adoption", {}) or {}
+    threshold = adoption.get("trend_threshold_pct", 10.0)
+    if not isinstance(threshold, (int, float)) or threshold < 0:
+        raise ConfigError(where, "adoption.trend_threshold_pct", "must be a non-negative number")
+    experiments = raw.get("experiments", []) or []
+    if not isinstance(experiments, list):
+        raise ConfigError(where, "experiments", "must be a list")
+    return Catalog(
+        where, features, funnels, float(threshold), raw.get("segments", {}) or {}, experiments, raw.get("kpis", {}) or {},
+    )

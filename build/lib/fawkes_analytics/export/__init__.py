@@ -1,0 +1,1 @@
+"""Exporters that turn result objects into files: CSV, JSON and Prometheus exposition."""

@@ -1,0 +1,42 @@
+"""Where data comes from: a registry of source kinds keyed by URL scheme.
+
+The source is a connection URL, from ``FAWKES_ANALYTICS_SOURCE`` by default. ``duckdb://``
+files (the embedded default, created by the demo generator) and any other Ibis backend URL
+give an ``IbisSource``; other kinds register an opener with ``register``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from .base import Source, redact_url
+from .ibis_source import IbisSource, open_ibis_url
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_DEMO_PATH = PROJECT_ROOT / "data" / "demo.duckdb"
+ENV_VAR = "FAWKES_ANALYTICS_SOURCE"
+
+_OPENERS: dict[str, Callable[[str], Source]] = {}
+
+
+def register(scheme: str, opener: Callable[[str], Source]) -> None:
+    """Make ``connect`` open URLs of ``scheme`` with ``opener``."""
+    _OPENERS[scheme] = opener
+
+
+def default_url() -> str:
+    """The configured source URL, or the demo DuckDB file."""
+    return os.environ.get(ENV_VAR) or f"duckdb://{DEFAULT_DEMO_PATH}"
+
+
+def connect(url: str | None = None) -> Source:
+    """Open the source at ``url`` (default: ``FAWKES_ANALYTICS_SOURCE`` or the demo data)."""
+    url = url or default_url()
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    opener = _OPENERS.get(scheme, open_ibis_url)
+    return opener(url)
+
+
+__all__ = ["ENV_VAR", "IbisSource", "Source", "connect", "default_url", "redact_url", "register"]

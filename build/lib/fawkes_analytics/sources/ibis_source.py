@@ -1,0 +1,97 @@
+"""Sources backed by an Ibis backend: DuckDB (the default), Spark, and any Ibis URL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from .. import schema
+from ..errors import SourceUnavailable
+from .base import Source, redact_url
+
+META_TABLE = "fawkes_meta"
+
+
+class IbisSource(Source):
+    """Canonical tables stored in an Ibis backend under their canonical names."""
+
+    def __init__(self, backend: Any, url: str, kind: str | None = None, tables: dict[str, str] | None = None) -> None:
+        self.backend = backend
+        self.url = url
+        self.kind = kind or backend.name
+        self.table_names = {"events": "events", "assignments": "assignments", "feedback": "feedback", **(tables or {})}
+
+    def _table(self, name: str) -> ir.Table:
+        stored = self.table_names[name]
+        if stored not in self.backend.list_tables():
+            # An absent optional table reads as empty so a report can say "no data".
+            if name == "events":
+                raise SourceUnavailable(f"source {redact_url(self.url)}: table '{stored}' not found")
+            return ibis.memtable({c: [] for c in schema.TABLES[name].column_names}, schema=schema.TABLES[name].ibis_schema())
+        table = self.backend.table(stored)
+        schema.check_columns(name, {k: str(v) for k, v in table.schema().items()}, where=f"source {redact_url(self.url)}")
+        return table
+
+    @cached_property
+    def _events(self) -> ir.Table:
+        return self._table("events")
+
+    def events(self) -> ir.Table:
+        return self._events
+
+    def assignments(self) -> ir.Table:
+        return self._table("assignments")
+
+    def feedback(self) -> ir.Table:
+        return self._table("feedback")
+
+    @cached_property
+    def meta(self) -> dict[str, str]:
+        """Key/value metadata the demo generator writes (empty for other sources)."""
+        if META_TABLE not in self.backend.list_tables():
+            return {}
+        frame = self.backend.table(META_TABLE).to_pandas()
+        return dict(zip(frame["key"], frame["value"], strict=True))
+
+    @property
+    def is_demo(self) -> bool:  # type: ignore[override]
+        return self.meta.get("demo") == "true"
+
+    @cached_property
+    def _as_of(self) -> datetime | None:
+        latest = self.events().timestamp.max().execute()
+        if latest is None or str(latest) == "NaT":
+            return None
+        return latest.to_pydatetime().replace(tzinfo=timezone.utc) if hasattr(latest, "to_pydatetime") else latest.replace(tzinfo=timezone.utc)
+
+    def data_as_of(self) -> datetime | None:
+        return self._as_of
+
+    def default_as_of(self) -> datetime:
+        if self.is_demo and self.meta.get("end"):
+            return datetime.fromisoformat(self.meta["end"])
+        return datetime.now(timezone.utc)
+
+
+def open_duckdb(path: str | Path, read_only: bool = True) -> IbisSource:
+    """Open a DuckDB file; read-only by default so several reports can read at once."""
+    path = Path(path)
+    if not path.exists():
+        raise SourceUnavailable(f"DuckDB file {path} does not exist (run `make run` or `fawkes-analytics demo-data` to create the demo data)")
+    return IbisSource(ibis.duckdb.connect(str(path), read_only=read_only), f"duckdb://{path}", "duckdb")
+
+
+def open_ibis_url(url: str) -> IbisSource:
+    """Open ``duckdb://path`` or any other URL that ``ibis.connect`` understands."""
+    if url.startswith("duckdb://"):
+        return open_duckdb(url.removeprefix("duckdb://"))
+    try:
+        backend = ibis.connect(url)
+    except Exception as exc:  # the backend's own error type varies per driver
+        raise SourceUnavailable(f"cannot connect to {redact_url(url)}: {exc}") from exc
+    return IbisSource(backend, url)

@@ -1,0 +1,116 @@
+"""Reporting time ranges: named rolling windows or a custom start/end, in a time zone.
+
+Every range is half-open, ``[start, end)``, and carries the previous period of equal length
+so each KPI can be compared with it. Named ranges are rolling windows that end at the
+anchor time (``as_of``): ``7d`` is the 7 x 24 hours before it, so both periods have exactly
+the same length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pandas as pd
+
+from .errors import ParameterError
+
+NAMED_RANGES: dict[str, timedelta] = {
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}
+CUSTOM = "custom"
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A half-open interval ``[start, end)`` in UTC, reported in time zone ``tz``."""
+
+    start: datetime
+    end: datetime
+    tz: str = "UTC"
+    label: str = CUSTOM
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    def previous(self) -> TimeRange:
+        """The period of equal length that ends where this one starts."""
+        return TimeRange(self.start - self.duration, self.start, self.tz, f"previous {self.label}")
+
+    @property
+    def start_naive_utc(self) -> datetime:
+        """Start as a naive UTC datetime, the storage convention of the engines."""
+        return self.start.astimezone(timezone.utc).replace(tzinfo=None)
+
+    @property
+    def end_naive_utc(self) -> datetime:
+        return self.end.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def default_granularity(self) -> str:
+        """Hourly up to two days, daily up to 60 days, weekly beyond."""
+        if self.duration <= timedelta(days=2):
+            return "hour"
+        if self.duration <= timedelta(days=60):
+            return "day"
+        return "week"
+
+    def describe(self) -> str:
+        zone = ZoneInfo(self.tz)
+        fmt = "%Y-%m-%d %H:%M"
+        return f"{self.start.astimezone(zone):{fmt}} to {self.end.astimezone(zone):{fmt}} ({self.tz})"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"label": self.label, "start": self.start.isoformat(), "end": self.end.isoformat(), "tz": self.tz}
+
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ParameterError("tz", f"unknown time zone {tz!r}", "an IANA name such as 'UTC' or 'Europe/Berlin'") from exc
+
+
+def _parse(name: str, value: str | datetime, zone: ZoneInfo) -> datetime:
+    try:
+        moment = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(name, f"cannot parse {value!r} as a date or time", "ISO 8601, e.g. 2026-11-01 or 2026-11-01T12:00Z") from exc
+    if moment.tzinfo is None:
+        moment = moment.tz_localize(zone)
+    return moment.to_pydatetime().astimezone(timezone.utc)
+
+
+def resolve(
+    time_range: str | None = "7d",
+    start: str | datetime | None = None,
+    end: str | datetime | None = None,
+    tz: str = "UTC",
+    as_of: datetime | None = None,
+) -> TimeRange:
+    """Turn report parameters into a ``TimeRange``.
+
+    ``start``/``end`` (dates or times, read in ``tz`` when they carry no offset) take
+    precedence over ``time_range``; ``as_of`` anchors named ranges and defaults to now.
+    """
+    zone = _zone(tz)
+    if start is not None or end is not None:
+        if start is None or end is None:
+            raise ParameterError("start" if start is None else "end", "a custom range needs both start and end")
+        begin, finish = _parse("start", start, zone), _parse("end", end, zone)
+        if finish <= begin:
+            raise ParameterError("end", f"end {finish.isoformat()} is not after start {begin.isoformat()}")
+        return TimeRange(begin, finish, tz, CUSTOM)
+    if time_range not in NAMED_RANGES:
+        raise ParameterError("time_range", f"unknown range {time_range!r}", sorted(NAMED_RANGES, key=NAMED_RANGES.get))
+    anchor = as_of or datetime.now(timezone.utc)
+    if anchor.tzinfo is None:
+        anchor = anchor.replace(tzinfo=timezone.utc)
+    anchor = anchor.astimezone(timezone.utc)
+    return TimeRange(anchor - NAMED_RANGES[time_range], anchor, tz, time_range)

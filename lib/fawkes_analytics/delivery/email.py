@@ -1,0 +1,349 @@
+"""Report and failure emails over SMTP that render in real mail clients.
+
+The report email is ``multipart/alternative`` (plain text + HTML); the HTML part sits in a
+``multipart/related`` with the report's charts as inline images referenced by ``cid:``
+(mail clients block ``data:`` base64 images). Configured attachments (PDF, CSVs, data.json,
+report.html) make the whole ``multipart/mixed``. When the message would exceed the size
+limit, attachments and then charts are left out and the body links to the published report.
+
+SMTP settings come from the environment at send time (never from schedule files or notebook
+parameters), and the password never appears in a repr, a log line or a run record.
+"""
+
+from __future__ import annotations
+
+import html
+import mimetypes
+import os
+import smtplib
+import ssl
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, make_msgid
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .state import read_json
+
+SECURITY_MODES = ("starttls", "tls", "none")
+_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to send mail; read from ``FAWKES_SMTP_*`` environment variables."""
+
+    host: str
+    port: int
+    security: str = "starttls"
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sender: str = "fawkes-analytics@localhost"
+    reports_base_url: str | None = None
+    timeout: float = 30.0
+    ca_file: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SmtpSettings:
+        """Build settings from ``FAWKES_SMTP_HOST``, ``_PORT``, ``_SECURITY`` (starttls|tls|none),
+        ``_USER``, ``_PASSWORD``, ``_FROM``, ``_TIMEOUT``, ``_CA_FILE`` and ``FAWKES_REPORTS_BASE_URL``."""
+        env = os.environ if env is None else env
+        host = env.get("FAWKES_SMTP_HOST", "").strip()
+        if not host:
+            raise ConfigError(
+                "environment", "FAWKES_SMTP_HOST", "not set: the SMTP server to send report emails through"
+            )
+        security = env.get("FAWKES_SMTP_SECURITY", "starttls").strip().lower()
+        if security not in SECURITY_MODES:
+            raise ConfigError(
+                "environment",
+                "FAWKES_SMTP_SECURITY",
+                f"{security!r} is not allowed (allowed: {', '.join(SECURITY_MODES)})",
+            )
+        port_raw = env.get("FAWKES_SMTP_PORT", "").strip()
+        try:
+            port = int(port_raw) if port_raw else _DEFAULT_PORTS[security]
+        except ValueError:
+            raise ConfigError("environment", "FAWKES_SMTP_PORT", f"{port_raw!r} is not a port number") from None
+        if not 0 < port < 65536:
+            raise ConfigError("environment", "FAWKES_SMTP_PORT", f"{port} is not a port number (1-65535)")
+        user = env.get("FAWKES_SMTP_USER") or None
+        password = env.get("FAWKES_SMTP_PASSWORD") or None
+        if bool(user) != bool(password):
+            raise ConfigError(
+                "environment",
+                "FAWKES_SMTP_USER" if not user else "FAWKES_SMTP_PASSWORD",
+                "set both FAWKES_SMTP_USER and FAWKES_SMTP_PASSWORD, or neither",
+            )
+        return cls(
+            host=host,
+            port=port,
+            security=security,
+            user=user,
+            password=password,
+            sender=env.get("FAWKES_SMTP_FROM") or "fawkes-analytics@localhost",
+            reports_base_url=(env.get("FAWKES_REPORTS_BASE_URL") or "").rstrip("/") or None,
+            timeout=float(env.get("FAWKES_SMTP_TIMEOUT") or 30),
+            ca_file=env.get("FAWKES_SMTP_CA_FILE") or None,
+        )
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What an email needs from a run folder: read from run.json and data.json, never recomputed."""
+
+    run_dir: Path
+    report: str
+    run_id: str
+    status: str
+    title: str
+    error: str | None
+    kpis: Mapping[str, Mapping[str, Any]]
+    charts: tuple[Path, ...]
+
+    @classmethod
+    def load(cls, run_dir: Path, report: str | None = None) -> RunView:
+        run_dir = Path(run_dir)
+        record = read_json(run_dir / "run.json", {}) or {}
+        data = read_json(run_dir / "data.json", {}) or {}
+        report = record.get("report") or data.get("report") or report or run_dir.parent.name
+        return cls(
+            run_dir=run_dir,
+            report=report,
+            run_id=str(record.get("run_id") or run_dir.name),
+            status=record.get("status", "succeeded" if data else "failed"),
+            title=data.get("title") or record.get("title") or report.replace("_", " ").title(),
+            error=record.get("error"),
+            kpis=data.get("kpis") or {},
+            charts=tuple(sorted((run_dir / "charts").glob("*.png"))),
+        )
+
+    def url(self, base_url: str | None) -> str | None:
+        """Link to the published report.html, when a base URL is configured."""
+        if not base_url:
+            return None
+        return f"{base_url}/{self.report}/{self.run_dir.name}/report.html"
+
+    def attachments(self, kinds: Sequence[str]) -> list[Path]:
+        """Files for the configured attachment kinds that exist in the run folder."""
+        files: list[Path] = []
+        for kind in kinds:
+            if kind == "csv":
+                files.extend(sorted(self.run_dir.glob("*.csv")))
+            else:
+                candidate = self.run_dir / {"pdf": "report.pdf", "json": "data.json", "html": "report.html"}[kind]
+                if candidate.exists():
+                    files.append(candidate)
+        return files
+
+
+def format_value(value: Any, unit: str | None = None) -> str:
+    """A KPI value for people: thousands separators, one decimal for fractions, the unit."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{value}{' ' + unit if unit else ''}"
+    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}" if abs(value) >= 1 else f"{value:,.3g}"
+    if unit in ("%", "pct", "percent"):
+        return f"{text}%"
+    if unit in ("s", "seconds"):
+        return f"{text} s"
+    return f"{text} {unit}" if unit else text
+
+
+def format_change(kpi: Mapping[str, Any]) -> str:
+    """``+12.5%`` or ``-3.1 pp`` (percentage points for rates), empty when unknown."""
+    change = kpi.get("change")
+    if change is None or isinstance(change, bool) or not isinstance(change, (int, float)):
+        return ""
+    unit = kpi.get("change_unit") or "%"
+    suffix = " pp" if unit in ("pp", "points", "percentage_points") else "%"
+    return f"{change:+.1f}{suffix}"
+
+
+def _kpi_rows(run: RunView) -> list[tuple[str, str, str]]:
+    return [
+        (str(k.get("label") or name), format_value(k.get("value"), k.get("unit")), format_change(k))
+        for name, k in run.kpis.items()
+        if isinstance(k, Mapping)
+    ]
+
+
+def render_text(run: RunView, url: str | None, note: str | None = None) -> str:
+    """Plain-text alternative: KPIs one per line, then the link."""
+    lines = [run.title, "=" * len(run.title), ""]
+    rows = _kpi_rows(run)
+    width = max((len(r[0]) for r in rows), default=0)
+    lines += [
+        f"{label.ljust(width)}  {value}" + (f"  ({change} vs previous period)" if change else "")
+        for label, value, change in rows
+    ]
+    if run.charts:
+        lines += ["", f"{len(run.charts)} chart(s) are shown in the HTML version of this email."]
+    if note:
+        lines += ["", note]
+    if url:
+        lines += ["", f"Full report: {url}"]
+    lines += ["", f"Run {run.run_id} of report '{run.report}'."]
+    return "\n".join(lines) + "\n"
+
+
+def render_html(run: RunView, url: str | None, chart_cids: Sequence[tuple[Path, str]], note: str | None = None) -> str:
+    """HTML body with inline styles only (mail clients drop <style> and scripts)."""
+    e = html.escape
+    cell = "padding:6px 12px;border-bottom:1px solid #e5e7eb;"
+    rows = "".join(
+        f'<tr><td style="{cell}">{e(label)}</td><td style="{cell}text-align:right;font-weight:bold">{e(value)}</td>'
+        f'<td style="{cell}text-align:right;color:{"#15803d" if change.startswith("+") else "#b91c1c" if change.startswith("-") else "#6b7280"}">{e(change)}</td></tr>'
+        for label, value, change in _kpi_rows(run)
+    )
+    table = (
+        f'<table role="presentation" cellspacing="0" style="border-collapse:collapse;font-size:14px"><tr>'
+        f'<th style="{cell}text-align:left">KPI</th><th style="{cell}text-align:right">Value</th>'
+        f'<th style="{cell}text-align:right">vs previous</th></tr>{rows}</table>'
+        if rows
+        else ""
+    )
+    charts = "".join(
+        f'<p><img src="cid:{cid}" alt="{e(path.stem.replace("_", " "))}" width="600" style="max-width:100%;height:auto;display:block"></p>'
+        for path, cid in chart_cids
+    )
+    link = f'<p><a href="{e(url)}" style="color:#1d4ed8">Open the full report</a></p>' if url else ""
+    note_html = f'<p style="color:#92400e">{e(note)}</p>' if note else ""
+    return (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"></head>'
+        '<body style="font-family:Arial,Helvetica,sans-serif;color:#111827;margin:0;padding:16px">'
+        f'<h1 style="font-size:20px;margin:0 0 12px">{e(run.title)}</h1>{table}{charts}{note_html}{link}'
+        f'<p style="color:#6b7280;font-size:12px">Run {e(run.run_id)} of report {e(run.report)}.</p></body></html>'
+    )
+
+
+def _base_message(settings: SmtpSettings, subject: str, to: Sequence[str], cc: Sequence[str], key: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = subject
+    msg["From"] = formataddr(("Fawkes Analytics", settings.sender))
+    msg["To"] = ", ".join(to)
+    if cc:
+        msg["Cc"] = ", ".join(cc)
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(idstring=key[:16], domain=settings.sender.rpartition("@")[2] or "localhost")
+    msg["X-Fawkes-Run"] = key
+    return msg
+
+
+def build_report_message(
+    run: RunView,
+    settings: SmtpSettings,
+    *,
+    subject: str,
+    to: Sequence[str],
+    cc: Sequence[str] = (),
+    attach: Sequence[str] = (),
+    max_bytes: int = 10 * 1024 * 1024,
+) -> tuple[EmailMessage, str | None]:
+    """The report email and what was left out to respect ``max_bytes`` (None if nothing)."""
+    url = run.url(settings.reports_base_url)
+    files = run.attachments(attach)
+    where = f" at {url}" if url else f" in the run folder {run.run_dir}"
+    attempts: list[tuple[bool, bool, str | None, str | None]] = [
+        (True, True, None, None),
+        (
+            True,
+            False,
+            f"Attachments were left out because the email would exceed {max_bytes / 1048576:.1f} MB; find them{where}.",
+            "attachments",
+        ),
+        (
+            False,
+            False,
+            f"Charts and attachments were left out because the email would exceed {max_bytes / 1048576:.1f} MB; see the full report{where}.",
+            "charts and attachments",
+        ),
+    ]
+    msg = None
+    for with_charts, with_files, note, omitted in attempts:
+        if not files and with_charts and not with_files:
+            continue  # nothing to leave out at this step
+        msg = _compose_report(run, settings, subject, to, cc, url, with_charts, files if with_files else [], note)
+        if len(msg.as_bytes()) <= max_bytes:
+            return msg, omitted
+    return msg, "charts and attachments"
+
+
+def _compose_report(
+    run: RunView,
+    settings: SmtpSettings,
+    subject: str,
+    to: Sequence[str],
+    cc: Sequence[str],
+    url: str | None,
+    with_charts: bool,
+    files: Sequence[Path],
+    note: str | None,
+) -> EmailMessage:
+    msg = _base_message(settings, subject, to, cc, run.run_id)
+    domain = settings.sender.rpartition("@")[2] or "localhost"
+    chart_cids = [
+        (path, make_msgid(idstring=path.stem, domain=domain)[1:-1]) for path in (run.charts if with_charts else ())
+    ]
+    msg.set_content(render_text(run, url, note))
+    msg.add_alternative(render_html(run, url, chart_cids, note), subtype="html")
+    html_part = msg.get_payload()[1]
+    for path, cid in chart_cids:
+        html_part.add_related(
+            path.read_bytes(), "image", "png", cid=f"<{cid}>", filename=path.name, disposition="inline"
+        )
+    for path in files:
+        ctype, _ = mimetypes.guess_type(path.name)
+        maintype, subtype = (ctype or "application/octet-stream").split("/", 1)
+        msg.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=path.name)
+    return msg
+
+
+def build_failure_message(
+    run: RunView | None,
+    settings: SmtpSettings,
+    *,
+    schedule: str,
+    report: str,
+    status: str,
+    error: str | None,
+    subject: str,
+    to: Sequence[str],
+    run_key: str,
+) -> EmailMessage:
+    """A plain-text notice to a schedule's owners: what failed, the error, where to look."""
+    msg = _base_message(settings, subject, to, (), run_key)
+    url = run.url(settings.reports_base_url) if run else None
+    lines = [
+        f"Schedule '{schedule}' could not produce report '{report}'.",
+        "",
+        f"Status: {status}",
+        f"Error: {error or 'no error message'}",
+    ]
+    if run is not None:
+        lines += [f"Run folder: {run.run_dir}", "The executed notebook is kept there for debugging."]
+        if url:
+            lines += [f"Run page: {url}"]
+    lines += ["", "The previous successful report stays published; the next slot runs as scheduled."]
+    msg.set_content("\n".join(lines) + "\n")
+    return msg
+
+
+def send_message(msg: EmailMessage, settings: SmtpSettings, recipients: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+    """Send ``msg`` to ``recipients`` (envelope); returns refused recipients. Raises on failure."""
+    context = ssl.create_default_context(cafile=settings.ca_file) if settings.security != "none" else None
+    smtp_class = smtplib.SMTP_SSL if settings.security == "tls" else smtplib.SMTP
+    kwargs: dict[str, Any] = {"timeout": settings.timeout}
+    if settings.security == "tls":
+        kwargs["context"] = context
+    with smtp_class(settings.host, settings.port, **kwargs) as smtp:
+        smtp.ehlo()
+        if settings.security == "starttls":
+            smtp.starttls(context=context)
+            smtp.ehlo()
+        if settings.user:
+            smtp.login(settings.user, settings.password or "")
+        return smtp.send_message(msg, from_addr=settings.sender, to_addrs=list(recipients))

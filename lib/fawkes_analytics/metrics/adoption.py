@@ -1,0 +1,177 @@
+"""Feature adoption: which share of active users used each catalog feature.
+
+A feature (``analytics.yaml`` ``features``) is used by emitting any of its events. Per
+feature and period:
+
+- unique_users: distinct users with at least one of the feature's events;
+- usage_count: number of those events;
+- adoption_rate: 100 * unique_users / active users (distinct users with any event in the
+  same period), in percent; 0 when there are no active users;
+- trend: "up" / "down" when the adoption rate changed by more than
+  ``catalog.adoption_trend_threshold_pct`` percent (relative, Plausible change rules: old 0
+  and new > 0 is +100 %) against the previous period, otherwise "stable".
+
+The rate change is also given in percentage points (``rate_change_points``). The time series
+has the same numbers per hour/day/week bucket of the reporting time zone, with distinct users
+counted per bucket by the engine. An event listed under two features counts for both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from ..catalog import Catalog
+from ..results import Result, percent_change, point_change
+from ..sources.base import Source
+from ..timerange import TimeRange
+from . import buckets
+
+TREND_UP, TREND_DOWN, TREND_STABLE = "up", "down", "stable"
+
+
+@dataclass
+class FeatureAdoption(Result):
+    """Per-feature adoption with the previous period, a trend label and a time series."""
+
+    time_range: TimeRange
+    granularity: str
+    threshold_pct: float
+    active_users: int
+    active_users_previous: int
+    features: pd.DataFrame
+    timeseries: pd.DataFrame
+    segment: str | None = None
+
+
+def trend_label(change_pct: float | None, threshold_pct: float) -> str:
+    """Up/down when the relative change exceeds the threshold (strictly), else stable."""
+    if change_pct is None:
+        return TREND_STABLE
+    if change_pct > threshold_pct:
+        return TREND_UP
+    if change_pct < -threshold_pct:
+        return TREND_DOWN
+    return TREND_STABLE
+
+
+def _feature_map(catalog: Catalog) -> ir.Table:
+    pairs = [(f.name, e) for f in catalog.features.values() for e in f.events]
+    frame = pd.DataFrame(pairs, columns=["feature", "event_name"])
+    return ibis.memtable(frame, schema={"feature": "string", "event_name": "string"})
+
+
+def feature_adoption(
+    source: Source,
+    catalog: Catalog,
+    time_range: TimeRange,
+    granularity: str | None = None,
+    *,
+    segment: str | None = None,
+) -> FeatureAdoption:
+    """Adoption of every feature in ``catalog`` over ``time_range`` and its previous period."""
+    granularity = buckets.check_granularity(granularity or time_range.default_granularity())
+    prev = time_range.previous()
+    start, end, prev_start = time_range.start_naive_utc, time_range.end_naive_utc, prev.start_naive_utc
+    events = source.events()
+    if segment is not None:
+        from .segments import users_in_segment
+
+        events = events.semi_join(users_in_segment(source, catalog, time_range, segment), "user_id")
+    both = events.filter(events.timestamp >= prev_start, events.timestamp < end)
+    active = both.aggregate(
+        cur=both.user_id.nunique(where=both.timestamp >= start),
+        old=both.user_id.nunique(where=both.timestamp < start),
+    ).execute()
+    active_cur, active_old = int(active["cur"].iloc[0] or 0), int(active["old"].iloc[0] or 0)
+
+    names = list(catalog.features)
+    base = pd.DataFrame({"feature": names, "title": [catalog.features[n].title for n in names]})
+    if names:
+        fmap = _feature_map(catalog)
+        used = both.select("user_id", "timestamp", "event_name").join(fmap, "event_name")
+        is_cur = used.timestamp >= start
+        per = (
+            used.group_by("feature")
+            .aggregate(
+                unique_users=used.user_id.nunique(where=is_cur),
+                usage_count=is_cur.cast("int64").sum(),
+                unique_users_previous=used.user_id.nunique(where=~is_cur),
+                usage_count_previous=(~is_cur).cast("int64").sum(),
+            )
+            .execute()
+        )
+    else:
+        per = pd.DataFrame(
+            columns=["feature", "unique_users", "usage_count", "unique_users_previous", "usage_count_previous"]
+        )
+    table = base.merge(per, on="feature", how="left")
+    counts = ["unique_users", "usage_count", "unique_users_previous", "usage_count_previous"]
+    table[counts] = table[counts].fillna(0).astype("int64")
+    table["adoption_rate"] = [100.0 * u / active_cur if active_cur else 0.0 for u in table["unique_users"]]
+    table["adoption_rate_previous"] = [
+        100.0 * u / active_old if active_old else 0.0 for u in table["unique_users_previous"]
+    ]
+    table["rate_change_pct"] = [
+        percent_change(n, o) for n, o in zip(table["adoption_rate"], table["adoption_rate_previous"], strict=True)
+    ]
+    table["rate_change_points"] = [
+        point_change(n, o) for n, o in zip(table["adoption_rate"], table["adoption_rate_previous"], strict=True)
+    ]
+    table["trend"] = [trend_label(c, catalog.adoption_trend_threshold_pct) for c in table["rate_change_pct"]]
+    table = table[
+        [
+            "feature",
+            "title",
+            "adoption_rate",
+            "unique_users",
+            "usage_count",
+            "adoption_rate_previous",
+            "unique_users_previous",
+            "usage_count_previous",
+            "rate_change_pct",
+            "rate_change_points",
+            "trend",
+        ]
+    ]
+    in_range = both.filter(both.timestamp >= start)
+    return FeatureAdoption(
+        time_range=time_range,
+        granularity=granularity,
+        threshold_pct=catalog.adoption_trend_threshold_pct,
+        active_users=active_cur,
+        active_users_previous=active_old,
+        features=table,
+        timeseries=_timeseries(in_range, catalog, time_range, granularity) if names else _empty_series(),
+        segment=segment,
+    )
+
+
+def _empty_series() -> pd.DataFrame:
+    return pd.DataFrame(
+        columns=["bucket", "start", "feature", "active_users", "unique_users", "usage_count", "adoption_rate"]
+    )
+
+
+def _timeseries(in_range: ir.Table, catalog: Catalog, time_range: TimeRange, granularity: str) -> pd.DataFrame:
+    cal = buckets.calendar(time_range.start, time_range.end, time_range.tz, granularity)
+    ev = cal.assign(in_range.select("user_id", "timestamp", "event_name"))
+    active = ev.group_by("bucket").aggregate(active_users=ev.user_id.nunique()).execute()
+    used = ev.join(_feature_map(catalog), "event_name")
+    per = (
+        used.group_by(["bucket", "feature"])
+        .aggregate(unique_users=used.user_id.nunique(), usage_count=used.count())
+        .execute()
+    )
+    grid = cal.buckets.merge(pd.DataFrame({"feature": list(catalog.features)}), how="cross")
+    frame = grid.merge(active, on="bucket", how="left").merge(per, on=["bucket", "feature"], how="left")
+    counts = ["active_users", "unique_users", "usage_count"]
+    frame[counts] = frame[counts].fillna(0).astype("int64")
+    active_f = frame["active_users"].astype("float64")
+    frame["adoption_rate"] = (100.0 * frame["unique_users"] / active_f.where(active_f > 0)).fillna(0.0)
+    return frame.sort_values(["bucket", "feature"]).reset_index(drop=True)[
+        ["bucket", "start", "feature", "active_users", "unique_users", "usage_count", "adoption_rate"]
+    ]

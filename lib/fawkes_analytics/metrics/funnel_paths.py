@@ -1,0 +1,286 @@
+"""Funnel attempts as Ibis expressions: which steps each attempt reached, and when.
+
+This module is the engine-agnostic core of ``metrics.funnels``; it turns events into one row
+per *attempt* with the attempt's step times, and leaves counting to the report module.
+The rules are PostHog's (shared/SEMANTICS.md, "Funnels"), read as follows.
+
+Ordering. A person's events are put in one total order: timestamp, then step order (an
+event's rank is the lowest funnel step it can fill; events that fill no step rank after
+all steps), then ``event_id``. Each (event, step) match gets a position
+``seq * (N + 1) + (N - k)``: the same event offered to several steps (a funnel that repeats
+an event) is offered to the higher step first, exactly like PostHog's per-event loop that
+walks the steps in reverse, so one event advances an older attempt *and* starts a new one
+but never fills two steps of the same attempt.
+
+Ordered funnels (the default) follow PostHog's slot model. Every step-1 event starts an
+attempt. An attempt that has reached step k-1 at position p reaches step k at the first
+step-k match after p, provided that
+
+- no other attempt reached step k-1 in between (a repeated step-1 event, or in general a
+  newer attempt catching up, *restarts* the attempt in progress: the newer attempt takes
+  over and its window and times are measured from its own step 1), and
+- the match is inside the conversion window: ``t_k - t_1 <= window`` (inclusive).
+
+An attempt that is overtaken keeps the steps it already reached (so an older attempt that
+is further along is not lost when step 1 repeats), which is what "every step-1 event can
+start an attempt" and "a repeated step-1 event restarts the attempt in progress" mean
+together. Strict funnels add one condition: the step-k event must be the person's very
+next event after the step-(k-1) event (any other event in between, including a repeated
+funnel event, breaks the attempt). Each level is one window pass over the attempts and the
+candidate step events, so the cost is N-1 sorts of the (small) set of funnel events.
+
+Unordered funnels: every event that fills any step anchors an attempt; the attempt holds
+the steps whose events occur in ``[anchor, anchor + window]`` (a step repeated r times
+needs r distinct events), and step k is reached at the k-th earliest of those times. So
+"step k" means "k of the funnel's steps done, in any order".
+
+Returned attempts carry ``t1..tN`` as microseconds since the read origin (null when not
+reached), ``reached`` (the furthest step), ``attempt`` (a per-person order key) and the
+breakdown value at the attempt's first step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import ibis
+import ibis.expr.types as ir
+
+from ..catalog import Funnel
+from ..schema import EVENTS
+
+NONE_LABEL = "(none)"
+_NON_PROPERTY_COLUMNS = {"event_id", "timestamp", "user_id", "event_name", "properties"}
+US = 1_000_000
+
+
+@dataclass(frozen=True)
+class Window:
+    """The events a funnel reads: ``[origin, until)`` in naive UTC."""
+
+    origin: datetime
+    until: datetime
+
+
+def _int_null() -> ir.IntegerScalar:
+    return ibis.null().cast("int64")
+
+
+@ibis.udf.scalar.builtin(name="json_extract_string")
+def _duckdb_json_string(doc: str, path: str) -> str:  # pragma: no cover - a SQL builtin
+    """DuckDB: the JSON value at ``path`` as text (strings unquoted)."""
+
+
+@ibis.udf.scalar.builtin(name="get_json_object")
+def _spark_json_string(doc: str, path: str) -> str:  # pragma: no cover - a SQL builtin
+    """Spark: the JSON value at ``path`` as text (strings unquoted)."""
+
+
+def _backend_name(table: ir.Table) -> str:
+    try:
+        return table._find_backend().name  # noqa: SLF001 - Ibis offers no public accessor
+    except Exception:  # an unbound table (e.g. in to_sql) has no backend
+        return ""
+
+
+def breakdown_value(events: ir.Table, breakdown: str | None) -> ir.StringValue:
+    """The breakdown property of each event as text: an events column or a JSON key.
+
+    ``breakdown`` names a column of the events table (``source``, ``utm_source``, ``page``,
+    ...) or else a key of the JSON ``properties`` column. Missing values read as "(none)".
+    """
+    if breakdown is None:
+        return ibis.literal(NONE_LABEL)
+    if breakdown in EVENTS.column_names and breakdown not in _NON_PROPERTY_COLUMNS:
+        value = events[breakdown].cast("string")
+    else:
+        path = ibis.literal("$." + breakdown)
+        engine = _backend_name(events)
+        if engine == "duckdb":
+            value = _duckdb_json_string(events.properties, path)
+        elif engine == "pyspark":
+            value = _spark_json_string(events.properties, path)
+        else:
+            value = events.properties.cast("json")[breakdown].unwrap_as("string")
+    return value.fill_null(NONE_LABEL)
+
+
+def _read(events: ir.Table, window: Window, names: list[str]) -> ir.Table:
+    """Events of the given names in the read window, with microseconds since the origin."""
+    chosen = events.filter(
+        events.timestamp >= window.origin, events.timestamp < window.until, events.event_name.isin(names)
+    )
+    return chosen
+
+
+def _with_us(events: ir.Table, window: Window) -> ir.Table:
+    return events.mutate(us=events.timestamp.delta(ibis.literal(window.origin), unit="microsecond").cast("int64"))
+
+
+def exclusion_events(events: ir.Table, funnel: Funnel, window: Window) -> ir.Table | None:
+    """The exclusion events in the read window: ``(x_user, x_name, x_us)``."""
+    names = sorted({x.event for x in funnel.exclusions})
+    if not names:
+        return None
+    chosen = _with_us(_read(events, window, names), window)
+    return chosen.select(x_user=chosen.user_id, x_name=chosen.event_name, x_us=chosen.us)
+
+
+def _step_rank(events: ir.Table, funnel: Funnel) -> ir.IntegerValue:
+    """The lowest step an event can fill (N + 1 for events that fill none)."""
+    n = len(funnel.steps)
+    first: dict[str, int] = {}
+    for k, step in enumerate(funnel.steps, start=1):
+        first.setdefault(step.event, k)
+    return ibis.cases(*((events.event_name == name, k) for name, k in first.items()), else_=n + 1)
+
+
+def _sequenced(events: ir.Table, funnel: Funnel, window: Window, breakdown: str | None, entry_until: datetime) -> ir.Table:
+    """Events numbered per person in funnel order (``seq``), with ``us`` and the breakdown value.
+
+    Strict funnels number *all* events of the people who have a step-1 event before
+    ``entry_until`` (any event between two steps breaks an attempt); the other orders number
+    the funnel's step events only.
+    """
+    names = sorted({s.event for s in funnel.steps})
+    if funnel.order == "strict":
+        inside = events.filter(events.timestamp >= window.origin, events.timestamp < window.until)
+        starters = inside.filter(inside.event_name == funnel.steps[0].event, inside.timestamp < entry_until)
+        chosen = inside.semi_join(starters.select(s_user=starters.user_id).distinct(), inside.user_id == ibis._.s_user)
+    else:
+        chosen = _read(events, window, names)
+    chosen = _with_us(chosen, window)
+    chosen = chosen.mutate(rank=_step_rank(chosen, funnel), bd=breakdown_value(chosen, breakdown))
+    order = ibis.window(group_by=chosen.user_id, order_by=[chosen.us, chosen.rank, chosen.event_id])
+    chosen = chosen.mutate(seq=ibis.row_number().over(order))
+    return chosen.select("user_id", "event_name", "us", "seq", "bd")
+
+
+def _matches(numbered: ir.Table, funnel: Funnel) -> ir.Table:
+    """One row per (event, step it can fill), with its position ``pos``."""
+    n = len(funnel.steps)
+    steps = ibis.memtable({"m_event": [s.event for s in funnel.steps], "k": list(range(1, n + 1))})
+    joined = numbered.join(steps, numbered.event_name == steps.m_event)
+    return joined.select(
+        "user_id", "us", "seq", "bd", "k", pos=joined.seq * (n + 1) + (n - joined.k)
+    )
+
+
+def ordered_attempts(events: ir.Table, funnel: Funnel, window: Window, breakdown: str | None, entry_until: datetime) -> ir.Table:
+    """Attempts of an ordered or strict funnel (see the module docstring for the rules)."""
+    n = len(funnel.steps)
+    window_us = int(round(funnel.window.total_seconds() * US))
+    rows = _matches(_sequenced(events, funnel, window, breakdown, entry_until), funnel)
+    is_start = rows.k == 1
+    rows = rows.mutate(
+        att=is_start,
+        attempt=rows.pos,
+        reached=is_start.cast("int64"),
+        cur=rows.pos,
+        cur_seq=rows.seq,
+        t1=ibis.ifelse(is_start, rows.us, _int_null()),
+        **{f"t{k}": _int_null() for k in range(2, n + 1)},
+    )
+    for k in range(2, n + 1):
+        alive = rows.att & (rows.reached == k - 1)
+        candidate = ~rows.att & (rows.k == k)
+        after = ibis.window(group_by=rows.user_id, order_by=[rows.cur, rows.att], rows=(1, None))
+        rows = rows.mutate(
+            n_pos=ibis.ifelse(candidate, rows.cur, _int_null()).min().over(after),
+            n_us=ibis.ifelse(candidate, rows.us, _int_null()).min().over(after),
+            n_seq=ibis.ifelse(candidate, rows.seq, _int_null()).min().over(after),
+            n_att=ibis.ifelse(alive, rows.cur, _int_null()).min().over(after),
+            alive=alive,
+        )
+        advance = (
+            rows.alive
+            & rows.n_pos.notnull()
+            & (rows.n_att.isnull() | (rows.n_pos < rows.n_att))
+            & (rows.n_us - rows.t1 <= window_us)
+        )
+        if funnel.order == "strict":
+            advance = advance & (rows.n_seq == rows.cur_seq + 1)
+        advance = advance.fill_null(False)
+        rows = rows.mutate(
+            **{f"t{k}": ibis.ifelse(advance, rows.n_us, rows[f"t{k}"])},
+            reached=rows.reached + advance.cast("int64"),
+            cur=ibis.ifelse(advance, rows.n_pos, rows.cur),
+            cur_seq=ibis.ifelse(advance, rows.n_seq, rows.cur_seq),
+        ).drop("n_pos", "n_us", "n_seq", "n_att", "alive")
+    rows = rows.filter(rows.att)
+    return rows.select("user_id", "attempt", "reached", "bd", *(f"t{k}" for k in range(1, n + 1)))
+
+
+def unordered_attempts(events: ir.Table, funnel: Funnel, window: Window, breakdown: str | None, entry_until: datetime) -> ir.Table:
+    """Attempts of an unordered funnel: one per step event, steps done within its window."""
+    n = len(funnel.steps)
+    window_us = int(round(funnel.window.total_seconds() * US))
+    rows = _sequenced(events, funnel, window, breakdown, entry_until)
+    need: dict[str, int] = {}
+    for step in funnel.steps:
+        need[step.event] = need.get(step.event, 0) + 1
+    same_name = ibis.window(group_by=[rows.user_id, rows.event_name], order_by=rows.seq)
+    rows = rows.mutate(**{f"o{i}": rows.us.lead(i).over(same_name) for i in range(max(need.values()))})
+    ahead = ibis.window(group_by=rows.user_id, order_by=rows.seq, rows=(0, None))
+    slots = [(name, i) for name, count in need.items() for i in range(count)]
+    nexts = {
+        f"s{j}": ibis.ifelse(rows.event_name == name, rows[f"o{i}"], _int_null()).min().over(ahead)
+        for j, (name, i) in enumerate(slots)
+    }
+    rows = rows.mutate(**nexts)
+    rows = rows.mutate(
+        **{
+            f"s{j}": ibis.ifelse(rows[f"s{j}"] - rows.us <= window_us, rows[f"s{j}"], _int_null())
+            for j in range(len(slots))
+        }
+    )
+    filled = [rows[f"s{j}"].notnull() for j in range(len(slots))]
+    ranks = []
+    for j in range(len(slots)):
+        earlier = [
+            (filled[o] & ((rows[f"s{o}"] < rows[f"s{j}"]) | ((rows[f"s{o}"] == rows[f"s{j}"]) & (o < j)))).cast("int64")
+            for o in range(len(slots))
+            if o != j
+        ]
+        ranks.append(sum(earlier, ibis.literal(1)))
+    times = {
+        f"t{k}": ibis.cases(*((filled[j] & (ranks[j] == k), rows[f"s{j}"]) for j in range(len(slots))), else_=_int_null())
+        for k in range(1, n + 1)
+    }
+    reached = sum((f.cast("int64") for f in filled), ibis.literal(0))
+    rows = rows.mutate(attempt=rows.seq, reached=reached, **times)
+    return rows.select("user_id", "attempt", "reached", "bd", *(f"t{k}" for k in range(1, n + 1)))
+
+
+def attempts(events: ir.Table, funnel: Funnel, window: Window, breakdown: str | None, entry_until: datetime) -> ir.Table:
+    """All attempts of ``funnel`` over the events in ``window``, before exclusions."""
+    if funnel.order == "unordered":
+        return unordered_attempts(events, funnel, window, breakdown, entry_until)
+    return ordered_attempts(events, funnel, window, breakdown, entry_until)
+
+
+def drop_excluded(attempts_: ir.Table, exclusions: ir.Table | None, funnel: Funnel) -> ir.Table:
+    """Remove every attempt with an exclusion event strictly between its steps, in the window.
+
+    For an exclusion of event E from step i to step j: an attempt that reached step i is
+    void when E happens strictly after its step-i time and either strictly before its step-j
+    time (when it reached j) or, when it never reached j, within the window of its step 1.
+    """
+    if exclusions is None:
+        return attempts_
+    window_us = int(round(funnel.window.total_seconds() * US))
+    a, x = attempts_, exclusions
+    conditions = []
+    for ex in funnel.exclusions:
+        t_i, t_j = a[f"t{ex.from_step}"], a[f"t{ex.to_step}"]
+        conditions.append(
+            (x.x_name == ex.event)
+            & t_i.notnull()
+            & (x.x_us > t_i)
+            & ibis.ifelse(t_j.notnull(), x.x_us < t_j, x.x_us - a.t1 <= window_us)
+        )
+    hit = conditions[0]
+    for condition in conditions[1:]:
+        hit = hit | condition
+    return a.anti_join(x, [a.user_id == x.x_user, hit])

@@ -1,0 +1,121 @@
+"""Sessions as Plausible Analytics defines them, computed with window functions.
+
+A user's events form one session while each event comes at most 30 minutes after the
+previous one; a gap of more than 30 minutes starts a new session (exactly 30 minutes still
+joins). Sessions are derived from event times only; a ``session_id`` column in the source is
+ignored so that every source yields the same numbers.
+
+Per session (Plausible's sessions table): ``start`` and ``end`` (first and last event),
+``duration`` in seconds (millisecond precision), ``pageviews``, ``events``, ``is_bounce``
+(exactly one pageview and no other event: a pageview followed by a custom event is not a
+bounce), and the entry page, referrer, traffic source and UTM fields of the session's first
+event (Plausible takes the entry page from the first event of the session).
+
+Range boundaries: sessions are built over the whole events table, so a session that crosses
+the start of a report range is not cut in two. Like Plausible, a session belongs to the
+period in which it *starts*: ``sessions_in`` keeps the sessions whose first event lies in
+``[start, end)``, with all their events, even those after ``end``.
+
+Materialisation: building sessions is the most expensive query of the usage report, so the
+table is materialised once per data version (row count and newest timestamp of the events
+table) with Ibis ``.cache()`` (a temp table on DuckDB, which works on a read-only connection;
+a cached DataFrame on Spark) and reused by every later call on the same source.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from ..sources.base import Source
+from ..timerange import TimeRange
+
+PAGEVIEW = "pageview"
+SESSION_GAP = ibis.interval(minutes=30)
+FIRST_EVENT_FIELDS = ("page", "referrer", "source", "utm_source", "utm_medium", "utm_campaign")
+
+_cache: weakref.WeakKeyDictionary[Source, tuple[Any, ir.Table]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def seconds_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
+    """``later - earlier`` in seconds with millisecond precision, the same on every engine."""
+    whole = (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64")
+    return whole + (later.millisecond() - earlier.millisecond()).cast("float64") / 1000.0
+
+
+def build_sessions(events: ir.Table) -> ir.Table:
+    """The sessions of ``events`` (an Ibis expression; nothing is executed)."""
+    ordered = ibis.cumulative_window(group_by=events.user_id, order_by=[events.timestamp, events.event_id])
+    previous = events.timestamp.lag().over(
+        ibis.window(group_by=events.user_id, order_by=[events.timestamp, events.event_id])
+    )
+    starts = (previous.isnull() | (events.timestamp > previous + SESSION_GAP)).name("is_start")
+    marked = events.mutate(is_start=starts)
+    marked = marked.mutate(session_no=marked.is_start.cast("int64").sum().over(ordered))
+    is_pageview = marked.event_name == PAGEVIEW
+    first = {name: marked[name].max(where=marked.is_start) for name in FIRST_EVENT_FIELDS}
+    grouped = marked.group_by(["user_id", "session_no"]).aggregate(
+        start=marked.timestamp.min(),
+        end=marked.timestamp.max(),
+        pageviews=is_pageview.cast("int64").sum(),
+        events=marked.count(),
+        **first,
+    )
+    return grouped.select(
+        "user_id",
+        "session_no",
+        session_id=grouped.user_id.concat("#", grouped.session_no.cast("string")),
+        start=grouped.start,
+        end=grouped.end,
+        duration=seconds_between(grouped.end, grouped.start),
+        pageviews=grouped.pageviews,
+        events=grouped.events,
+        is_bounce=(grouped.pageviews == 1) & (grouped.events == 1),
+        entry_page=grouped.page,
+        referrer=grouped.referrer,
+        source=grouped.source,
+        utm_source=grouped.utm_source,
+        utm_medium=grouped.utm_medium,
+        utm_campaign=grouped.utm_campaign,
+    )
+
+
+def data_version(source: Source) -> tuple[int, str]:
+    """Row count and newest timestamp of the events table: changes whenever data is added."""
+    events = source.events()
+    frame = events.aggregate(n=events.count(), latest=events.timestamp.max()).execute()
+    return int(frame["n"].iloc[0]), str(frame["latest"].iloc[0])
+
+
+def sessions(source: Source, materialise: bool = True) -> ir.Table:
+    """All sessions of ``source``; materialised once per data version unless told not to."""
+    if not materialise:
+        return build_sessions(source.events())
+    version = data_version(source)
+    with _lock:
+        hit = _cache.get(source)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        table = build_sessions(source.events()).cache()
+        _cache[source] = (version, table)
+        return table
+
+
+def sessions_in(source: Source, time_range: TimeRange, materialise: bool = True) -> ir.Table:
+    """Sessions that start in ``[time_range.start, time_range.end)`` (Plausible attribution)."""
+    table = sessions(source, materialise)
+    return table.filter(table.start >= time_range.start_naive_utc, table.start < time_range.end_naive_utc)
+
+
+def clear_cache(source: Source | None = None) -> None:
+    """Forget materialised sessions (of one source, or of all)."""
+    with _lock:
+        if source is None:
+            _cache.clear()
+        else:
+            _cache.pop(source, None)

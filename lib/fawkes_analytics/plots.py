@@ -1,0 +1,136 @@
+"""Matplotlib figures in one house style: readable on screen and in print, colour-blind safe.
+
+The palette is Okabe-Ito (safe for the common colour-vision deficiencies); lines also differ
+by marker so charts survive greyscale printing. Every function returns a ``Figure`` and never
+calls ``plt.show()``: notebooks display the figure, the report publishes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+GREY = "#6b6b6b"
+
+STYLE = {
+    "figure.figsize": (9.0, 3.6),
+    "figure.dpi": 110,
+    "savefig.dpi": 144,
+    "savefig.bbox": "tight",
+    "font.size": 10,
+    "axes.titlesize": 12,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "axes.labelcolor": "#333333",
+    "axes.edgecolor": "#bbbbbb",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.grid.axis": "y",
+    "grid.color": "#e5e5e5",
+    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+    "legend.frameon": False,
+    "xtick.color": "#444444",
+    "ytick.color": "#444444",
+}
+
+
+def _figure(height: float = 3.6, width: float = 9.0) -> tuple[Figure, plt.Axes]:
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(width, height))
+    fig.patch.set_facecolor("white")
+    return fig, ax
+
+
+def _style_axes(ax: plt.Axes, title: str, ylabel: str | None = None) -> None:
+    with plt.rc_context(STYLE):
+        ax.set_title(title, loc="left", fontsize=12, fontweight="bold")
+        if ylabel:
+            ax.set_ylabel(ylabel)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        ax.grid(True, axis="y", color="#e5e5e5")
+        ax.set_axisbelow(True)
+
+
+def empty(title: str, message: str = "No data in this period") -> Figure:
+    """A figure that says there is nothing to draw, instead of an empty axis."""
+    fig, ax = _figure(2.0)
+    ax.axis("off")
+    ax.set_title(title, loc="left", fontsize=12, fontweight="bold")
+    ax.text(0.5, 0.45, message, ha="center", va="center", color=GREY, fontsize=11, transform=ax.transAxes)
+    return fig
+
+
+def timeseries(
+    frame: pd.DataFrame, x: str, columns: Sequence[str], title: str, ylabel: str | None = None,
+    labels: Sequence[str] | None = None, percent: bool = False,
+) -> Figure:
+    """Lines over time, one per column, each with its own colour and marker."""
+    if frame.empty:
+        return empty(title)
+    fig, ax = _figure()
+    for i, column in enumerate(columns):
+        ax.plot(
+            frame[x], frame[column], color=PALETTE[i % len(PALETTE)], marker=MARKERS[i % len(MARKERS)],
+            markersize=3.5, linewidth=1.8, label=(labels or columns)[i],
+        )
+    _style_axes(ax, title, ylabel)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=not percent))
+    if percent:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}%"))
+    else:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_ylim(bottom=0)
+    if len(columns) > 1:
+        ax.legend(loc="upper left", ncols=min(len(columns), 4))
+    fig.autofmt_xdate()
+    return fig
+
+
+def bars(
+    frame: pd.DataFrame, label: str, value: str, title: str, percent: bool = False, color: int = 0,
+    xlabel: str | None = None,
+) -> Figure:
+    """Horizontal bars, largest on top, with the value written at the end of each bar."""
+    if frame.empty:
+        return empty(title)
+    data = frame.sort_values(value, ascending=True)
+    fig, ax = _figure(max(1.6, 0.34 * len(data) + 0.9))
+    ax.barh(data[label].astype(str), data[value], color=PALETTE[color % len(PALETTE)])
+    _style_axes(ax, title)
+    ax.grid(True, axis="x", color="#e5e5e5")
+    ax.grid(False, axis="y")
+    top = float(data[value].max() or 1)
+    for y, v in enumerate(data[value]):
+        ax.text(v + top * 0.01, y, f"{v:.1f}%" if percent else f"{v:,.0f}", va="center", fontsize=9, color="#333333")
+    ax.set_xlim(0, top * 1.15)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    return fig
+
+
+def funnel(frame: pd.DataFrame, label: str, count: str, title: str) -> Figure:
+    """Funnel steps as bars with the conversion from the first step written on each."""
+    if frame.empty or float(frame[count].iloc[0] or 0) == 0:
+        return empty(title, "Nobody entered this funnel in the period")
+    fig, ax = _figure(max(1.8, 0.5 * len(frame) + 0.8))
+    first = float(frame[count].iloc[0])
+    positions = list(range(len(frame)))[::-1]
+    ax.barh(positions, frame[count], color=PALETTE[0])
+    ax.barh(positions, first - frame[count], left=frame[count], color="#dbe9f4")
+    ax.set_yticks(positions, [f"{i + 1}. {s}" for i, s in enumerate(frame[label].astype(str))])
+    for pos, c in zip(positions, frame[count], strict=True):
+        ax.text(first * 1.01, pos, f"{c:,.0f}  ({100 * c / first:.1f}%)", va="center", fontsize=9)
+    _style_axes(ax, title)
+    ax.grid(False)
+    ax.set_xlim(0, first * 1.3)
+    ax.set_xticks([])
+    return fig

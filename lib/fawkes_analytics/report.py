@@ -1,0 +1,258 @@
+"""What a report notebook calls: open the source, show KPIs, tables and charts, publish.
+
+A notebook stays thin: ``report = Report.open(...)`` with its parameters, then one call per
+thing to show. Each call returns an object Jupyter renders (HTML, a figure) and records what
+it showed, so ``report.save()`` can write the same numbers to the run folder as
+``data.json``, one CSV per table and ``charts/*.png`` (for emails). Everything rendered as
+HTML is escaped: page and event names come from users and may contain markup.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import sources, timerange
+from .export.csv import write_csv
+from .export.json import write_json
+from .results import Result, jsonable
+
+RUN_DIR_ENV = "FAWKES_ANALYTICS_RUN_DIR"
+
+
+@dataclass
+class Kpi:
+    """One headline number with its previous-period value and change."""
+
+    name: str
+    label: str
+    value: float | None
+    previous: float | None = None
+    change: float | None = None
+    change_unit: str = "percent"  # "percent" (relative) or "points" (percentage points)
+    unit: str = ""  # "", "%", "s"
+    higher_is_better: bool = True
+
+    def formatted(self) -> str:
+        return format_value(self.value, self.unit)
+
+    def formatted_change(self) -> str:
+        if self.change is None:
+            return "no previous data"
+        suffix = " pp" if self.change_unit == "points" else "%"
+        return f"{self.change:+.1f}{suffix} vs previous period"
+
+
+def format_value(value: float | None, unit: str = "") -> str:
+    """How a KPI value reads in a tile (rounding happens only here, when rendering)."""
+    if value is None:
+        return "–"
+    if unit == "%":
+        return f"{value:.1f}%"
+    if unit == "s":
+        minutes, seconds = divmod(int(round(value)), 60)
+        return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
+
+
+class Html:
+    """A piece of HTML that Jupyter, Voilà and nbconvert render as rich output."""
+
+    def __init__(self, markup: str) -> None:
+        self.markup = markup
+
+    def _repr_html_(self) -> str:
+        return self.markup
+
+    def __str__(self) -> str:
+        return self.markup
+
+
+TILE_CSS = """
+<style>
+.fa-header{font-family:system-ui,sans-serif;margin:0 0 12px 0}
+.fa-header h1{margin:0 0 4px 0;font-size:26px}
+.fa-meta{color:#555;font-size:13px}
+.fa-banner{padding:8px 12px;border-radius:6px;margin:8px 0;font-weight:600;font-size:14px}
+.fa-demo{background:#fff4d6;border:1px solid #e6b800;color:#5c4a00}
+.fa-warn{background:#fde2e1;border:1px solid #d55e00;color:#7a1f00}
+.fa-tiles{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0 14px 0;font-family:system-ui,sans-serif}
+.fa-tile{border:1px solid #ddd;border-radius:8px;padding:10px 14px;min-width:150px;background:#fafafa}
+.fa-tile .fa-label{font-size:12px;color:#555;text-transform:uppercase;letter-spacing:.04em}
+.fa-tile .fa-value{font-size:24px;font-weight:700;margin:2px 0}
+.fa-tile .fa-change{font-size:12px}
+.fa-good{color:#00734d}.fa-bad{color:#b34700}.fa-flat{color:#666}
+table.fa-table{border-collapse:collapse;font-size:13px;font-family:system-ui,sans-serif}
+table.fa-table th,table.fa-table td{padding:4px 10px;border-bottom:1px solid #e5e5e5;text-align:left}
+table.fa-table td.num,table.fa-table th.num{text-align:right}
+</style>
+"""
+
+
+def _change_class(kpi: Kpi) -> str:
+    if not kpi.change:
+        return "fa-flat"
+    good = (kpi.change > 0) == kpi.higher_is_better
+    return "fa-good" if good else "fa-bad"
+
+
+def kpi_tiles(kpis: list[Kpi]) -> Html:
+    """KPI tiles: label, value and the change against the previous period."""
+    tiles = []
+    for kpi in kpis:
+        arrow = "▲" if (kpi.change or 0) > 0 else ("▼" if (kpi.change or 0) < 0 else "■")
+        tiles.append(
+            f'<div class="fa-tile" data-kpi="{html.escape(kpi.name)}">'
+            f'<div class="fa-label">{html.escape(kpi.label)}</div>'
+            f'<div class="fa-value">{html.escape(kpi.formatted())}</div>'
+            f'<div class="fa-change {_change_class(kpi)}">{arrow} {html.escape(kpi.formatted_change())}</div></div>'
+        )
+    return Html(TILE_CSS + '<div class="fa-tiles">' + "".join(tiles) + "</div>")
+
+
+def html_table(frame: pd.DataFrame, max_rows: int | None = 20, formats: dict[str, str] | None = None) -> Html:
+    """An escaped HTML table (cell text from users never becomes markup)."""
+    data = frame.head(max_rows) if max_rows else frame
+    formats = formats or {}
+    numeric = {c for c in data.columns if pd.api.types.is_numeric_dtype(data[c])}
+    head = "".join(f'<th class="{"num" if c in numeric else ""}">{html.escape(str(c))}</th>' for c in data.columns)
+    rows = []
+    for record in data.itertuples(index=False):
+        cells = []
+        for column, value in zip(data.columns, record, strict=True):
+            if value is None or (not isinstance(value, str) and pd.isna(value)):
+                text = "–"
+            elif column in formats:
+                text = formats[column].format(value)
+            elif column in numeric and isinstance(value, float):
+                text = f"{value:,.2f}"
+            elif column in numeric:
+                text = f"{value:,}"
+            else:
+                text = str(value)
+            cells.append(f'<td class="{"num" if column in numeric else ""}">{html.escape(text)}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    more = f'<p class="fa-meta">Showing {len(data)} of {len(frame)} rows; the CSV has all.</p>' if len(data) < len(frame) else ""
+    return Html(f'<table class="fa-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{more}')
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or "table"
+
+
+@dataclass
+class Report:
+    """The context of one report: its source, time range, and what it has shown so far."""
+
+    name: str
+    title: str
+    source: sources.Source
+    time_range: timerange.TimeRange
+    parameters: dict[str, Any] = field(default_factory=dict)
+    kpis_shown: list[Kpi] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+    charts: dict[str, Any] = field(default_factory=dict)
+    generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @classmethod
+    def open(
+        cls,
+        name: str,
+        title: str,
+        time_range: str = "7d",
+        start: str | None = None,
+        end: str | None = None,
+        tz: str = "UTC",
+        source_url: str | None = None,
+        **parameters: Any,
+    ) -> Report:
+        """Connect to the configured source and resolve the time range (anchored at the data for demo data)."""
+        source = sources.connect(source_url)
+        resolved = timerange.resolve(time_range, start or None, end or None, tz, as_of=source.default_as_of())
+        params = {"time_range": time_range, "start": start, "end": end, "tz": tz, **parameters}
+        return cls(name, title, source, resolved, params)
+
+    # --- what the notebook shows -------------------------------------------------------
+    def header(self) -> Html:
+        """Title, the data-as-of / range / source line, and banners (demo data, source down)."""
+        described = self.source.describe()
+        as_of = described.get("data_as_of") or "unknown"
+        meta = (
+            f"Data as of {html.escape(str(as_of))} · Range {html.escape(self.time_range.describe())} · "
+            f"Source {html.escape(str(described.get('url')))} · Generated {self.generated_at:%Y-%m-%d %H:%M} UTC"
+        )
+        banners = ""
+        if self.source.is_demo:
+            banners += '<div class="fa-banner fa-demo">Demo data: these numbers come from the generated demo data set, not from real usage.</div>'
+        status = getattr(self.source, "status_message", None)
+        if status:
+            banners += f'<div class="fa-banner fa-warn">{html.escape(status)}</div>'
+        return Html(TILE_CSS + f'<div class="fa-header"><h1>{html.escape(self.title)}</h1><div class="fa-meta">{meta}</div>{banners}</div>')
+
+    def kpis(self, kpis: list[Kpi]) -> Html:
+        """Show KPI tiles and record them for data.json."""
+        known = {k.name for k in self.kpis_shown}
+        self.kpis_shown.extend(k for k in kpis if k.name not in known)
+        return kpi_tiles(kpis)
+
+    def table(self, name: str, frame: pd.DataFrame, max_rows: int | None = 20, formats: dict[str, str] | None = None) -> Html:
+        """Show an escaped table and record it; it is published as ``<name>.csv``."""
+        self.tables[_slug(name)] = frame
+        return html_table(frame, max_rows, formats)
+
+    def chart(self, name: str, figure: Any) -> Any:
+        """Record a matplotlib figure (published as ``charts/<name>.png``) and return it for display."""
+        self.charts[_slug(name)] = figure
+        return figure
+
+    def add(self, name: str, result: Result | dict[str, Any]) -> None:
+        """Record a result object: its JSON in data.json and its tables as CSVs."""
+        self.results[name] = result
+        if isinstance(result, Result):
+            for table, frame in result.to_frames().items():
+                self.tables.setdefault(_slug(f"{name}_{table}"), frame)
+
+    # --- publishing --------------------------------------------------------------------
+    def payload(self) -> dict[str, Any]:
+        """Everything data.json holds: meta, KPIs, tables and results."""
+        return {
+            "report": self.name,
+            "title": self.title,
+            "generated_at": self.generated_at.isoformat(),
+            "parameters": jsonable(self.parameters),
+            "time_range": self.time_range.to_dict(),
+            "previous_range": self.time_range.previous().to_dict(),
+            "source": self.source.describe(),
+            "demo": self.source.is_demo,
+            "source_status": getattr(self.source, "status_message", None),
+            "kpis": {k.name: jsonable(k) for k in self.kpis_shown},
+            "tables": {name: jsonable(frame) for name, frame in self.tables.items()},
+            "results": jsonable(self.results),
+        }
+
+    def save(self, run_dir: str | os.PathLike | None = None) -> Path | None:
+        """Write data.json, CSVs and chart PNGs into the run folder (from the runner's env).
+
+        Outside a run (interactive use) there is no run folder and nothing is written.
+        """
+        target = run_dir or os.environ.get(RUN_DIR_ENV)
+        if not target:
+            return None
+        folder = Path(target)
+        for name, frame in self.tables.items():
+            write_csv(frame, folder / f"{name}.csv")
+        charts = folder / "charts"
+        for name, figure in self.charts.items():
+            charts.mkdir(parents=True, exist_ok=True)
+            figure.savefig(charts / f"{name}.png", dpi=144, bbox_inches="tight", facecolor="white")
+        return write_json(self.payload(), folder / "data.json")
