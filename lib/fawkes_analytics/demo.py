@@ -453,7 +453,10 @@ def generate(
         }
         con.executemany("INSERT INTO fawkes_meta VALUES (?, ?)", list(meta.items()))
         con.execute("CHECKPOINT")
-    finally:
+    except BaseException:
         con.close()
+        partial.unlink(missing_ok=True)
+        raise
+    con.close()
     os.replace(partial, path)
     return DemoSummary(path, written, users, assignments.num_rows, feedback.num_rows, start, end, seed)

@@ -21,33 +21,22 @@ import pandas as pd
 
 from . import sources, timerange
 from .export.csv import write_csv
+from .metrics.kpis import Kpi
 from .export.json import write_json
 from .results import Result, jsonable
 
 RUN_DIR_ENV = "FAWKES_ANALYTICS_RUN_DIR"
 
 
-@dataclass
-class Kpi:
-    """One headline number with its previous-period value and change."""
+LOWER_IS_BETTER = {"bounce_rate"}
 
-    name: str
-    label: str
-    value: float | None
-    previous: float | None = None
-    change: float | None = None
-    change_unit: str = "percent"  # "percent" (relative) or "points" (percentage points)
-    unit: str = ""  # "", "%", "s"
-    higher_is_better: bool = True
 
-    def formatted(self) -> str:
-        return format_value(self.value, self.unit)
-
-    def formatted_change(self) -> str:
-        if self.change is None:
-            return "no previous data"
-        suffix = " pp" if self.change_unit == "points" else "%"
-        return f"{self.change:+.1f}{suffix} vs previous period"
+def format_change(kpi: Kpi) -> str:
+    """'+12.5% vs previous period', or '+3.0 pp' for rates, or 'no previous data'."""
+    if kpi.change is None:
+        return "no previous data"
+    suffix = " pp" if kpi.change_unit == "points" else "%"
+    return f"{kpi.change:+.1f}{suffix} vs previous period"
 
 
 def format_value(value: float | None, unit: str = "") -> str:
@@ -101,7 +90,7 @@ table.fa-table td.num,table.fa-table th.num{text-align:right}
 def _change_class(kpi: Kpi) -> str:
     if not kpi.change:
         return "fa-flat"
-    good = (kpi.change > 0) == kpi.higher_is_better
+    good = (kpi.change > 0) != (kpi.name in LOWER_IS_BETTER)
     return "fa-good" if good else "fa-bad"
 
 
@@ -113,8 +102,8 @@ def kpi_tiles(kpis: list[Kpi]) -> Html:
         tiles.append(
             f'<div class="fa-tile" data-kpi="{html.escape(kpi.name)}">'
             f'<div class="fa-label">{html.escape(kpi.label)}</div>'
-            f'<div class="fa-value">{html.escape(kpi.formatted())}</div>'
-            f'<div class="fa-change {_change_class(kpi)}">{arrow} {html.escape(kpi.formatted_change())}</div></div>'
+            f'<div class="fa-value">{html.escape(format_value(kpi.value, kpi.unit))}</div>'
+            f'<div class="fa-change {_change_class(kpi)}">{arrow} {html.escape(format_change(kpi))}</div></div>'
         )
     return Html(TILE_CSS + '<div class="fa-tiles">' + "".join(tiles) + "</div>")
 

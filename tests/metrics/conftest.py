@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pandas as pd
 import pytest
 
-from fawkes_analytics.metrics import sessions as sessions_module
+from fawkes_analytics.metrics import clear_cache
 from fawkes_analytics.timerange import TimeRange, resolve
 
 _ids = itertools.count()
@@ -39,7 +39,7 @@ def span(start: str, end: str, tz: str = "UTC") -> TimeRange:
 @pytest.fixture(autouse=True)
 def _fresh_session_cache() -> None:
     """Materialised sessions are cached per source; start each test clean."""
-    sessions_module.clear_cache()
+    clear_cache()
 
 
 @pytest.fixture

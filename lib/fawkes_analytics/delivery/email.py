@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..report import format_value
 from .state import read_json
 
 SECURITY_MODES = ("starttls", "tls", "none")
@@ -137,20 +138,6 @@ class RunView:
                 if candidate.exists():
                     files.append(candidate)
         return files
-
-
-def format_value(value: Any, unit: str | None = None) -> str:
-    """A KPI value for people: thousands separators, one decimal for fractions, the unit."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"{value}{' ' + unit if unit else ''}"
-    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}" if abs(value) >= 1 else f"{value:,.3g}"
-    if unit in ("%", "pct", "percent"):
-        return f"{text}%"
-    if unit in ("s", "seconds"):
-        return f"{text} s"
-    return f"{text} {unit}" if unit else text
 
 
 def format_change(kpi: Mapping[str, Any]) -> str:

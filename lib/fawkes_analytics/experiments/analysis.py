@@ -364,7 +364,7 @@ def cumulative_readout(source: Any, experiment: Experiment, as_of: Any = None, f
         suff = final if cut > end else exp_source.sufficient_stats(experiment, cut.to_pydatetime())
         table = readout_table(experiment, suff["stats"][suff["stats"].variant.isin(experiment.variants)])
         table.insert(0, "as_of", cut)
-        rows.append(
+        rows.extend(
             table[
                 [
                     "as_of",
@@ -382,9 +382,9 @@ def cumulative_readout(source: Any, experiment: Experiment, as_of: Any = None, f
                     "seq_p_value",
                     "chance_to_beat",
                 ]
-            ]
+            ].to_dict("records")
         )
-    frame = pd.concat(rows, ignore_index=True)
+    frame = pd.DataFrame(rows)
     frame["seq_p_value_running_min"] = frame.groupby(["metric", "variant"]).seq_p_value.cummin()
     return frame
 

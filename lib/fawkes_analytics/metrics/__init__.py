@@ -12,7 +12,7 @@ from .feedback import FeedbackSummary, feedback_summary
 from .kpis import Kpi
 from .retention import Lifecycle, Retention, lifecycle, retention
 from .segments import UserSegments, restrict, user_segments, users_in_segment
-from .sessions import clear_cache, sessions, sessions_in
+from .sessions import clear_cache, sessions_in
 from .usage import UsageTrends, usage_trends
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
     "lifecycle",
     "restrict",
     "retention",
-    "sessions",
     "sessions_in",
     "usage_trends",
     "user_segments",
