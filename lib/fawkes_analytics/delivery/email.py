@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import mimetypes
 import os
+import secrets
 import smtplib
 import ssl
 from collections.abc import Mapping, Sequence
@@ -272,9 +273,9 @@ def _compose_report(
 ) -> EmailMessage:
     msg = _base_message(settings, subject, to, cc, run.run_id)
     domain = settings.sender.rpartition("@")[2] or "localhost"
-    chart_cids = [
-        (path, make_msgid(idstring=path.stem, domain=domain)[1:-1]) for path in (run.charts if with_charts else ())
-    ]
+    # Short Content-IDs so the header never folds: chart-<n>.<random>@<sender domain>.
+    charts = run.charts if with_charts else ()
+    chart_cids = [(path, f"chart-{i}.{secrets.token_hex(6)}@{domain}") for i, path in enumerate(charts, 1)]
     msg.set_content(render_text(run, url, note))
     msg.add_alternative(render_html(run, url, chart_cids, note), subtype="html")
     html_part = msg.get_payload()[1]

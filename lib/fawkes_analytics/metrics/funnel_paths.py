@@ -162,9 +162,7 @@ def _matches(numbered: ir.Table, funnel: Funnel) -> ir.Table:
     n = len(funnel.steps)
     steps = ibis.memtable({"m_event": [s.event for s in funnel.steps], "k": list(range(1, n + 1))})
     joined = numbered.join(steps, numbered.event_name == steps.m_event)
-    return joined.select(
-        "user_id", "us", "seq", "bd", "k", pos=joined.seq * (n + 1) + (n - joined.k)
-    )
+    return joined.select("user_id", "us", "bd", "k", pos=joined.seq * (n + 1) + (n - joined.k))
 
 
 def ordered_attempts(events: ir.Table, funnel: Funnel, window: Window, breakdown: str | None, entry_until: datetime) -> ir.Table:
@@ -178,18 +176,18 @@ def ordered_attempts(events: ir.Table, funnel: Funnel, window: Window, breakdown
         attempt=rows.pos,
         reached=is_start.cast("int64"),
         cur=rows.pos,
-        cur_seq=rows.seq,
         t1=ibis.ifelse(is_start, rows.us, _int_null()),
         **{f"t{k}": _int_null() for k in range(2, n + 1)},
     )
     for k in range(2, n + 1):
+        # Ties on ``cur`` only pair an attempt with the (event, step k-1) row it came from,
+        # which is never a step-k candidate, so the order of ties does not matter.
         alive = rows.att & (rows.reached == k - 1)
         candidate = ~rows.att & (rows.k == k)
-        after = ibis.window(group_by=rows.user_id, order_by=[rows.cur, rows.att], rows=(1, None))
+        after = ibis.window(group_by=rows.user_id, order_by=rows.cur, rows=(1, None))
         rows = rows.mutate(
             n_pos=ibis.ifelse(candidate, rows.cur, _int_null()).min().over(after),
             n_us=ibis.ifelse(candidate, rows.us, _int_null()).min().over(after),
-            n_seq=ibis.ifelse(candidate, rows.seq, _int_null()).min().over(after),
             n_att=ibis.ifelse(alive, rows.cur, _int_null()).min().over(after),
             alive=alive,
         )
@@ -200,14 +198,14 @@ def ordered_attempts(events: ir.Table, funnel: Funnel, window: Window, breakdown
             & (rows.n_us - rows.t1 <= window_us)
         )
         if funnel.order == "strict":
-            advance = advance & (rows.n_seq == rows.cur_seq + 1)
+            # the step-k event must be the very next event: seq is pos // (N + 1)
+            advance = advance & (rows.n_pos // (n + 1) == rows.cur // (n + 1) + 1)
         advance = advance.fill_null(False)
         rows = rows.mutate(
             **{f"t{k}": ibis.ifelse(advance, rows.n_us, rows[f"t{k}"])},
             reached=rows.reached + advance.cast("int64"),
             cur=ibis.ifelse(advance, rows.n_pos, rows.cur),
-            cur_seq=ibis.ifelse(advance, rows.n_seq, rows.cur_seq),
-        ).drop("n_pos", "n_us", "n_seq", "n_att", "alive")
+        ).drop("n_pos", "n_us", "n_att", "alive")
     rows = rows.filter(rows.att)
     return rows.select("user_id", "attempt", "reached", "bd", *(f"t{k}" for k in range(1, n + 1)))
 
@@ -266,21 +264,21 @@ def drop_excluded(attempts_: ir.Table, exclusions: ir.Table | None, funnel: Funn
     For an exclusion of event E from step i to step j: an attempt that reached step i is
     void when E happens strictly after its step-i time and either strictly before its step-j
     time (when it reached j) or, when it never reached j, within the window of its step 1.
+    ``attempts_`` is read once per exclusion plus once, so callers should pass a cached table.
     """
     if exclusions is None:
         return attempts_
     window_us = int(round(funnel.window.total_seconds() * US))
-    a, x = attempts_, exclusions
-    conditions = []
+    hits = []
     for ex in funnel.exclusions:
-        t_i, t_j = a[f"t{ex.from_step}"], a[f"t{ex.to_step}"]
-        conditions.append(
-            (x.x_name == ex.event)
-            & t_i.notnull()
-            & (x.x_us > t_i)
-            & ibis.ifelse(t_j.notnull(), x.x_us < t_j, x.x_us - a.t1 <= window_us)
+        x = exclusions.filter(exclusions.x_name == ex.event)
+        a = attempts_.filter(attempts_[f"t{ex.from_step}"].notnull())
+        a = a.select("user_id", "attempt", "t1", t_i=a[f"t{ex.from_step}"], t_j=a[f"t{ex.to_step}"])
+        pairs = a.join(x, a.user_id == x.x_user)
+        pairs = pairs.filter(
+            pairs.x_us > pairs.t_i,
+            ibis.ifelse(pairs.t_j.notnull(), pairs.x_us < pairs.t_j, pairs.x_us - pairs.t1 <= window_us),
         )
-    hit = conditions[0]
-    for condition in conditions[1:]:
-        hit = hit | condition
-    return a.anti_join(x, [a.user_id == x.x_user, hit])
+        hits.append(pairs.select(h_user=pairs.user_id, h_attempt=pairs.attempt))
+    void = ibis.union(*hits, distinct=True) if len(hits) > 1 else hits[0].distinct()
+    return attempts_.anti_join(void, [attempts_.user_id == void.h_user, attempts_.attempt == void.h_attempt])

@@ -45,7 +45,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -105,14 +106,8 @@ def _us_between(later: datetime, earlier: datetime) -> int:
     return int(round((later - earlier).total_seconds() * US))
 
 
-def people(
-    source: Source, funnel: Funnel, time_range: TimeRange, breakdown: str | None = None
-) -> ir.Table:
-    """One row per person and period (``current``/``previous``): their best clean attempt.
-
-    Columns: ``user_id, period, bd, reached, t1..tN`` (microseconds since the start of the
-    previous period; null for steps not reached). Exposed for tests and ad-hoc analysis.
-    """
+def _entries(source: Source, funnel: Funnel, time_range: TimeRange, breakdown: str | None) -> tuple[ir.Table, ir.Table | None]:
+    """Attempts whose step 1 is in the range (``period`` current) or the previous one."""
     previous = time_range.previous()
     origin, start, end = previous.start_naive_utc, time_range.start_naive_utc, time_range.end_naive_utc
     window = Window(origin, end + funnel.window)
@@ -126,11 +121,40 @@ def people(
             else_=ibis.null().cast("string"),
         )
     )
-    found = found.filter(found.period.notnull())
-    found = drop_excluded(found, exclusion_events(events, funnel, window), funnel)
+    return found.filter(found.period.notnull()), exclusion_events(events, funnel, window)
+
+
+def _best(found: ir.Table) -> ir.Table:
+    """Per person and period, the attempt that got furthest (ties: the first one)."""
     best = ibis.window(group_by=[found.user_id, found.period], order_by=[found.reached.desc(), found.attempt])
     found = found.mutate(choice=ibis.row_number().over(best))
     return found.filter(found.choice == 0).drop("choice", "attempt")
+
+
+@contextmanager
+def people(
+    source: Source, funnel: Funnel, time_range: TimeRange, breakdown: str | None = None
+) -> Iterator[ir.Table]:
+    """One row per person and period (``current``/``previous``): their best clean attempt.
+
+    Columns: ``user_id, period, bd, reached, t1..tN`` (microseconds since the start of the
+    previous period; null for steps not reached). A context manager: the table is
+    materialised once in the engine (``cache``) for the few aggregate queries of a report
+    and released on exit.
+    """
+    found, exclusions = _entries(source, funnel, time_range, breakdown)
+    held: list[ir.Table] = []
+    try:
+        if exclusions is not None:
+            found = found.cache()
+            held.append(found)
+            found = drop_excluded(found, exclusions, funnel)
+        persons = _best(found).cache()
+        held.append(persons)
+        yield persons
+    finally:
+        for table in reversed(held):
+            table.release()
 
 
 def _step_stats(persons: ir.Table, n: int) -> pd.DataFrame:
@@ -265,11 +289,11 @@ def funnel_report(
     breakdown = breakdown if breakdown is not None else funnel.breakdown
     _check(funnel, breakdown, histogram_bins)
     n = len(funnel.steps)
-    persons = people(source, funnel, time_range, breakdown)
-    stats = _step_stats(persons, n)
+    with people(source, funnel, time_range, breakdown) as persons:
+        stats = _step_stats(persons, n)
+        histogram = _histogram(persons, n, histogram_bins)
+        counts = _breakdown_counts(persons, n) if breakdown is not None else None
     steps = _steps_frame(funnel, stats)
-    histogram = _histogram(persons, n, histogram_bins)
-    counts = _breakdown_counts(persons, n) if breakdown is not None else None
     entered, converted = _count(stats, CURRENT, 1), _count(stats, CURRENT, n)
     previous_entered, previous_converted = _count(stats, PREVIOUS, 1), _count(stats, PREVIOUS, n)
     rate, previous_rate = _pct(converted, entered), _pct(previous_converted, previous_entered)
