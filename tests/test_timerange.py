@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,12 +13,25 @@ from fawkes_analytics.timerange import NAMED_RANGES, resolve
 AS_OF = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("label", list(NAMED_RANGES))
-def test_named_ranges_end_at_the_anchor_and_previous_has_equal_length(label: str) -> None:
+@pytest.mark.parametrize("label", ["1h", "6h", "24h"])
+def test_hour_ranges_roll_up_to_the_anchor(label: str) -> None:
     current = resolve(label, as_of=AS_OF)
     assert current.end == AS_OF and current.duration == NAMED_RANGES[label]
     previous = current.previous()
     assert previous.end == current.start and previous.duration == current.duration
+
+
+@pytest.mark.parametrize("label", ["7d", "30d", "90d"])
+def test_day_ranges_are_whole_local_days_before_the_anchor(label: str) -> None:
+    # Anchor 12:00 UTC on 30 November: the unfinished day is left out, as in Plausible.
+    current = resolve(label, as_of=AS_OF)
+    assert current.end == datetime(2026, 11, 30, tzinfo=timezone.utc)
+    assert current.duration == NAMED_RANGES[label]
+    assert current.previous().end == current.start
+    # In New York (UTC-5) it is 07:00 on 30 November: the range ends at local midnight, 05:00 UTC.
+    local = resolve(label, tz="America/New_York", as_of=AS_OF)
+    assert local.end == datetime(2026, 11, 30, 5, tzinfo=timezone.utc)
+    assert local.start.astimezone(ZoneInfo("America/New_York")).hour == 0
 
 
 def test_custom_range_reads_dates_in_the_reporting_time_zone() -> None:

@@ -14,7 +14,10 @@ from pathlib import Path
 from .errors import FawkesError, ParameterError
 
 # Modules that add sub-commands of their own (imported when the CLI starts).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "fawkes_analytics.sources.access_log",  # import-logs
+    "fawkes_analytics.sources.http",  # refresh-cache
+)
 
 DEFAULT_REPORTS = ("usage_trends", "feature_adoption", "experiment_results", "user_segments", "funnels", "overview")
 

@@ -359,7 +359,7 @@ def _feedback(rng: np.random.Generator, pop: _Population, start_us: int, days: i
     last = np.minimum(pop.churn[answered], days)
     day = first + rng.random(len(answered)) * np.maximum(last - first, 0.01)
     kind = pop.kind[answered]
-    mean = np.array([8.6, 7.4, 6.2, 4.5])[kind]
+    mean = np.array([9.2, 8.4, 7.2, 5.0])[kind]
     score = np.clip(np.round(rng.normal(mean, 2.0)), 0, 10).astype(np.int64)
     category = rng.integers(0, len(NPS_CATEGORIES), len(answered))
     comment = np.where(rng.random(len(answered)) < 0.4, rng.integers(0, len(NPS_COMMENTS), len(answered)), -1)

@@ -71,7 +71,7 @@ def empty(title: str, message: str = "No data in this period") -> Figure:
 
 def timeseries(
     frame: pd.DataFrame, x: str, columns: Sequence[str], title: str, ylabel: str | None = None,
-    labels: Sequence[str] | None = None, percent: bool = False,
+    labels: Sequence[str] | None = None, percent: bool = False, allow_negative: bool = False,
 ) -> Figure:
     """Lines over time, one per column, each with its own colour and marker."""
     if frame.empty:
@@ -88,7 +88,10 @@ def timeseries(
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}%"))
     else:
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.set_ylim(bottom=0)
+    if allow_negative:
+        ax.axhline(0, color="#333333", linewidth=0.8)
+    else:
+        ax.set_ylim(bottom=0)
     if len(columns) > 1:
         ax.legend(loc="upper left", ncols=min(len(columns), 4))
     fig.autofmt_xdate()

@@ -17,8 +17,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
+from . import catalog as catalog_module
 from . import sources, timerange
 from .export.csv import write_csv
 from .metrics.kpis import Kpi
@@ -81,8 +83,8 @@ TILE_CSS = """
 .fa-tile .fa-change{font-size:12px}
 .fa-good{color:#00734d}.fa-bad{color:#b34700}.fa-flat{color:#666}
 table.fa-table{border-collapse:collapse;font-size:13px;font-family:system-ui,sans-serif}
-table.fa-table th,table.fa-table td{padding:4px 10px;border-bottom:1px solid #e5e5e5;text-align:left}
-table.fa-table td.num,table.fa-table th.num{text-align:right}
+table.fa-table th,table.fa-table td{padding:4px 10px;border-bottom:1px solid #e5e5e5;text-align:left !important}
+table.fa-table td.num,table.fa-table th.num{text-align:right !important}
 </style>
 """
 
@@ -152,6 +154,7 @@ class Report:
     results: dict[str, Any] = field(default_factory=dict)
     charts: dict[str, Any] = field(default_factory=dict)
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    _catalog: catalog_module.Catalog | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -171,19 +174,27 @@ class Report:
         params = {"time_range": time_range, "start": start, "end": end, "tz": tz, **parameters}
         return cls(name, title, source, resolved, params)
 
+    @property
+    def catalog(self) -> catalog_module.Catalog:
+        """The catalog (analytics.yaml), loaded once per report."""
+        if self._catalog is None:
+            self._catalog = catalog_module.load()
+        return self._catalog
+
     # --- what the notebook shows -------------------------------------------------------
     def header(self) -> Html:
         """Title, the data-as-of / range / source line, and banners (demo data, source down)."""
         described = self.source.describe()
-        as_of = described.get("data_as_of") or "unknown"
+        latest = self.source.data_as_of()
+        as_of = f"{latest:%Y-%m-%d %H:%M} UTC" if latest else "unknown (no events)"
         meta = (
-            f"Data as of {html.escape(str(as_of))} · Range {html.escape(self.time_range.describe())} · "
+            f"Data as of {html.escape(as_of)} · Range {html.escape(self.time_range.describe())} · "
             f"Source {html.escape(str(described.get('url')))} · Generated {self.generated_at:%Y-%m-%d %H:%M} UTC"
         )
         banners = ""
         if self.source.is_demo:
             banners += '<div class="fa-banner fa-demo">Demo data: these numbers come from the generated demo data set, not from real usage.</div>'
-        status = getattr(self.source, "status_message", None)
+        status = described.get("status")
         if status:
             banners += f'<div class="fa-banner fa-warn">{html.escape(status)}</div>'
         return Html(TILE_CSS + f'<div class="fa-header"><h1>{html.escape(self.title)}</h1><div class="fa-meta">{meta}</div>{banners}</div>')
@@ -199,9 +210,14 @@ class Report:
         self.tables[_slug(name)] = frame
         return html_table(frame, max_rows, formats)
 
+    def show_table(self, frame: pd.DataFrame, max_rows: int | None = 20, formats: dict[str, str] | None = None) -> Html:
+        """Show a readable table without publishing it (its data is already in a result's CSV)."""
+        return html_table(frame, max_rows, formats)
+
     def chart(self, name: str, figure: Any) -> Any:
         """Record a matplotlib figure (published as ``charts/<name>.png``) and return it for display."""
         self.charts[_slug(name)] = figure
+        plt.close(figure)  # detach from pyplot so the inline backend does not show it a second time
         return figure
 
     def add(self, name: str, result: Result | dict[str, Any]) -> None:
@@ -223,7 +239,7 @@ class Report:
             "previous_range": self.time_range.previous().to_dict(),
             "source": self.source.describe(),
             "demo": self.source.is_demo,
-            "source_status": getattr(self.source, "status_message", None),
+            "source_status": self.source.describe().get("status"),
             "kpis": {k.name: jsonable(k) for k in self.kpis_shown},
             "tables": {name: jsonable(frame) for name, frame in self.tables.items()},
             "results": jsonable(self.results),

@@ -208,6 +208,12 @@ def validate(table_name: str, df: pd.DataFrame, where: str | None = None, row_of
     return Validated(frame, dropped)
 
 
+def empty_frame(table_name: str) -> pd.DataFrame:
+    """An empty frame with the canonical columns and dtypes of ``table_name``."""
+    dtypes = {"string": object, "timestamp": "datetime64[us]", "integer": "int64", "float": "float64"}
+    return pd.DataFrame({c.name: pd.Series([], dtype=dtypes[c.kind]) for c in TABLES[table_name].columns})
+
+
 def as_memtable(table_name: str, frame: pd.DataFrame):
     """A canonical frame as an Ibis memtable with the canonical column types (all-null safe)."""
     import ibis

@@ -46,8 +46,7 @@ FRIENDLY_ERROR = (
     "the server; please try again later or tell the analytics team."
 )
 FRIENDLY_TIMEOUT = (
-    "This part of the dashboard took too long to compute. Please try a shorter time range or "
-    "try again later."
+    "This part of the dashboard took too long to compute. Please try a shorter time range or try again later."
 )
 
 

@@ -1,9 +1,11 @@
 """Reporting time ranges: named rolling windows or a custom start/end, in a time zone.
 
 Every range is half-open, ``[start, end)``, and carries the previous period of equal length
-so each KPI can be compared with it. Named ranges are rolling windows that end at the
-anchor time (``as_of``): ``7d`` is the 7 x 24 hours before it, so both periods have exactly
-the same length.
+so each KPI can be compared with it. Hour ranges (``1h``, ``6h``, ``24h``) are rolling
+windows that end at the anchor time (``as_of``). Day ranges (``7d``, ``30d``, ``90d``) are
+whole days in the reporting time zone ending at the last local midnight at or before the
+anchor, as in Plausible ("last 7 days" excludes the unfinished day), so daily charts never
+end in a half-empty day.
 """
 
 from __future__ import annotations
@@ -113,4 +115,11 @@ def resolve(
     if anchor.tzinfo is None:
         anchor = anchor.replace(tzinfo=timezone.utc)
     anchor = anchor.astimezone(timezone.utc)
-    return TimeRange(anchor - NAMED_RANGES[time_range], anchor, tz, time_range)
+    length = NAMED_RANGES[time_range]
+    if time_range.endswith("d"):
+        local = anchor.astimezone(zone)
+        midnight = datetime(local.year, local.month, local.day, tzinfo=zone)
+        start_day = (midnight - length).replace(tzinfo=None)
+        start = datetime(start_day.year, start_day.month, start_day.day, tzinfo=zone)
+        return TimeRange(start.astimezone(timezone.utc), midnight.astimezone(timezone.utc), tz, time_range)
+    return TimeRange(anchor - length, anchor, tz, time_range)

@@ -79,7 +79,9 @@ def test_report_email_has_recipients_subject_parts_inline_charts_and_intact_atta
         assert image.get_content_disposition() == "inline"
         assert image.get_content() == (run_dir / "charts" / image.get_filename()).read_bytes()
 
-    attachments = {a.get_filename(): a.get_content() for a in msg.iter_attachments() if a.get_content_disposition() == "attachment"}
+    attachments = {
+        a.get_filename(): a.get_content() for a in msg.iter_attachments() if a.get_content_disposition() == "attachment"
+    }
     assert set(attachments) == {"report.pdf", "pages.csv"}
     assert attachments["report.pdf"] == (run_dir / "report.pdf").read_bytes()
     csv = attachments["pages.csv"]
@@ -126,7 +128,14 @@ def test_failed_run_mails_the_owners_with_the_error(tmp_path, smtp_server):
     run_dir = build_run_folder(tmp_path / "reports", status="failed", error="ZeroDivisionError: division by zero")
     schedule = make_schedule(tmp_path)
 
-    outcome = deliver(schedule, report="overview", run_dir=run_dir, status="failed", error="ZeroDivisionError: division by zero", env=smtp_server.env())
+    outcome = deliver(
+        schedule,
+        report="overview",
+        run_dir=run_dir,
+        status="failed",
+        error="ZeroDivisionError: division by zero",
+        env=smtp_server.env(),
+    )
 
     assert outcome.sent == OWNERS
     _, rcpt, _ = smtp_server.handler.messages[0]
@@ -176,7 +185,9 @@ def test_crash_between_send_and_record_never_sends_twice(tmp_path, smtp_server):
     # took the message, so ana is not mailed again; bo and cy (never attempted) are.
     run_dir = build_run_folder(tmp_path / "reports")
     key = idempotency_key(run_dir.name, "email", "report", "ana@example.com")
-    DeliveryLedger(run_dir / "run.json").upsert([{"key": key, "channel": "email", "kind": "report", "recipient": "ana@example.com", "state": "sending"}])
+    DeliveryLedger(run_dir / "run.json").upsert(
+        [{"key": key, "channel": "email", "kind": "report", "recipient": "ana@example.com", "state": "sending"}]
+    )
     schedule = make_schedule(tmp_path)
 
     outcome = deliver(schedule, report="overview", run_dir=run_dir, status="succeeded", env=smtp_server.env())
@@ -207,11 +218,15 @@ def test_refused_recipient_is_failed_with_the_smtp_error(tmp_path):
     server.start()
     try:
         run_dir = build_run_folder(tmp_path / "reports")
-        outcome = deliver(make_schedule(tmp_path), report="overview", run_dir=run_dir, status="succeeded", env=server.env())
+        outcome = deliver(
+            make_schedule(tmp_path), report="overview", run_dir=run_dir, status="succeeded", env=server.env()
+        )
     finally:
         server.stop()
     assert outcome.failed == ["bo@example.com"] and sorted(outcome.sent) == ["ana@example.com", "cy@example.com"]
-    entry = next(e for e in json.loads((run_dir / "run.json").read_text())["delivery"] if e["recipient"] == "bo@example.com")
+    entry = next(
+        e for e in json.loads((run_dir / "run.json").read_text())["delivery"] if e["recipient"] == "bo@example.com"
+    )
     assert entry["state"] == "failed" and "550" in entry["error"] and "mailbox unavailable" in entry["error"]
 
 
@@ -229,7 +244,12 @@ def test_tls_and_auth_with_a_self_signed_certificate_and_no_secret_in_records_or
     server = SmtpServer(**kwargs).start()
     caplog.set_level(logging.DEBUG)
     try:
-        env = server.env(FAWKES_SMTP_SECURITY=security, FAWKES_SMTP_USER="mailer", FAWKES_SMTP_PASSWORD=password, FAWKES_SMTP_CA_FILE=str(cert))
+        env = server.env(
+            FAWKES_SMTP_SECURITY=security,
+            FAWKES_SMTP_USER="mailer",
+            FAWKES_SMTP_PASSWORD=password,
+            FAWKES_SMTP_CA_FILE=str(cert),
+        )
         run_dir = build_run_folder(tmp_path / "reports")
         outcome = deliver(make_schedule(tmp_path), report="overview", run_dir=run_dir, status="succeeded", env=env)
         assert sorted(outcome.sent) == sorted(TO + CC)
@@ -237,7 +257,13 @@ def test_tls_and_auth_with_a_self_signed_certificate_and_no_secret_in_records_or
 
         # the wrong password: refused by the server, recorded as failed, password never written
         other = build_run_folder(tmp_path / "reports")
-        bad = deliver(make_schedule(tmp_path), report="overview", run_dir=other, status="succeeded", env={**env, "FAWKES_SMTP_PASSWORD": "wrong-" + password})
+        bad = deliver(
+            make_schedule(tmp_path),
+            report="overview",
+            run_dir=other,
+            status="succeeded",
+            env={**env, "FAWKES_SMTP_PASSWORD": "wrong-" + password},
+        )
         assert bad.needs_retry and "SMTPAuthenticationError" in bad.entries[0]["error"]
     finally:
         server.stop()
@@ -252,7 +278,13 @@ def test_untrusted_certificate_is_refused(tmp_path):
     server = SmtpServer(tls_context=server_tls_context(cert, key), require_starttls=True).start()
     try:
         run_dir = build_run_folder(tmp_path / "reports")
-        outcome = deliver(make_schedule(tmp_path), report="overview", run_dir=run_dir, status="succeeded", env=server.env(FAWKES_SMTP_SECURITY="starttls"))
+        outcome = deliver(
+            make_schedule(tmp_path),
+            report="overview",
+            run_dir=run_dir,
+            status="succeeded",
+            env=server.env(FAWKES_SMTP_SECURITY="starttls"),
+        )
     finally:
         server.stop()
     assert server.handler.messages == []
@@ -263,7 +295,11 @@ def test_untrusted_certificate_is_refused(tmp_path):
     ("env", "key", "problem"),
     [
         ({}, "FAWKES_SMTP_HOST", "not set"),
-        ({"FAWKES_SMTP_HOST": "h", "FAWKES_SMTP_SECURITY": "ssl"}, "FAWKES_SMTP_SECURITY", "allowed: starttls, tls, none"),
+        (
+            {"FAWKES_SMTP_HOST": "h", "FAWKES_SMTP_SECURITY": "ssl"},
+            "FAWKES_SMTP_SECURITY",
+            "allowed: starttls, tls, none",
+        ),
         ({"FAWKES_SMTP_HOST": "h", "FAWKES_SMTP_PORT": "abc"}, "FAWKES_SMTP_PORT", "not a port"),
         ({"FAWKES_SMTP_HOST": "h", "FAWKES_SMTP_USER": "u"}, "FAWKES_SMTP_PASSWORD", "set both"),
     ],

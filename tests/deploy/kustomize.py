@@ -55,7 +55,9 @@ def render(directory: Path) -> list[dict[str, Any]]:
     kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
     unsupported = set(kustomization) - SUPPORTED
     if unsupported:
-        raise ValueError(f"{directory}/kustomization.yaml: fields {sorted(unsupported)} are not supported by this renderer")
+        raise ValueError(
+            f"{directory}/kustomization.yaml: fields {sorted(unsupported)} are not supported by this renderer"
+        )
     objects: list[dict[str, Any]] = []
     for resource in kustomization.get("resources", []):
         path = directory / resource

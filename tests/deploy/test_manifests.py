@@ -90,7 +90,13 @@ _LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
 _META = {
     "type": "object",
     "required": ["name"],
-    "properties": {"name": {"type": "string"}, "namespace": {"type": "string"}, "labels": _LABELS, "annotations": _LABELS, "finalizers": {"type": "array", "items": {"type": "string"}}},
+    "properties": {
+        "name": {"type": "string"},
+        "namespace": {"type": "string"},
+        "labels": _LABELS,
+        "annotations": _LABELS,
+        "finalizers": {"type": "array", "items": {"type": "string"}},
+    },
     "additionalProperties": False,
 }
 SERVICE_MONITOR_SCHEMA = {
@@ -113,7 +119,14 @@ SERVICE_MONITOR_SCHEMA = {
                     "items": {
                         "type": "object",
                         "additionalProperties": False,
-                        "properties": {"port": {"type": "string"}, "path": {"type": "string"}, "interval": _DURATION, "scrapeTimeout": _DURATION, "scheme": {"enum": ["http", "https"]}, "honorLabels": {"type": "boolean"}},
+                        "properties": {
+                            "port": {"type": "string"},
+                            "path": {"type": "string"},
+                            "interval": _DURATION,
+                            "scrapeTimeout": _DURATION,
+                            "scheme": {"enum": ["http", "https"]},
+                            "honorLabels": {"type": "boolean"},
+                        },
                     },
                 },
             },
@@ -135,15 +148,55 @@ APPLICATION_SCHEMA = {
             "additionalProperties": False,
             "properties": {
                 "project": {"type": "string"},
-                "source": {"type": "object", "required": ["repoURL", "path"], "additionalProperties": False, "properties": {"repoURL": {"type": "string"}, "targetRevision": {"type": "string"}, "path": {"type": "string"}}},
-                "destination": {"type": "object", "additionalProperties": False, "properties": {"server": {"type": "string"}, "name": {"type": "string"}, "namespace": {"type": "string"}}},
+                "source": {
+                    "type": "object",
+                    "required": ["repoURL", "path"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "repoURL": {"type": "string"},
+                        "targetRevision": {"type": "string"},
+                        "path": {"type": "string"},
+                    },
+                },
+                "destination": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "server": {"type": "string"},
+                        "name": {"type": "string"},
+                        "namespace": {"type": "string"},
+                    },
+                },
                 "syncPolicy": {
                     "type": "object",
                     "additionalProperties": False,
                     "properties": {
-                        "automated": {"type": "object", "additionalProperties": False, "properties": {"prune": {"type": "boolean"}, "selfHeal": {"type": "boolean"}, "allowEmpty": {"type": "boolean"}}},
+                        "automated": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                "prune": {"type": "boolean"},
+                                "selfHeal": {"type": "boolean"},
+                                "allowEmpty": {"type": "boolean"},
+                            },
+                        },
                         "syncOptions": {"type": "array", "items": {"type": "string", "pattern": r"^[A-Za-z]+=[a-z]+$"}},
-                        "retry": {"type": "object", "additionalProperties": False, "properties": {"limit": {"type": "integer"}, "backoff": {"type": "object", "additionalProperties": False, "properties": {"duration": {"type": "string"}, "factor": {"type": "integer"}, "maxDuration": {"type": "string"}}}}},
+                        "retry": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                "limit": {"type": "integer"},
+                                "backoff": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "duration": {"type": "string"},
+                                        "factor": {"type": "integer"},
+                                        "maxDuration": {"type": "string"},
+                                    },
+                                },
+                            },
+                        },
                     },
                 },
             },
@@ -276,7 +329,19 @@ def _image_env() -> dict[str, str]:
 @pytest.mark.parametrize("obj", WORKLOADS, ids=lambda o: o["kind"])
 def test_every_writable_path_of_the_image_is_a_mounted_volume(obj: dict[str, Any]) -> None:
     env = _image_env()
-    writable = [env[k] for k in ("HOME", "XDG_CACHE_HOME", "MPLCONFIGDIR", "IPYTHONDIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "FAWKES_ANALYTICS_REPORTS_DIR", "FAWKES_ANALYTICS_CACHE_DIR")]
+    writable = [
+        env[k]
+        for k in (
+            "HOME",
+            "XDG_CACHE_HOME",
+            "MPLCONFIGDIR",
+            "IPYTHONDIR",
+            "JUPYTER_RUNTIME_DIR",
+            "JUPYTER_DATA_DIR",
+            "FAWKES_ANALYTICS_REPORTS_DIR",
+            "FAWKES_ANALYTICS_CACHE_DIR",
+        )
+    ]
     writable.append(env["FAWKES_ANALYTICS_SOURCE"].removeprefix("duckdb://"))  # the DuckDB file
     writable.append("/tmp")  # tempfile, Voilà connection files, papermill scratch
     (spec,) = pod_specs(obj)
@@ -284,10 +349,15 @@ def test_every_writable_path_of_the_image_is_a_mounted_volume(obj: dict[str, Any
     for container in containers(obj):
         mounts = [m for m in container["volumeMounts"] if not m.get("readOnly")]
         for path in writable:
-            covering = [m for m in mounts if path == m["mountPath"] or path.startswith(m["mountPath"].rstrip("/") + "/")]
+            covering = [
+                m for m in mounts if path == m["mountPath"] or path.startswith(m["mountPath"].rstrip("/") + "/")
+            ]
             assert covering, f"{obj['kind']}: {path} is not on a writable volume"
         shared = next(m for m in mounts if m["mountPath"] == "/var/lib/fawkes/shared")
-        assert volumes[shared["name"]]["persistentVolumeClaim"]["claimName"] == one("PersistentVolumeClaim")["metadata"]["name"]
+        assert (
+            volumes[shared["name"]]["persistentVolumeClaim"]["claimName"]
+            == one("PersistentVolumeClaim")["metadata"]["name"]
+        )
 
 
 def test_shared_run_folder_volume_is_read_write_many() -> None:

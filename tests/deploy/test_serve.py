@@ -26,7 +26,16 @@ TOKEN = "test-token-5f1c"
 
 @pytest.mark.parametrize(
     ("host", "expected"),
-    [("127.0.0.1", True), ("localhost", True), ("::1", True), ("127.8.0.1", True), ("0.0.0.0", False), ("::", False), ("10.1.2.3", False), ("dashboards.example", False)],
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("127.8.0.1", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.1.2.3", False),
+        ("dashboards.example", False),
+    ],
 )
 def test_loopback_detection(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected

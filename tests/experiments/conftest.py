@@ -13,10 +13,19 @@ def stat_row(y, d=None, x=None) -> pd.Series:
     y = np.asarray(y, dtype=float)
     d = np.zeros_like(y) if d is None else np.asarray(d, dtype=float)
     x = np.zeros_like(y) if x is None else np.asarray(x, dtype=float)
-    return pd.Series({
-        "n": len(y), "sum_y": y.sum(), "sum_y2": (y * y).sum(), "sum_d": d.sum(), "sum_d2": (d * d).sum(),
-        "sum_yd": (y * d).sum(), "sum_x": x.sum(), "sum_x2": (x * x).sum(), "sum_yx": (y * x).sum(),
-    })
+    return pd.Series(
+        {
+            "n": len(y),
+            "sum_y": y.sum(),
+            "sum_y2": (y * y).sum(),
+            "sum_d": d.sum(),
+            "sum_d2": (d * d).sum(),
+            "sum_yd": (y * d).sum(),
+            "sum_x": x.sum(),
+            "sum_x2": (x * x).sum(),
+            "sum_yx": (y * x).sum(),
+        }
+    )
 
 
 def metric(kind: str, **extra):

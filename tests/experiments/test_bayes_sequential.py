@@ -67,7 +67,10 @@ def test_confidence_sequence_is_howards_normal_mixture(alpha, tuning):
     n = A.n + B.n
     # Tuning picks the mixture so the boundary is tightest near n = tuning (GrowthBook).
     rho2 = (-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / tuning
-    for estimate, var, ci in ((B.mean - A.mean, A.var / A.n + B.var / B.n, r.abs_ci), (*_lift_and_var(A, B), r.lift_ci)):
+    for estimate, var, ci in (
+        (B.mean - A.mean, A.var / A.n + B.var / B.n, r.abs_ci),
+        (*_lift_and_var(A, B), r.lift_ci),
+    ):
         s2 = var * n  # per-user variance of the estimate
         half = _howard_bound(n * s2, s2 / rho2, alpha) / n  # bound on the sum, back to the mean
         assert ci == pytest.approx((estimate - half, estimate + half), rel=1e-9)

@@ -27,7 +27,9 @@ def raw() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def result():
     experiment = user_table_experiment(
-        "cookie_cats", "gate_30", ["gate_30", "gate_40"],
+        "cookie_cats",
+        "gate_30",
+        ["gate_30", "gate_40"],
         {"retention_1": "conversion", "retention_7": "conversion", "sum_gamerounds": "sum"},
         rules={"primary_metric": "retention_7", "alpha": 0.05, "correction": "holm"},
     )
@@ -44,7 +46,9 @@ def test_sample_sizes_and_srm(result, raw):
     assert result.srm_status == "ok"
 
 
-@pytest.mark.parametrize(("metric", "rate_a", "rate_b"), [("retention_1", 0.4482, 0.4423), ("retention_7", 0.1902, 0.1820)])
+@pytest.mark.parametrize(
+    ("metric", "rate_a", "rate_b"), [("retention_1", 0.4482, 0.4423), ("retention_7", 0.1902, 0.1820)]
+)
 def test_retention_rates_intervals_and_p_values(result, raw, metric, rate_a, rate_b):
     row = result.row(metric)
     a = raw.loc[raw.version == "gate_30", metric].astype(bool)

@@ -22,10 +22,14 @@ ALTS = {"two-sided": "two-sided", "greater": "larger", "less": "smaller"}
 @pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
 @pytest.mark.parametrize(("ca", "na", "cb", "nb"), [(120, 1000, 150, 1000), (44, 400, 39, 380), (9, 50, 3, 61)])
 def test_two_proportion_z_matches_statsmodels(ca, na, cb, nb, alternative):
-    a, b = pair_moments(metric("conversion"), stat_row([1] * ca + [0] * (na - ca)), stat_row([1] * cb + [0] * (nb - cb)), "a", "b")
+    a, b = pair_moments(
+        metric("conversion"), stat_row([1] * ca + [0] * (na - ca)), stat_row([1] * cb + [0] * (nb - cb)), "a", "b"
+    )
     r = frequentist_test(a, b, alpha=0.05, alternative=alternative)
     # statsmodels compares proportion 1 minus proportion 2: pass treatment first.
-    sm_test = sm_proportion.test_proportions_2indep(cb, nb, ca, na, method="wald", compare="diff", alternative=ALTS[alternative])
+    sm_test = sm_proportion.test_proportions_2indep(
+        cb, nb, ca, na, method="wald", compare="diff", alternative=ALTS[alternative]
+    )
     assert r.df is None
     assert r.abs_diff == pytest.approx(cb / nb - ca / na, rel=1e-12)
     assert r.statistic == pytest.approx(sm_test.statistic, rel=1e-9)
@@ -49,7 +53,9 @@ def test_welch_matches_statsmodels_and_scipy(seed, alternative):
     assert r.df == pytest.approx(df, rel=1e-9)
     scipy_res = stats.ttest_ind(xb, xa, equal_var=False, alternative=alternative)
     assert r.p_value == pytest.approx(scipy_res.pvalue, rel=1e-9)
-    low, high = CompareMeans(DescrStatsW(xb), DescrStatsW(xa)).tconfint_diff(alpha=0.1, alternative=ALTS[alternative], usevar="unequal")
+    low, high = CompareMeans(DescrStatsW(xb), DescrStatsW(xa)).tconfint_diff(
+        alpha=0.1, alternative=ALTS[alternative], usevar="unequal"
+    )
     assert r.abs_ci[0] == pytest.approx(low, rel=1e-9) if np.isfinite(low) else r.abs_ci[0] == -math.inf
     assert r.abs_ci[1] == pytest.approx(high, rel=1e-9) if np.isfinite(high) else r.abs_ci[1] == math.inf
 

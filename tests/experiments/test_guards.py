@@ -64,7 +64,9 @@ def test_power_matches_statsmodels_normal_ind_power():
     n_a, n_b = sample_size(control, 0.10)
     assert n_a == math.ceil(n1) or abs(n_a - n1) < 2
     assert n_b == n_a
-    one_sided = NormalIndPower().solve_power(effect_size=0.02 / sd, nobs1=None, alpha=0.05, power=0.8, alternative="larger")
+    one_sided = NormalIndPower().solve_power(
+        effect_size=0.02 / sd, nobs1=None, alpha=0.05, power=0.8, alternative="larger"
+    )
     assert sample_size(control, 0.10, alternative="greater")[0] == pytest.approx(one_sided, abs=1.5)
 
 
@@ -81,14 +83,27 @@ def _experiment(kind="conversion"):
     metric = {"name": "m", "kind": kind, "event": "e"}
     if kind == "sum":
         metric["property"] = "v"
-    return parse_experiment({"id": "x", "control": "a", "split": {"a": 0.5, "b": 0.5}, "metrics": [metric],
-                             "rules": {"min_sample_per_variant": 1}})
+    return parse_experiment(
+        {
+            "id": "x",
+            "control": "a",
+            "split": {"a": 0.5, "b": 0.5},
+            "metrics": [metric],
+            "rules": {"min_sample_per_variant": 1},
+        }
+    )
 
 
 def _suff(rows: dict[str, pd.Series]) -> dict:
     frame = pd.DataFrame([{**r.to_dict(), "variant": v, "metric": "m"} for v, r in rows.items()])
-    return {"stats": frame, "users": {v: int(r["n"]) for v, r in rows.items()}, "multi_variant_users": 0,
-            "caps": {}, "first_assigned": None, "data_end": None}
+    return {
+        "stats": frame,
+        "users": {v: int(r["n"]) for v, r in rows.items()},
+        "multi_variant_users": 0,
+        "caps": {},
+        "first_assigned": None,
+        "data_end": None,
+    }
 
 
 @pytest.mark.parametrize(

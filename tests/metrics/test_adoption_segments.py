@@ -77,7 +77,8 @@ SEGMENT_ROWS = (
     # r: active 03-01 and 03-10, nothing in the last 14 days (from 03-15) -> at_risk.
     + [event("r", "2026-03-01 00:00:00"), event("r", "2026-03-10 12:00:00")]
     # p: seen since February; active 03-23..03-26 = 4 of the last 7 days -> power.
-    + [event("p", "2026-02-01 12:00:00")] + [event("p", f"2026-03-{d} 12:00:00") for d in (23, 24, 25, 26)]
+    + [event("p", "2026-02-01 12:00:00")]
+    + [event("p", f"2026-03-{d} 12:00:00") for d in (23, 24, 25, 26)]
     # g: seen since February; active 03-20 and 03-27 (1 of last 7 days) -> regular.
     + [event("g", "2026-02-01 12:00:00"), event("g", "2026-03-20 12:00:00"), event("g", "2026-03-27 12:00:00")]
     # old: last seen in January -> not in the population.
@@ -109,11 +110,13 @@ def test_default_segments_each_user_in_exactly_one(events_source):
 
 def test_rule_order_decides_and_custom_rules(events_source):
     # Put power first: n (4 of the last 7 days) now lands in power, not new.
-    rules = {"rules": [
-        {"name": "power", "active_days_in_last_7_at_least": 4},
-        {"name": "new", "first_seen_within_days": 7},
-        {"name": "everyone"},
-    ]}
+    rules = {
+        "rules": [
+            {"name": "power", "active_days_in_last_7_at_least": 4},
+            {"name": "new", "first_seen_within_days": 7},
+            {"name": "everyone"},
+        ]
+    }
     result = user_segments(events_source(SEGMENT_ROWS), catalog(rules), SEG_RANGE)
     sizes = dict(zip(result.segments["segment"], result.segments["users"], strict=True))
     # power: n, p; new: nobody left; everyone: r, g.
@@ -135,7 +138,10 @@ def test_segment_filter_restricts_usage(events_source):
     [
         ({"rules": [{"name": "x", "bogus": 1}]}, "segments.rules[0].bogus"),
         ({"rules": [{"name": "x", "active_within_days": 0}]}, "segments.rules[0].active_within_days"),
-        ({"rules": [{"name": "x", "any": [{"active_days_in_last_7_at_least": 9}]}]}, "segments.rules[0].any[0].active_days_in_last_7_at_least"),
+        (
+            {"rules": [{"name": "x", "any": [{"active_days_in_last_7_at_least": 9}]}]},
+            "segments.rules[0].any[0].active_days_in_last_7_at_least",
+        ),
         ({"rules": [{"active_within_days": 3}]}, "segments.rules[0].name"),
         ({"rules": [{"name": "x"}, {"name": "x"}]}, "segments.rules[1].name"),
     ],

@@ -12,16 +12,21 @@ from .conftest import event, span
 
 RETENTION_ROWS = [
     # u1: sign_up 03-01, login 03-02 and 03-04 -> cohort 03-01, periods 1 and 3.
-    event("u1", "2026-03-01 09:00:00", "sign_up"), event("u1", "2026-03-02 09:00:00", "login"),
+    event("u1", "2026-03-01 09:00:00", "sign_up"),
+    event("u1", "2026-03-02 09:00:00", "login"),
     event("u1", "2026-03-04 09:00:00", "login"),
     # u2: sign_up 03-01, login 03-03 -> period 2.
-    event("u2", "2026-03-01 10:00:00", "sign_up"), event("u2", "2026-03-03 10:00:00", "login"),
+    event("u2", "2026-03-01 10:00:00", "sign_up"),
+    event("u2", "2026-03-03 10:00:00", "login"),
     # u3: sign_up and login on 03-02 -> cohort 03-02, period 0 only.
-    event("u3", "2026-03-02 08:00:00", "sign_up"), event("u3", "2026-03-02 09:00:00", "login"),
+    event("u3", "2026-03-02 08:00:00", "sign_up"),
+    event("u3", "2026-03-02 09:00:00", "login"),
     # u4: first sign_up before the range -> in no cohort.
-    event("u4", "2026-02-20 08:00:00", "sign_up"), event("u4", "2026-03-02 08:00:00", "login"),
+    event("u4", "2026-02-20 08:00:00", "sign_up"),
+    event("u4", "2026-03-02 08:00:00", "login"),
     # u5: sign_up 03-01 and again 03-03 (cohort by first occurrence: 03-01), never returns.
-    event("u5", "2026-03-01 11:00:00", "sign_up"), event("u5", "2026-03-03 11:00:00", "sign_up"),
+    event("u5", "2026-03-01 11:00:00", "sign_up"),
+    event("u5", "2026-03-03 11:00:00", "sign_up"),
 ]
 
 
@@ -48,12 +53,16 @@ def test_retention_rejects_unknown_period(events_source):
 def test_lifecycle(events_source):
     rows = [
         # u1: first ever 03-02, active 03-03 -> new, returning, then dormant on 03-04.
-        event("u1", "2026-03-02 10:00:00"), event("u1", "2026-03-03 10:00:00"),
+        event("u1", "2026-03-02 10:00:00"),
+        event("u1", "2026-03-03 10:00:00"),
         # u2: old user, active 03-01, absent 03-02 (dormant), back 03-03 (resurrecting),
         # absent 03-04 (dormant again).
-        event("u2", "2026-02-20 10:00:00"), event("u2", "2026-03-01 10:00:00"), event("u2", "2026-03-03 10:00:00"),
+        event("u2", "2026-02-20 10:00:00"),
+        event("u2", "2026-03-01 10:00:00"),
+        event("u2", "2026-03-03 10:00:00"),
         # u3: first 03-01, active 03-02 (returning), absent 03-03 (dormant).
-        event("u3", "2026-03-01 10:00:00"), event("u3", "2026-03-02 10:00:00"),
+        event("u3", "2026-03-01 10:00:00"),
+        event("u3", "2026-03-02 10:00:00"),
         # u4: first ever 03-04 -> new.
         event("u4", "2026-03-04 23:59:59"),
     ]
@@ -71,18 +80,25 @@ def feedback_frame(rows: list[tuple]) -> pd.DataFrame:
 
 
 def test_nps_and_ratings(make_source):
-    fb = feedback_frame([
-        # This week (NPS): 10, 9 promoters; 8, 7 passives; 6, 0 detractors -> (2 - 2) / 6 = 0.
-        ("a", "2026-03-09T10:00:00Z", 10, "nps", "ui"), ("b", "2026-03-09T11:00:00Z", 9, "nps", "ui"),
-        ("c", "2026-03-10T10:00:00Z", 8, "nps", "ui"), ("d", "2026-03-10T11:00:00Z", 7, None, None),
-        ("e", "2026-03-11T10:00:00Z", 6, "nps", None), ("f", "2026-03-11T11:00:00Z", 0, "nps", None),
-        # Previous week: 10, 10, 3 -> (2 - 1) / 3 = 33.3; change -33.3 points.
-        ("g", "2026-03-02T10:00:00Z", 10, "nps", "ui"), ("h", "2026-03-03T10:00:00Z", 10, "nps", "ui"),
-        ("i", "2026-03-04T10:00:00Z", 3, "nps", "ui"),
-        # Ratings this week: 4, 5, 5 -> mean 14 / 3.
-        ("a", "2026-03-09T12:00:00Z", 4, "rating", "docs"), ("b", "2026-03-10T12:00:00Z", 5, "rating", "docs"),
-        ("c", "2026-03-10T13:00:00Z", 5, "rating", "docs"),
-    ])
+    fb = feedback_frame(
+        [
+            # This week (NPS): 10, 9 promoters; 8, 7 passives; 6, 0 detractors -> (2 - 2) / 6 = 0.
+            ("a", "2026-03-09T10:00:00Z", 10, "nps", "ui"),
+            ("b", "2026-03-09T11:00:00Z", 9, "nps", "ui"),
+            ("c", "2026-03-10T10:00:00Z", 8, "nps", "ui"),
+            ("d", "2026-03-10T11:00:00Z", 7, None, None),
+            ("e", "2026-03-11T10:00:00Z", 6, "nps", None),
+            ("f", "2026-03-11T11:00:00Z", 0, "nps", None),
+            # Previous week: 10, 10, 3 -> (2 - 1) / 3 = 33.3; change -33.3 points.
+            ("g", "2026-03-02T10:00:00Z", 10, "nps", "ui"),
+            ("h", "2026-03-03T10:00:00Z", 10, "nps", "ui"),
+            ("i", "2026-03-04T10:00:00Z", 3, "nps", "ui"),
+            # Ratings this week: 4, 5, 5 -> mean 14 / 3.
+            ("a", "2026-03-09T12:00:00Z", 4, "rating", "docs"),
+            ("b", "2026-03-10T12:00:00Z", 5, "rating", "docs"),
+            ("c", "2026-03-10T13:00:00Z", 5, "rating", "docs"),
+        ]
+    )
     source = make_source(events=pd.DataFrame([event("a", "2026-03-09 10:00:00")]), feedback=fb)
     result = feedback_summary(source, span("2026-03-08", "2026-03-15"), "day")
     assert (result.responses, result.promoters, result.passives, result.detractors) == (6, 2, 2, 2)

@@ -47,7 +47,13 @@ def test_usage_kpis_and_comparison(events_source):
     result = usage_trends(events_source(SCENARIO), DAY, "day")
     # visits 4; pageviews a3 + b1 + c1 = 5; views/visit 5/4 = 1.25; bounces a2, c = 2 -> 50 %;
     # duration (1800 + 0 + 5 + 0) / 4 = 451.25 s; visitors/active a, b, c = 3; total 3.
-    assert (result.visits, result.pageviews, result.visitors, result.active_users, result.total_users) == (4, 5, 3, 3, 3)
+    assert (result.visits, result.pageviews, result.visitors, result.active_users, result.total_users) == (
+        4,
+        5,
+        3,
+        3,
+        3,
+    )
     assert result.views_per_visit == pytest.approx(1.25)
     assert result.bounce_rate == pytest.approx(50.0)
     assert result.visit_duration == pytest.approx(451.25)
@@ -85,11 +91,15 @@ def test_bounce_rate_change_is_in_points(events_source):
     # Previous day: 2 visits, 1 bounce (50 %); this day: 4 visits, 1 bounce (25 %).
     # Points: 25 - 50 = -25 (a percent change would be -50).
     rows = [
-        event("p", "2026-02-28 08:00:00"), event("p", "2026-02-28 08:01:00"),
+        event("p", "2026-02-28 08:00:00"),
+        event("p", "2026-02-28 08:01:00"),
         event("q", "2026-02-28 09:00:00"),
-        event("p", "2026-03-01 08:00:00"), event("p", "2026-03-01 08:01:00"),
-        event("q", "2026-03-01 09:00:00"), event("q", "2026-03-01 09:01:00"),
-        event("r", "2026-03-01 10:00:00"), event("r", "2026-03-01 10:00:30", "signup"),
+        event("p", "2026-03-01 08:00:00"),
+        event("p", "2026-03-01 08:01:00"),
+        event("q", "2026-03-01 09:00:00"),
+        event("q", "2026-03-01 09:01:00"),
+        event("r", "2026-03-01 10:00:00"),
+        event("r", "2026-03-01 10:00:30", "signup"),
         event("s", "2026-03-01 11:00:00"),
     ]
     result = usage_trends(events_source(rows), DAY)
@@ -109,7 +119,13 @@ def test_session_crossing_range_start_belongs_to_where_it_starts(events_source):
 
 def test_empty_range_gives_zeros(events_source):
     result = usage_trends(events_source([event("z", "2025-01-01 00:00:00")]), DAY)
-    assert (result.visits, result.pageviews, result.visitors, result.bounce_rate, result.visit_duration) == (0, 0, 0, 0.0, 0.0)
+    assert (result.visits, result.pageviews, result.visitors, result.bounce_rate, result.visit_duration) == (
+        0,
+        0,
+        0,
+        0.0,
+        0.0,
+    )
     # Both periods 0 -> change 0; total users counts z (seen before the end): 1 -> 1 = 0 %.
     assert result.change["visits"] == 0.0 and result.change["total_users"] == 0.0
     assert result.total_users == 1

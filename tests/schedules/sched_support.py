@@ -22,8 +22,22 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 KPIS = {
-    "visitors": {"label": "Visitors", "value": 1234, "previous": 1000, "change": 23.4, "change_unit": "percent", "unit": ""},
-    "bounce_rate": {"label": "Bounce rate", "value": 42.5, "previous": 40.0, "change": 2.5, "change_unit": "points", "unit": "%"},
+    "visitors": {
+        "label": "Visitors",
+        "value": 1234,
+        "previous": 1000,
+        "change": 23.4,
+        "change_unit": "percent",
+        "unit": "",
+    },
+    "bounce_rate": {
+        "label": "Bounce rate",
+        "value": 42.5,
+        "previous": 40.0,
+        "change": 2.5,
+        "change_unit": "points",
+        "unit": "%",
+    },
 }
 
 
@@ -59,7 +73,12 @@ def build_run_folder(
     run_dir = Path(reports_dir) / report / run_id
     run_dir.mkdir(parents=True)
     (run_dir / "report.html").write_text("<html><body><h1>Overview</h1></body></html>", encoding="utf-8")
-    data = {"report": report, "title": "Product overview", "kpis": kpis if kpis is not None else KPIS, "tables": {"pages": [{"page": "/", "views": 3}]}}
+    data = {
+        "report": report,
+        "title": "Product overview",
+        "kpis": kpis if kpis is not None else KPIS,
+        "tables": {"pages": [{"page": "/", "views": 3}]},
+    }
     (run_dir / "data.json").write_text(json.dumps(data), encoding="utf-8")
     (run_dir / "pages.csv").write_text("page,views\n/,3\n/pricing,2\n", encoding="utf-8")
     for name in charts:
@@ -105,14 +124,21 @@ def read_calls(reports_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def ok_runner(report, parameters=None, *, reports_dir, timeout=None, cell_timeout=None, outputs=("html", "csv", "json")):
+def ok_runner(
+    report, parameters=None, *, reports_dir, timeout=None, cell_timeout=None, outputs=("html", "csv", "json")
+):
     """Writes a real run folder and returns its record."""
     record_call(reports_dir, report)
     status = (parameters or {}).get("status", "succeeded")
     sleep = float((parameters or {}).get("sleep", 0))
     if sleep:
         time.sleep(sleep)
-    run_dir = build_run_folder(reports_dir, report, status=status, error=None if status == "succeeded" else "ZeroDivisionError: division by zero")
+    run_dir = build_run_folder(
+        reports_dir,
+        report,
+        status=status,
+        error=None if status == "succeeded" else "ZeroDivisionError: division by zero",
+    )
     return json.loads((run_dir / "run.json").read_text())
 
 
@@ -129,10 +155,21 @@ def _ok_no_record(report, parameters, reports_dir):
     return json.loads((run_dir / "run.json").read_text())
 
 
-def slow_runner(report, parameters=None, *, reports_dir, timeout=None, cell_timeout=None, outputs=("html",)):
-    """Takes a couple of seconds, writes a marker when it starts, then a real run folder."""
+def slow_runner(report, parameters=None, *, reports_dir, timeout=None, cell_timeout=None, outputs=("html",), stop=None):
+    """Takes a while, marks its start; like runs.run_report it stops early when ``stop`` is set."""
     record_call(reports_dir, report, phase="start")
-    time.sleep(float((parameters or {}).get("sleep", 2)))
+    deadline = time.monotonic() + float((parameters or {}).get("sleep", 2))
+    while time.monotonic() < deadline:
+        if stop is not None and stop.is_set():
+            record_call(reports_dir, report, phase="interrupted")
+            return {
+                "report": report,
+                "run_id": "x",
+                "run_dir": None,
+                "status": "interrupted",
+                "error": "run interrupted by shutdown",
+            }
+        time.sleep(0.05)
     record_call(reports_dir, report, phase="end")
     return _ok_no_record(report, parameters, reports_dir)
 
@@ -175,7 +212,9 @@ class CollectingHandler:
         self.messages: list[tuple[str, list[str], bytes]] = []
 
     async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        self.messages.append(
+            (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content)
+        )
         return "250 Message accepted for delivery"
 
     def parsed(self, index: int = -1):
@@ -202,17 +241,40 @@ class SmtpServer:
             self.controller = None
 
     def env(self, **extra) -> dict[str, str]:
-        return {"FAWKES_SMTP_HOST": "127.0.0.1", "FAWKES_SMTP_PORT": str(self.port), "FAWKES_SMTP_SECURITY": "none",
-                "FAWKES_SMTP_FROM": "reports@fawkes.test", "FAWKES_REPORTS_BASE_URL": "https://reports.fawkes.test", **extra}
+        return {
+            "FAWKES_SMTP_HOST": "127.0.0.1",
+            "FAWKES_SMTP_PORT": str(self.port),
+            "FAWKES_SMTP_SECURITY": "none",
+            "FAWKES_SMTP_FROM": "reports@fawkes.test",
+            "FAWKES_REPORTS_BASE_URL": "https://reports.fawkes.test",
+            **extra,
+        }
 
 
 def self_signed_cert(folder: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 made with the openssl command line."""
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -228,6 +290,6 @@ def authenticator(user: str, password: str):
 
     def check(server, session, envelope, mechanism, auth_data):
         ok = auth_data.login.decode() == user and auth_data.password.decode() == password
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
 
     return check

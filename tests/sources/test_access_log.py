@@ -36,7 +36,9 @@ END { u = 0; for (x in users) u++; print "COUNTS", NR, rejected, bot, method, ba
 
 @pytest.fixture(scope="module")
 def awk_counts() -> dict[str, object]:
-    out = subprocess.run(["awk", "-F", '"', AWK, str(LOG)], capture_output=True, text=True, check=True).stdout.splitlines()
+    out = subprocess.run(
+        ["awk", "-F", '"', AWK, str(LOG)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     counts = next(line for line in out if line.startswith("COUNTS")).split()[1:]
     names = ["lines", "rejected", "bot", "method", "status", "asset", "pageviews", "users"]
     result: dict[str, object] = dict(zip(names, map(int, counts), strict=True))
@@ -107,7 +109,11 @@ def test_hand_made_log(tmp_path):
     assert report.pageviews == 3
     assert events["page"].tolist() == ["/pricing", "/docs/", "/about.html"]
     # 11:00 +0100 is 10:00 UTC
-    assert events["timestamp"].tolist() == [pd.Timestamp("2024-03-10 10:00:00"), pd.Timestamp("2024-03-10 10:00:00"), pd.Timestamp("2024-03-10 10:08:00")]
+    assert events["timestamp"].tolist() == [
+        pd.Timestamp("2024-03-10 10:00:00"),
+        pd.Timestamp("2024-03-10 10:00:00"),
+        pd.Timestamp("2024-03-10 10:08:00"),
+    ]
     assert events["source"].tolist() == ["google.com", None, None]  # own host example.org is no source
     assert events["referrer"].tolist()[2] is None
     assert events["utm_source"].tolist() == ["news", None, None] and events["utm_campaign"].tolist()[0] == "spring sale"

@@ -71,7 +71,9 @@ def test_null_required_value_names_the_file_and_row(parquet_dir):
     frame = schema.validate("events", EVENTS).frame
     frame.loc[1, "user_id"] = None
     frame.iloc[1:2].to_parquet(parquet_dir / "part-9.parquet")
-    with pytest.raises(SchemaError, match=r"file .*part-9.parquet, table 'events', column 'user_id': null value.*'event_id': 'e2'"):
+    with pytest.raises(
+        SchemaError, match=r"file .*part-9.parquet, table 'events', column 'user_id': null value.*'event_id': 'e2'"
+    ):
         open_files(f"file://{parquet_dir}/*.parquet")
 
 

@@ -72,7 +72,9 @@ def test_retry_after_longer_than_allowed_gives_up_at_once(ok_route, cache, sleep
 
 def test_slow_response_past_read_timeout_is_retried_then_unavailable(ok_route, cache, sleeps):
     ok_route.faults["/thing"] = [Reply(200, GOOD, delay=0.6) for _ in range(3)]
-    client = HttpClient(ok_route.url, cache=cache, retry=FAST_RETRY, sleep=sleeps.append, timeout=httpx.Timeout(0.2, connect=1.0))
+    client = HttpClient(
+        ok_route.url, cache=cache, retry=FAST_RETRY, sleep=sleeps.append, timeout=httpx.Timeout(0.2, connect=1.0)
+    )
     with pytest.raises(SourceUnavailable, match=r"/thing: ReadTimeout.*after 3 attempt"):
         client.get_json("/thing")
     assert ok_route.count("/thing") == 3
@@ -80,7 +82,9 @@ def test_slow_response_past_read_timeout_is_retried_then_unavailable(ok_route, c
 
 def test_slow_first_answer_then_fast_one_succeeds(ok_route, cache, sleeps):
     ok_route.faults["/thing"] = [Reply(200, GOOD, delay=0.6)]
-    client = HttpClient(ok_route.url, cache=cache, retry=FAST_RETRY, sleep=sleeps.append, timeout=httpx.Timeout(0.2, connect=1.0))
+    client = HttpClient(
+        ok_route.url, cache=cache, retry=FAST_RETRY, sleep=sleeps.append, timeout=httpx.Timeout(0.2, connect=1.0)
+    )
     assert client.get_json("/thing").data == GOOD
     assert ok_route.count("/thing") == 2 and len(sleeps) == 1
 
@@ -174,7 +178,9 @@ def test_falls_back_to_last_good_data_with_a_status_banner(ok_route, cache, slee
 
 def test_no_last_good_data_fails_clearly(api_server, cache, sleeps):
     api_server.down = True
-    with pytest.raises(SourceUnavailable, match=r"HTTP 503: maintenance \(after 3 attempt\(s\)\); no earlier data for GET .*/thing"):
+    with pytest.raises(
+        SourceUnavailable, match=r"HTTP 503: maintenance \(after 3 attempt\(s\)\); no earlier data for GET .*/thing"
+    ):
         client_for(api_server, cache, sleeps).get_json("/thing")
 
 
@@ -189,7 +195,15 @@ def test_backoff_is_exponential_with_bounded_jitter():
 
 @pytest.mark.parametrize(
     "value, kind, ok",
-    [(1, NUMBER, True), (1.5, NUMBER, True), (True, NUMBER, False), ("1", NUMBER, False), (True, int, False), ([], list, True), (None, str, False)],
+    [
+        (1, NUMBER, True),
+        (1.5, NUMBER, True),
+        (True, NUMBER, False),
+        ("1", NUMBER, False),
+        (True, int, False),
+        ([], list, True),
+        (None, str, False),
+    ],
 )
 def test_check_kinds(value, kind, ok):
     if ok:
@@ -202,3 +216,20 @@ def test_check_kinds(value, kind, ok):
 def test_require_names_missing_field_with_its_path():
     with pytest.raises(SourceResponseError, match=r"field 'results\[2\].metrics': missing"):
         require({"dimensions": []}, "metrics", list, "POST /api/v2/query", "results[2]")
+
+
+def test_refresh_cache_command(ok_route, cache, capsys):
+    import argparse
+
+    from fawkes_analytics.sources.http import register_cli
+
+    client_for(ok_route, cache).get_json("/thing")
+    parser = argparse.ArgumentParser()
+    register_cli(parser.add_subparsers())
+    other = parser.parse_args(
+        ["refresh-cache", "--source", "plausible+http://elsewhere:1/site", "--cache-dir", str(cache.directory)]
+    )
+    assert other.func(other) == 0 and "expired 0" in capsys.readouterr().out
+    args = parser.parse_args(["refresh-cache", "--cache-dir", str(cache.directory)])
+    assert args.func(args) == 0 and "expired 1 cached response(s)" in capsys.readouterr().out
+    assert not client_for(ok_route, cache).get_json("/thing").from_cache

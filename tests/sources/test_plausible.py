@@ -19,8 +19,22 @@ KEY = "test-key-123"
 # The report's range: 7 days in UTC; the previous period is the 7 days before.
 RANGE = resolve(start="2024-03-04T00:00:00Z", end="2024-03-11T00:00:00Z")
 TOTALS = {  # keyed by the first day of the requested range
-    "2024-03-04": {"visitors": 120, "visits": 150, "pageviews": 420, "views_per_visit": 2.8, "bounce_rate": 40, "visit_duration": 95.5},
-    "2024-02-26": {"visitors": 100, "visits": 125, "pageviews": 300, "views_per_visit": 2.4, "bounce_rate": 44, "visit_duration": 80},
+    "2024-03-04": {
+        "visitors": 120,
+        "visits": 150,
+        "pageviews": 420,
+        "views_per_visit": 2.8,
+        "bounce_rate": 40,
+        "visit_duration": 95.5,
+    },
+    "2024-02-26": {
+        "visitors": 100,
+        "visits": 125,
+        "pageviews": 300,
+        "views_per_visit": 2.4,
+        "bounce_rate": 44,
+        "visit_duration": 80,
+    },
 }
 DAYS = {  # 2024-03-06 has no traffic: Plausible leaves the day out, the report shows 0
     "2024-03-04": (20, 25, 70, 2.8, 40, 90),
@@ -31,7 +45,11 @@ DAYS = {  # 2024-03-06 has no traffic: Plausible leaves the day out, the report 
     "2024-03-10": (20, 30, 90, 3.0, 40, 100),
 }
 PAGES = [(f"/page-{i:02d}", 100 - i, 2 * (100 - i)) for i in range(25)]  # visitors desc
-SOURCES = [("Direct / None", 60, 70, 42.0, 88.0), ("google.com", 40, 50, 38.5, 101.25), ("news.ycombinator.com", 20, 30, 10.0, 130.0)]
+SOURCES = [
+    ("Direct / None", 60, 70, 42.0, 88.0),
+    ("google.com", 40, 50, 38.5, 101.25),
+    ("news.ycombinator.com", 20, 30, 10.0, 130.0),
+]
 ENTRY = [("/", 80, 100, 45.0, 70.0), ("/pricing", 40, 50, 30.0, 145.0)]
 CAMPAIGNS = [("(not set)", 100, 120, 40.0, 90.0), ("spring_sale", 20, 30, 40.0, 117.5)]
 
@@ -45,7 +63,9 @@ def v2_rows(dimension: str, metrics: list[str]) -> list[dict]:
         table = [(p, {"visitors": v, "pageviews": pv}) for p, v, pv in PAGES]
     else:
         rows = {"visit:source": SOURCES, "visit:entry_page": ENTRY, "visit:utm_campaign": CAMPAIGNS}[dimension]
-        table = [(k, dict(zip(["visitors", "visits", "bounce_rate", "visit_duration"], v, strict=True))) for k, *v in rows]
+        table = [
+            (k, dict(zip(["visitors", "visits", "bounce_rate", "visit_duration"], v, strict=True))) for k, *v in rows
+        ]
     return [{"dimensions": [key], "metrics": [values[m] for m in metrics]} for key, values in table]
 
 
@@ -129,12 +149,23 @@ def test_missing_api_key_names_the_variable(monkeypatch):
 
 def test_v2_query_sends_documented_body_and_follows_pagination(client, plausible):
     filters = [["is", "visit:country_name", ["Estonia"]]]
-    result = client.query(["visitors", "pageviews"], RANGE, dimensions=["event:page"], filters=filters, order_by=[["visitors", "desc"]], page_size=10)
+    result = client.query(
+        ["visitors", "pageviews"],
+        RANGE,
+        dimensions=["event:page"],
+        filters=filters,
+        order_by=[["visitors", "desc"]],
+        page_size=10,
+    )
     # 25 rows in pages of 10: offsets 0, 10, 20 -> 3 requests, all 25 rows in order
     assert plausible.count("/api/v2/query") == 3
     assert [r.body["pagination"] for r in plausible.requests] == [{"limit": 10, "offset": o} for o in (0, 10, 20)]
     body = plausible.requests[0].body
-    assert body["site_id"] == SITE and body["metrics"] == ["visitors", "pageviews"] and body["dimensions"] == ["event:page"]
+    assert (
+        body["site_id"] == SITE
+        and body["metrics"] == ["visitors", "pageviews"]
+        and body["dimensions"] == ["event:page"]
+    )
     assert body["filters"] == filters and body["order_by"] == [["visitors", "desc"]]
     # half-open [2024-03-04, 2024-03-11) is sent as the inclusive range up to the last second
     assert body["date_range"] == ["2024-03-04T00:00:00+00:00", "2024-03-10T23:59:59+00:00"]
@@ -149,7 +180,9 @@ def test_v2_query_limit_stops_paging(client, plausible):
 
 
 def test_v2_wrong_metric_type_names_the_field(client, plausible):
-    plausible.faults["/api/v2/query"] = [Reply(200, {"results": [{"metrics": ["120", 150], "dimensions": []}], "meta": {}})]
+    plausible.faults["/api/v2/query"] = [
+        Reply(200, {"results": [{"metrics": ["120", 150], "dimensions": []}], "meta": {}})
+    ]
     with pytest.raises(SourceResponseError) as error:
         client.query(["visitors", "visits"], RANGE)
     assert error.value.field == "results[0].metrics[0] (visitors)"
@@ -191,7 +224,12 @@ def test_v1_aggregate_timeseries_breakdown(client, plausible):
     pages = client.breakdown("event:page", ["visitors", "pageviews"], "custom", "2024-03-04,2024-03-10", limit=12)
     assert pages["page"].tolist()[:2] == ["/page-00", "/page-01"] and len(pages) == 12
     query = plausible.requests[0].query
-    assert query == {"site_id": SITE, "period": "custom", "metrics": ",".join(USAGE_METRICS), "date": "2024-03-04,2024-03-10"}
+    assert query == {
+        "site_id": SITE,
+        "period": "custom",
+        "metrics": ",".join(USAGE_METRICS),
+        "date": "2024-03-04,2024-03-10",
+    }
 
 
 def test_v1_wrong_type(client, plausible):
@@ -265,7 +303,9 @@ def test_usage_falls_back_to_last_good_data_when_plausible_is_down(plausible, en
     usage = source.usage_trends(RANGE)
     check_usage(usage)
     assert usage.notes[0].startswith("source unavailable, data as of ")
-    as_of = datetime.strptime(usage.notes[0][len("source unavailable, data as of ") :][:20], "%Y-%m-%d %H:%M UTC").replace(tzinfo=UTC)
+    as_of = datetime.strptime(
+        usage.notes[0][len("source unavailable, data as of ") :][:20], "%Y-%m-%d %H:%M UTC"
+    ).replace(tzinfo=UTC)
     assert before <= as_of <= datetime.now(UTC)  # the time of the good run, not of this one
     assert "HTTP 503" in usage.notes[0]
     assert source.describe()["status"] == usage.notes[0] and source.describe()["available"] is False

@@ -30,13 +30,30 @@ EXPERIMENTS = [
     },
 ]
 ASSIGNMENTS = {
-    "checkout_button": [{"user_id": f"u{i}", "variant": "control" if i % 2 else "green", "assigned_at": "2024-03-02T10:00:00Z"} for i in range(5)],
+    "checkout_button": [
+        {"user_id": f"u{i}", "variant": "control" if i % 2 else "green", "assigned_at": "2024-03-02T10:00:00Z"}
+        for i in range(5)
+    ],
     "onboarding_tour": [{"user_id": 7, "variant": "on", "assigned_at": "2024-03-03T08:30:00+01:00"}],
 }
 FEEDBACK = [
-    {"user_id": "u1", "timestamp": "2024-03-05T12:00:00Z", "score": 9, "kind": "nps", "comment": "great", "category": "ux"},
+    {
+        "user_id": "u1",
+        "timestamp": "2024-03-05T12:00:00Z",
+        "score": 9,
+        "kind": "nps",
+        "comment": "great",
+        "category": "ux",
+    },
     {"user_id": "u2", "timestamp": "2024-03-06T12:00:00Z", "score": 3, "kind": "nps"},
-    {"user_id": "u3", "timestamp": "2024-03-07T12:00:00Z", "score": 4, "kind": "rating", "comment": None, "category": None},
+    {
+        "user_id": "u3",
+        "timestamp": "2024-03-07T12:00:00Z",
+        "score": 4,
+        "kind": "rating",
+        "comment": None,
+        "category": None,
+    },
 ]
 
 
@@ -104,13 +121,23 @@ def test_feedback_time_range_is_sent(services, cache, sleeps):
 
 
 def test_wrong_score_type_names_endpoint_and_field(services, cache, sleeps):
-    services.faults["/api/feedback"] = [Reply(200, {"feedback": [{"user_id": "u1", "timestamp": "2024-03-05T12:00:00Z", "score": "9"}], "next_cursor": None})]
+    services.faults["/api/feedback"] = [
+        Reply(
+            200,
+            {"feedback": [{"user_id": "u1", "timestamp": "2024-03-05T12:00:00Z", "score": "9"}], "next_cursor": None},
+        )
+    ]
     with pytest.raises(SourceResponseError, match=r"GET .*/api/feedback: field 'feedback\[0\].score': expected number"):
         FeedbackClient(services.url, **options(cache, sleeps)).feedback_frame()
 
 
 def test_impossible_score_is_a_schema_error_naming_the_endpoint(services, cache, sleeps):
-    services.faults["/api/feedback"] = [Reply(200, {"feedback": [{"user_id": "u1", "timestamp": "2024-03-05T12:00:00Z", "score": 11}], "next_cursor": None})]
+    services.faults["/api/feedback"] = [
+        Reply(
+            200,
+            {"feedback": [{"user_id": "u1", "timestamp": "2024-03-05T12:00:00Z", "score": 11}], "next_cursor": None},
+        )
+    ]
     with pytest.raises(SchemaError, match=r"GET .*/api/feedback, table 'feedback', column 'score': value above 10"):
         FeedbackClient(services.url, **options(cache, sleeps)).feedback_frame()
 
@@ -118,7 +145,9 @@ def test_impossible_score_is_a_schema_error_naming_the_endpoint(services, cache,
 def test_control_must_be_a_variant(services, cache, sleeps):
     broken = [{**EXPERIMENTS[0], "control": "blue"}]
     services.faults["/api/experiments"] = [Reply(200, {"experiments": broken, "next_cursor": None})]
-    with pytest.raises(SourceResponseError, match=r"field 'experiments\[0\].control': 'blue' is not one of the variants"):
+    with pytest.raises(
+        SourceResponseError, match=r"field 'experiments\[0\].control': 'blue' is not one of the variants"
+    ):
         ExperimentationClient(services.url, **options(cache, sleeps)).experiments()
 
 
@@ -132,7 +161,9 @@ def test_missing_next_cursor_and_truncated_body(services, cache, sleeps):
 
 
 def test_services_source_keeps_events_from_the_store(services, cache, sleeps, make_source):
-    events = pd.DataFrame({"event_id": ["e1"], "timestamp": ["2024-03-05T10:00:00Z"], "user_id": ["u1"], "event_name": ["pageview"]})
+    events = pd.DataFrame(
+        {"event_id": ["e1"], "timestamp": ["2024-03-05T10:00:00Z"], "user_id": ["u1"], "event_name": ["pageview"]}
+    )
     base = make_source(events=events)
     source = with_services(base, services.url, services.url, **options(cache, sleeps))
     assert isinstance(source, ServicesSource)
@@ -145,7 +176,9 @@ def test_services_source_keeps_events_from_the_store(services, cache, sleeps, ma
 
 
 def test_services_down_fall_back_with_status(services, cache, sleeps, make_source):
-    events = pd.DataFrame({"event_id": ["e1"], "timestamp": ["2024-03-05T10:00:00Z"], "user_id": ["u1"], "event_name": ["pageview"]})
+    events = pd.DataFrame(
+        {"event_id": ["e1"], "timestamp": ["2024-03-05T10:00:00Z"], "user_id": ["u1"], "event_name": ["pageview"]}
+    )
     source = with_services(make_source(events=events), feedback_url=services.url, **options(cache, sleeps), ttl=0)
     assert source.feedback().count().execute() == 3
     services.down = True

@@ -19,35 +19,25 @@ from typing import Any
 
 import pandas as pd
 
+from . import catalog as catalog_module
 from . import sources, timerange
 from .export.csv import write_csv
+from .metrics.kpis import Kpi
 from .export.json import write_json
 from .results import Result, jsonable
 
 RUN_DIR_ENV = "FAWKES_ANALYTICS_RUN_DIR"
 
 
-@dataclass
-class Kpi:
-    """One headline number with its previous-period value and change."""
+LOWER_IS_BETTER = {"bounce_rate"}
 
-    name: str
-    label: str
-    value: float | None
-    previous: float | None = None
-    change: float | None = None
-    change_unit: str = "percent"  # "percent" (relative) or "points" (percentage points)
-    unit: str = ""  # "", "%", "s"
-    higher_is_better: bool = True
 
-    def formatted(self) -> str:
-        return format_value(self.value, self.unit)
-
-    def formatted_change(self) -> str:
-        if self.change is None:
-            return "no previous data"
-        suffix = " pp" if self.change_unit == "points" else "%"
-        return f"{self.change:+.1f}{suffix} vs previous period"
+def format_change(kpi: Kpi) -> str:
+    """'+12.5% vs previous period', or '+3.0 pp' for rates, or 'no previous data'."""
+    if kpi.change is None:
+        return "no previous data"
+    suffix = " pp" if kpi.change_unit == "points" else "%"
+    return f"{kpi.change:+.1f}{suffix} vs previous period"
 
 
 def format_value(value: float | None, unit: str = "") -> str:
@@ -101,7 +91,7 @@ table.fa-table td.num,table.fa-table th.num{text-align:right}
 def _change_class(kpi: Kpi) -> str:
     if not kpi.change:
         return "fa-flat"
-    good = (kpi.change > 0) == kpi.higher_is_better
+    good = (kpi.change > 0) != (kpi.name in LOWER_IS_BETTER)
     return "fa-good" if good else "fa-bad"
 
 
@@ -113,8 +103,8 @@ def kpi_tiles(kpis: list[Kpi]) -> Html:
         tiles.append(
             f'<div class="fa-tile" data-kpi="{html.escape(kpi.name)}">'
             f'<div class="fa-label">{html.escape(kpi.label)}</div>'
-            f'<div class="fa-value">{html.escape(kpi.formatted())}</div>'
-            f'<div class="fa-change {_change_class(kpi)}">{arrow} {html.escape(kpi.formatted_change())}</div></div>'
+            f'<div class="fa-value">{html.escape(format_value(kpi.value, kpi.unit))}</div>'
+            f'<div class="fa-change {_change_class(kpi)}">{arrow} {html.escape(format_change(kpi))}</div></div>'
         )
     return Html(TILE_CSS + '<div class="fa-tiles">' + "".join(tiles) + "</div>")
 
@@ -163,6 +153,7 @@ class Report:
     results: dict[str, Any] = field(default_factory=dict)
     charts: dict[str, Any] = field(default_factory=dict)
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    _catalog: catalog_module.Catalog | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -181,6 +172,13 @@ class Report:
         resolved = timerange.resolve(time_range, start or None, end or None, tz, as_of=source.default_as_of())
         params = {"time_range": time_range, "start": start, "end": end, "tz": tz, **parameters}
         return cls(name, title, source, resolved, params)
+
+    @property
+    def catalog(self) -> catalog_module.Catalog:
+        """The catalog (analytics.yaml), loaded once per report."""
+        if self._catalog is None:
+            self._catalog = catalog_module.load()
+        return self._catalog
 
     # --- what the notebook shows -------------------------------------------------------
     def header(self) -> Html:
@@ -208,6 +206,10 @@ class Report:
     def table(self, name: str, frame: pd.DataFrame, max_rows: int | None = 20, formats: dict[str, str] | None = None) -> Html:
         """Show an escaped table and record it; it is published as ``<name>.csv``."""
         self.tables[_slug(name)] = frame
+        return html_table(frame, max_rows, formats)
+
+    def show_table(self, frame: pd.DataFrame, max_rows: int | None = 20, formats: dict[str, str] | None = None) -> Html:
+        """Show a readable table without publishing it (its data is already in a result's CSV)."""
         return html_table(frame, max_rows, formats)
 
     def chart(self, name: str, figure: Any) -> Any:

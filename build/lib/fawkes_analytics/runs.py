@@ -26,7 +26,8 @@ from typing import Any
 
 import psutil
 
-from . import __version__, parameters, render
+from . import __version__, render
+from . import parameters as parameter_checks
 from .errors import ParameterError
 from .export.json import write_json
 from .report import RUN_DIR_ENV
@@ -69,7 +70,7 @@ class RunRecord(Result):
         return self.status == "succeeded"
 
 
-def reports_dir() -> Path:
+def default_reports_dir() -> Path:
     """Where run folders go: ``FAWKES_ANALYTICS_REPORTS_DIR`` or the project's reports/."""
     return Path(os.environ.get(REPORTS_DIR_ENV) or PROJECT_ROOT / "reports")
 
@@ -178,7 +179,7 @@ def _update_latest(base: Path, run_id: str) -> None:
 
 def run_report(
     report: str,
-    parameters_given: dict[str, Any] | None = None,
+    parameters: dict[str, Any] | None = None,
     *,
     reports_dir: Path | None = None,
     timeout: float | None = None,
@@ -198,8 +199,8 @@ def run_report(
     if unknown:
         raise ParameterError("outputs", f"unknown output {unknown[0]!r}", list(OUTPUTS))
     notebook = notebook_path(report, notebooks)
-    params = parameters.resolve(notebook, parameters_given)
-    base = Path(reports_dir or globals()["reports_dir"]()) / report
+    params = parameter_checks.resolve(notebook, parameters)
+    base = Path(reports_dir or default_reports_dir()) / report
     base.mkdir(parents=True, exist_ok=True)
     run_id = _new_run_id(base)
     work = base / f".tmp-{run_id}"
@@ -250,13 +251,13 @@ def run_report(
 
 def latest_run(report: str, reports_dir: Path | None = None) -> Path | None:
     """The folder of the newest successful run of ``report``, if any."""
-    link = Path(reports_dir or globals()["reports_dir"]()) / report / LATEST
+    link = Path(reports_dir or default_reports_dir()) / report / LATEST
     return link.resolve() if link.exists() else None
 
 
 def list_runs(reports_dir: Path | None = None, report: str | None = None) -> list[dict[str, Any]]:
     """Every finished run's run.json, newest first."""
-    root = Path(reports_dir or globals()["reports_dir"]())
+    root = Path(reports_dir or default_reports_dir())
     records = []
     for run_json in root.glob(f"{report or '*'}/*/run.json"):
         if run_json.parent.name.startswith(".") or run_json.parent.is_symlink():

@@ -36,7 +36,7 @@ DEFAULT_PORT = 8866
 HEALTH_PATH = "/healthz"
 TOKEN_ENV = "FAWKES_VOILA_TOKEN"
 COOKIE_SECRET_ENV = "FAWKES_VOILA_COOKIE_SECRET"
-NOTEBOOKS_DIR_ENV = "FAWKES_DASHBOARDS_DIR"
+DASHBOARDS_DIR_ENV = "FAWKES_ANALYTICS_DASHBOARDS_DIR"
 DEFAULT_CULL_IDLE_SECONDS = 1800
 DEFAULT_CULL_INTERVAL_SECONDS = 60
 DEFAULT_PREHEAT_NOTEBOOKS = ("overview.ipynb",)
@@ -46,8 +46,7 @@ FRIENDLY_ERROR = (
     "the server; please try again later or tell the analytics team."
 )
 FRIENDLY_TIMEOUT = (
-    "This part of the dashboard took too long to compute. Please try a shorter time range or "
-    "try again later."
+    "This part of the dashboard took too long to compute. Please try a shorter time range or try again later."
 )
 
 
@@ -57,8 +56,8 @@ def project_root() -> Path:
 
 
 def default_notebooks_dir() -> Path:
-    """notebooks/dashboards of the project, unless FAWKES_DASHBOARDS_DIR says otherwise."""
-    env = os.environ.get(NOTEBOOKS_DIR_ENV)
+    """notebooks/dashboards of the project, unless FAWKES_ANALYTICS_DASHBOARDS_DIR says otherwise."""
+    env = os.environ.get(DASHBOARDS_DIR_ENV)
     return Path(env) if env else project_root() / "notebooks" / "dashboards"
 
 

@@ -221,7 +221,7 @@ def parse_metric(raw: Any, path: str, where: str) -> Metric:
     higher = raw.get("higher_is_better", True)
     if not isinstance(higher, bool):
         raise ConfigError(path, f"{where}.higher_is_better", "must be true or false")
-    cap = _number(raw, "cap_percentile", None, path, where, lo=50, hi=100, open_lo=True)
+    cap = _number(raw, "cap_percentile", None, path, where, lo=50, hi=100)
     if cap is not None and kind == "conversion":
         raise ConfigError(
             path, f"{where}.cap_percentile", "capping applies to count, sum and ratio metrics, not conversions"

@@ -52,23 +52,31 @@ def check_inputs(a: Moments, b: Moments) -> None:
         raise NotEnoughData("control mean is 0, so the relative lift is undefined")
 
 
-def _interval(center: float, se: float, alpha: float, alternative: str, dist) -> tuple[float, float]:
+def _interval(center: float, se: float, alpha: float, alternative: str, df: float | None) -> tuple[float, float]:
     if alternative == "two-sided":
-        q = dist.ppf(1 - alpha / 2)
+        q = _ppf(1 - alpha / 2, df)
         return center - q * se, center + q * se
-    q = dist.ppf(1 - alpha)
+    q = _ppf(1 - alpha, df)
     if alternative == "greater":
         return center - q * se, math.inf
     return -math.inf, center + q * se
 
 
-def p_value_from_stat(statistic: float, alternative: str, dist) -> float:
-    """p-value of a z or t statistic for the given alternative (treatment minus control)."""
+def _ppf(q: float, df: float | None) -> float:
+    return float(stats.norm.ppf(q) if df is None else stats.t.ppf(q, df))
+
+
+def _sf(x: float, df: float | None) -> float:
+    return float(stats.norm.sf(x) if df is None else stats.t.sf(x, df))
+
+
+def p_value_from_stat(statistic: float, alternative: str, df: float | None = None) -> float:
+    """p-value of a z (``df`` None) or t statistic for the alternative about treatment minus control."""
     if alternative == "two-sided":
-        return float(2 * dist.sf(abs(statistic)))
+        return 2 * _sf(abs(statistic), df)
     if alternative == "greater":
-        return float(dist.sf(statistic))
-    return float(dist.cdf(statistic))
+        return _sf(statistic, df)
+    return _sf(-statistic, df)
 
 
 def frequentist_test(a: Moments, b: Moments, alpha: float = 0.05, alternative: str = "two-sided") -> FrequentistResult:
@@ -81,22 +89,18 @@ def frequentist_test(a: Moments, b: Moments, alpha: float = 0.05, alternative: s
     check_inputs(a, b)
     se = math.sqrt(a.var / a.n + b.var / b.n)
     diff = b.mean - a.mean
-    if a.binomial and b.binomial:
-        df, dist = None, stats.norm
-    else:
-        df = welch_df(a, b)
-        dist = stats.t(df)
+    df = None if (a.binomial and b.binomial) else welch_df(a, b)
     statistic = diff / se
     lift = b.mean / a.mean - 1.0
     lift_se = math.sqrt(lift_variance(a, b))
     return FrequentistResult(
         abs_diff=diff,
-        abs_ci=_interval(diff, se, alpha, alternative, dist),
+        abs_ci=_interval(diff, se, alpha, alternative, df),
         lift=lift,
-        lift_ci=_interval(lift, lift_se, alpha, alternative, dist),
+        lift_ci=_interval(lift, lift_se, alpha, alternative, df),
         statistic=statistic,
         df=df,
-        p_value=p_value_from_stat(statistic, alternative, dist),
+        p_value=p_value_from_stat(statistic, alternative, df),
         se=se,
         lift_se=lift_se,
     )

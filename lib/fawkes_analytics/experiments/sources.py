@@ -23,7 +23,7 @@ import pandas as pd
 from ..errors import ParameterError, SchemaError
 from ..sources.base import Source
 from .config import Experiment, parse_experiment
-from .sufficient import aggregate, cap_values, experiment_stats, naive_utc, to_frame
+from .sufficient import experiment_stats, metric_expression, naive_utc, to_frame
 
 
 class EventsExperimentSource:
@@ -121,12 +121,10 @@ class UserTableSource:
                 data["d"] = self._values(metric.denominator.column or "", "sum")
             if metric.covariate is not None:
                 data["x"] = self._values(metric.covariate.measure.column, metric.kind)
-            table = ibis.memtable(pd.DataFrame(data))
-            if metric.cap_percentile is not None:
-                table, cap = cap_values(table, metric.cap_percentile)
-                if cap is not None:
-                    caps[metric.name] = cap
-            frames.append(to_frame(aggregate(table), metric.name))
+            expression, cap = metric_expression(ibis.memtable(pd.DataFrame(data)), metric)
+            frames.append(to_frame(expression))
+            if cap is not None:
+                caps[metric.name] = cap
         stats = pd.concat(frames, ignore_index=True)
         users = self.frame[self.variant_column].value_counts()
         return {

@@ -35,10 +35,11 @@ def naive_utc(moment: datetime | str | pd.Timestamp | None) -> pd.Timestamp | No
     return ts
 
 
-def assigned_units(assignments: ir.Table, experiment_id: str, as_of: pd.Timestamp | None) -> tuple[ir.Table, ir.Scalar]:
-    """Users of one experiment with a single variant, and the count of multi-variant users.
+def assigned_units(assignments: ir.Table, experiment_id: str, as_of: pd.Timestamp | None) -> tuple[ir.Table, ir.Table]:
+    """Users of one experiment with a single variant, and a per-variant summary.
 
-    Returns ``(units[user_id, variant, assigned_at], multi_variant_count)``.
+    Returns ``(units[user_id, variant, assigned_at], summary[multi, variant, users, first, last])``;
+    summary rows with ``multi`` true count users assigned to several variants.
     """
     a = assignments.filter(assignments.experiment_id == experiment_id)
     if as_of is not None:
@@ -47,8 +48,11 @@ def assigned_units(assignments: ir.Table, experiment_id: str, as_of: pd.Timestam
         n_variants=a.variant.nunique(), variant=a.variant.min(), assigned_at=a.assigned_at.min()
     )
     units = per_user.filter(per_user.n_variants == 1).select("user_id", "variant", "assigned_at")
-    multi = (per_user.n_variants > 1).cast("int64").sum()
-    return units, multi
+    grouped = per_user.mutate(multi=per_user.n_variants > 1)
+    summary = grouped.group_by(["multi", "variant"]).aggregate(
+        users=grouped.count(), first=grouped.assigned_at.min(), last=grouped.assigned_at.max()
+    )
+    return units, summary
 
 
 def property_value(events: ir.Table, prop: str) -> ir.FloatingValue:
@@ -139,23 +143,33 @@ def aggregate(per_user: ir.Table) -> ir.Table:
     return per_user.group_by("variant").aggregate(**sums)
 
 
-def to_frame(aggregated: ir.Table, metric_name: str) -> pd.DataFrame:
-    """Execute an ``aggregate`` and complete it to every statistic column (absent parts are 0)."""
-    frame = aggregated.to_pandas()
-    frame.insert(0, "metric", metric_name)
+def complete(aggregated: ir.Table, metric_name: str) -> ir.Table:
+    """An ``aggregate`` with every statistic column (absent parts 0) and a ``metric`` column."""
+    fill = {c: ibis.literal(0.0) for c in STAT_COLUMNS if c not in aggregated.columns}
+    full = aggregated.mutate(**fill) if fill else aggregated
+    return full.select(
+        metric=ibis.literal(metric_name),
+        variant=full.variant.cast("string"),
+        n=full.n.cast("int64"),
+        **{c: full[c].cast("float64") for c in STAT_COLUMNS if c != "n"},
+    )
+
+
+def to_frame(expression: ir.Table) -> pd.DataFrame:
+    """Execute completed aggregates into the small pandas statistics frame."""
+    frame = expression.to_pandas()
     for column in STAT_COLUMNS:
-        values = frame[column] if column in frame.columns else pd.Series(0, index=frame.index)
-        frame[column] = values.fillna(0).astype("int64" if column == "n" else "float64")
+        frame[column] = frame[column].fillna(0).astype("int64" if column == "n" else "float64")
     frame["variant"] = frame["variant"].astype(str)
-    return frame[["metric", "variant", *STAT_COLUMNS]]
+    return frame[["metric", "variant", *STAT_COLUMNS]].reset_index(drop=True)
 
 
-def collect(per_user: ir.Table, metric: Metric) -> tuple[pd.DataFrame, float | None]:
-    """Run the aggregation for one metric (capping first if configured): a small pandas frame."""
+def metric_expression(per_user: ir.Table, metric: Metric) -> tuple[ir.Table, float | None]:
+    """The completed aggregate of one metric (capping first if configured; the cap runs one query)."""
     cap = None
     if metric.cap_percentile is not None:
         per_user, cap = cap_values(per_user, metric.cap_percentile)
-    return to_frame(aggregate(per_user), metric.name), cap
+    return complete(aggregate(per_user), metric.name), cap
 
 
 def experiment_stats(
@@ -163,28 +177,25 @@ def experiment_stats(
 ) -> dict:
     """Sufficient statistics of every metric of ``experiment`` from the canonical tables.
 
-    Returns ``{"stats": frame[metric, variant, n, sum_*], "users": {variant: n},
-    "multi_variant_users": int, "caps": {metric: cap}, "first_assigned", "last_assigned"}``.
+    Two queries (plus one per capped metric): the assignment summary, and all metrics at once
+    as a union of per-metric aggregates. Returns ``{"stats": frame[metric, variant, n, sum_*],
+    "users": {variant: n}, "multi_variant_users": int, "caps": {metric: cap},
+    "first_assigned", "last_assigned"}``.
     """
-    units, multi = assigned_units(assignments, experiment.id, as_of)
-    summary = (
-        units.group_by("variant")
-        .aggregate(users=units.count(), first=units.assigned_at.min(), last=units.assigned_at.max())
-        .to_pandas()
-    )
-    frames, caps = [], {}
+    units, summary_expr = assigned_units(assignments, experiment.id, as_of)
+    summary = summary_expr.to_pandas()
+    multi = summary[summary["multi"].astype(bool)]
+    summary = summary[~summary["multi"].astype(bool)]
+    parts, caps = [], {}
     for metric in experiment.metrics:
-        frame, cap = collect(per_user_values(events, units, metric, as_of), metric)
-        frames.append(frame)
+        expression, cap = metric_expression(per_user_values(events, units, metric, as_of), metric)
+        parts.append(expression)
         if cap is not None:
             caps[metric.name] = cap
-    multi_count = multi.execute()
     return {
-        "stats": pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame(columns=["metric", "variant", *STAT_COLUMNS]),
+        "stats": to_frame(ibis.union(*parts, distinct=False)),
         "users": {str(v): int(n) for v, n in zip(summary["variant"], summary["users"], strict=True)},
-        "multi_variant_users": 0 if multi_count is None or pd.isna(multi_count) else int(multi_count),
+        "multi_variant_users": int(multi["users"].sum()) if len(multi) else 0,
         "caps": caps,
         "first_assigned": naive_utc(summary["first"].min()) if len(summary) else None,
         "last_assigned": naive_utc(summary["last"].max()) if len(summary) else None,

@@ -41,6 +41,7 @@ breakdown value at the attempt's first step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -147,67 +148,106 @@ def _sequenced(events: ir.Table, funnel: Funnel, window: Window, breakdown: str 
     if funnel.order == "strict":
         inside = events.filter(events.timestamp >= window.origin, events.timestamp < window.until)
         starters = inside.filter(inside.event_name == funnel.steps[0].event, inside.timestamp < entry_until)
-        chosen = inside.semi_join(starters.select(s_user=starters.user_id).distinct(), inside.user_id == ibis._.s_user)
+        starters = starters.select(s_user=starters.user_id).distinct()
+        chosen = inside.semi_join(starters, inside.user_id == starters.s_user)
     else:
         chosen = _read(events, window, names)
     chosen = _with_us(chosen, window)
-    chosen = chosen.mutate(rank=_step_rank(chosen, funnel), bd=breakdown_value(chosen, breakdown))
+    chosen = chosen.select(
+        "user_id", "event_name", "event_id", "us", rank=_step_rank(chosen, funnel), bd=breakdown_value(chosen, breakdown)
+    )
     order = ibis.window(group_by=chosen.user_id, order_by=[chosen.us, chosen.rank, chosen.event_id])
-    chosen = chosen.mutate(seq=ibis.row_number().over(order))
+    chosen = chosen.mutate(seq=ibis.row_number().over(order).cast("int64"))
     return chosen.select("user_id", "event_name", "us", "seq", "bd")
 
 
 def _matches(numbered: ir.Table, funnel: Funnel) -> ir.Table:
-    """One row per (event, step it can fill), with its position ``pos``."""
+    """One row per (event, step it can fill), with its position ``pos``.
+
+    An event whose name appears at several steps (a funnel that repeats an event) yields one
+    row per such step, via an array of step numbers that is unnested.
+    """
     n = len(funnel.steps)
-    steps = ibis.memtable({"m_event": [s.event for s in funnel.steps], "k": list(range(1, n + 1))})
-    joined = numbered.join(steps, numbered.event_name == steps.m_event)
-    return joined.select("user_id", "us", "bd", "k", pos=joined.seq * (n + 1) + (n - joined.k))
+    steps_of: dict[str, list[int]] = {}
+    for k, step in enumerate(funnel.steps, start=1):
+        steps_of.setdefault(step.event, []).append(k)
+    if all(len(ks) == 1 for ks in steps_of.values()):
+        rows = numbered.mutate(k=ibis.cases(*((numbered.event_name == e, ks[0]) for e, ks in steps_of.items())))
+    else:
+        options = ibis.cases(
+            *((numbered.event_name == e, ibis.literal(ks, type="array<int64>")) for e, ks in steps_of.items())
+        )
+        rows = numbered.mutate(k=options).unnest("k")
+    rows = rows.filter(rows.k.notnull())
+    return rows.select("user_id", "us", "bd", k=rows.k.cast("int64"), pos=rows.seq * (n + 1) + (n - rows.k))
 
 
-def ordered_attempts(events: ir.Table, funnel: Funnel, window: Window, breakdown: str | None, entry_until: datetime) -> ir.Table:
-    """Attempts of an ordered or strict funnel (see the module docstring for the rules)."""
+def _keep(table: ir.Table) -> ir.Table:
+    """The default ``hold``: no materialisation (fine for small data and for ``to_sql``)."""
+    return table
+
+
+def ordered_attempts(
+    events: ir.Table,
+    funnel: Funnel,
+    window: Window,
+    breakdown: str | None,
+    entry_until: datetime,
+    hold: Callable[[ir.Table], ir.Table] = _keep,
+) -> ir.Table:
+    """Attempts of an ordered or strict funnel (see the module docstring for the rules).
+
+    Level k pairs each attempt that reached step k-1 with the first step-k match after it
+    by one window pass over (those attempts + the step-k matches), ordered by position.
+    ``hold`` materialises the matches and each level's winners (``Table.cache``) so that
+    every level is computed once; the levels are joined back on the attempt at the end.
+    """
     n = len(funnel.steps)
     window_us = int(round(funnel.window.total_seconds() * US))
-    rows = _matches(_sequenced(events, funnel, window, breakdown, entry_until), funnel)
-    is_start = rows.k == 1
-    rows = rows.mutate(
-        att=is_start,
-        attempt=rows.pos,
-        reached=is_start.cast("int64"),
-        cur=rows.pos,
-        t1=ibis.ifelse(is_start, rows.us, _int_null()),
-        **{f"t{k}": _int_null() for k in range(2, n + 1)},
-    )
+    matches = hold(_matches(_sequenced(events, funnel, window, breakdown, entry_until), funnel))
+    starts = matches.filter(matches.k == 1)
+    starts = starts.select("user_id", "bd", attempt=starts.pos, t1=starts.us)
+    alive = starts.select("user_id", "attempt", "t1", cur=starts.attempt)
+    levels = []
     for k in range(2, n + 1):
-        # Ties on ``cur`` only pair an attempt with the (event, step k-1) row it came from,
-        # which is never a step-k candidate, so the order of ties does not matter.
-        alive = rows.att & (rows.reached == k - 1)
-        candidate = ~rows.att & (rows.k == k)
+        candidates = matches.filter(matches.k == k)
+        # explicit casts: engines may report the cached integers narrower (Spark: int)
+        candidates = candidates.select(
+            "user_id", cur=candidates.pos.cast("int64"), us=candidates.us.cast("int64"), is_att=ibis.literal(False),
+            attempt=_int_null(), t1=_int_null(),
+        )
+        rows = alive.select(
+            "user_id", cur=alive.cur.cast("int64"), us=alive.t1.cast("int64"), is_att=ibis.literal(True),
+            attempt=alive.attempt.cast("int64"), t1=alive.t1.cast("int64"),
+        )
+        rows = rows.union(candidates)
+        # Ties on ``cur`` are impossible between two attempts or two candidates; an attempt
+        # and a candidate never share a position (different steps), so row order is total.
         after = ibis.window(group_by=rows.user_id, order_by=rows.cur, rows=(1, None))
         rows = rows.mutate(
-            n_pos=ibis.ifelse(candidate, rows.cur, _int_null()).min().over(after),
-            n_us=ibis.ifelse(candidate, rows.us, _int_null()).min().over(after),
-            n_att=ibis.ifelse(alive, rows.cur, _int_null()).min().over(after),
-            alive=alive,
+            n_pos=ibis.ifelse(rows.is_att, _int_null(), rows.cur).min().over(after),
+            n_us=ibis.ifelse(rows.is_att, _int_null(), rows.us).min().over(after),
+            n_att=ibis.ifelse(rows.is_att, rows.cur, _int_null()).min().over(after),
         )
         advance = (
-            rows.alive
+            rows.is_att
             & rows.n_pos.notnull()
             & (rows.n_att.isnull() | (rows.n_pos < rows.n_att))
             & (rows.n_us - rows.t1 <= window_us)
         )
         if funnel.order == "strict":
-            # the step-k event must be the very next event: seq is pos // (N + 1)
+            # the step-k event must be the person's very next event: seq is pos // (N + 1)
             advance = advance & (rows.n_pos // (n + 1) == rows.cur // (n + 1) + 1)
-        advance = advance.fill_null(False)
-        rows = rows.mutate(
-            **{f"t{k}": ibis.ifelse(advance, rows.n_us, rows[f"t{k}"])},
-            reached=rows.reached + advance.cast("int64"),
-            cur=ibis.ifelse(advance, rows.n_pos, rows.cur),
-        ).drop("n_pos", "n_us", "n_att", "alive")
-    rows = rows.filter(rows.att)
-    return rows.select("user_id", "attempt", "reached", "bd", *(f"t{k}" for k in range(1, n + 1)))
+        rows = rows.filter(advance)
+        alive = hold(rows.select("user_id", "attempt", "t1", cur=rows.n_pos, **{f"t{k}": rows.n_us}))
+        levels.append((k, alive))
+    result = starts
+    for k, level in levels:
+        level = level.select(l_user=level.user_id, l_attempt=level.attempt, **{f"t{k}": level[f"t{k}"]})
+        result = result.left_join(level, [result.user_id == level.l_user, result.attempt == level.l_attempt])
+        result = result.drop("l_user", "l_attempt")
+    reached = sum((result[f"t{k}"].notnull().cast("int64") for k in range(2, n + 1)), ibis.literal(1, "int64"))
+    return result.select("user_id", "attempt", "bd", *(f"t{k}" for k in range(1, n + 1)), reached=reached)
 
 
 def unordered_attempts(events: ir.Table, funnel: Funnel, window: Window, breakdown: str | None, entry_until: datetime) -> ir.Table:
@@ -251,11 +291,21 @@ def unordered_attempts(events: ir.Table, funnel: Funnel, window: Window, breakdo
     return rows.select("user_id", "attempt", "reached", "bd", *(f"t{k}" for k in range(1, n + 1)))
 
 
-def attempts(events: ir.Table, funnel: Funnel, window: Window, breakdown: str | None, entry_until: datetime) -> ir.Table:
-    """All attempts of ``funnel`` over the events in ``window``, before exclusions."""
+def attempts(
+    events: ir.Table,
+    funnel: Funnel,
+    window: Window,
+    breakdown: str | None,
+    entry_until: datetime,
+    hold: Callable[[ir.Table], ir.Table] = _keep,
+) -> ir.Table:
+    """All attempts of ``funnel`` over the events in ``window``, before exclusions.
+
+    ``hold(table)`` may materialise intermediate tables (the caller releases them).
+    """
     if funnel.order == "unordered":
         return unordered_attempts(events, funnel, window, breakdown, entry_until)
-    return ordered_attempts(events, funnel, window, breakdown, entry_until)
+    return ordered_attempts(events, funnel, window, breakdown, entry_until, hold)
 
 
 def drop_excluded(attempts_: ir.Table, exclusions: ir.Table | None, funnel: Funnel) -> ir.Table:

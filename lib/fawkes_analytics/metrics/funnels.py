@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -106,13 +106,15 @@ def _us_between(later: datetime, earlier: datetime) -> int:
     return int(round((later - earlier).total_seconds() * US))
 
 
-def _entries(source: Source, funnel: Funnel, time_range: TimeRange, breakdown: str | None) -> tuple[ir.Table, ir.Table | None]:
+def _entries(
+    source: Source, funnel: Funnel, time_range: TimeRange, breakdown: str | None, hold: Callable[[ir.Table], ir.Table]
+) -> tuple[ir.Table, ir.Table | None]:
     """Attempts whose step 1 is in the range (``period`` current) or the previous one."""
     previous = time_range.previous()
     origin, start, end = previous.start_naive_utc, time_range.start_naive_utc, time_range.end_naive_utc
     window = Window(origin, end + funnel.window)
     events = source.events()
-    found = attempts(events, funnel, window, breakdown, end)
+    found = attempts(events, funnel, window, breakdown, end, hold)
     start_us, end_us = _us_between(start, origin), _us_between(end, origin)
     found = found.mutate(
         period=ibis.cases(
@@ -142,16 +144,18 @@ def people(
     materialised once in the engine (``cache``) for the few aggregate queries of a report
     and released on exit.
     """
-    found, exclusions = _entries(source, funnel, time_range, breakdown)
     held: list[ir.Table] = []
+
+    def hold(table: ir.Table) -> ir.Table:
+        cached = table.cache()
+        held.append(cached)
+        return cached
+
     try:
+        found, exclusions = _entries(source, funnel, time_range, breakdown, hold)
         if exclusions is not None:
-            found = found.cache()
-            held.append(found)
-            found = drop_excluded(found, exclusions, funnel)
-        persons = _best(found).cache()
-        held.append(persons)
-        yield persons
+            found = drop_excluded(hold(found), exclusions, funnel)
+        yield hold(_best(found))
     finally:
         for table in reversed(held):
             table.release()

@@ -89,18 +89,21 @@ def kill_tree(pid: int, wait: float = TERMINATE_WAIT) -> None:
         procs = [*root.children(recursive=True), root]
     except psutil.NoSuchProcess:
         return
-    for proc in procs:
-        try:
-            proc.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=wait)
+    if wait > 0:
+        for proc in procs:
+            try:
+                proc.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(procs, timeout=wait)
+    else:
+        alive = procs
     for proc in alive:
         try:
             proc.kill()
         except psutil.NoSuchProcess:
             pass
-    psutil.wait_procs(alive, timeout=wait)
+    psutil.wait_procs(alive, timeout=TERMINATE_WAIT)
 
 
 def run_in_process(
@@ -146,7 +149,7 @@ def run_in_process(
                 }
             elapsed = time.monotonic() - started
             if hard_deadline is not None and elapsed > hard_deadline:
-                kill_tree(proc.pid)
+                kill_tree(proc.pid, wait=0)  # hung: SIGKILL the whole tree at once
                 proc.join(5)
                 return {
                     "status": "timed_out",

@@ -39,4 +39,7 @@ def connect(url: str | None = None) -> Source:
     return opener(url)
 
 
+# Each of these modules registers its URL schemes on import.
+from . import access_log, files, plausible, services  # noqa: E402,F401
+
 __all__ = ["ENV_VAR", "IbisSource", "Source", "connect", "default_url", "redact_url", "register"]

@@ -32,7 +32,7 @@ class IbisSource(Source):
             # An absent optional table reads as empty so a report can say "no data".
             if name == "events":
                 raise SourceUnavailable(f"source {redact_url(self.url)}: table '{stored}' not found")
-            return ibis.memtable({c: [] for c in schema.TABLES[name].column_names}, schema=schema.TABLES[name].ibis_schema())
+            return schema.as_memtable(name, schema.empty_frame(name))
         table = self.backend.table(stored)
         schema.check_columns(name, {k: str(v) for k, v in table.schema().items()}, where=f"source {redact_url(self.url)}")
         return table

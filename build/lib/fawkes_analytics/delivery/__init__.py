@@ -41,12 +41,19 @@ class DeliveryOutcome(Result):
         return any(e.get("state") == FAILED for e in self.entries)
 
 
-def subject_for(template: str, *, run: RunView | None, schedule: str, report: str, status: str, slot: datetime | None, tz) -> str:
+def subject_for(
+    template: str, *, run: RunView | None, schedule: str, report: str, status: str, slot: datetime | None, tz
+) -> str:
     """Fill a validated subject template; ``{date}`` is the slot's date in the schedule's zone."""
     when = (slot or datetime.now(tz)).astimezone(tz)
     title = run.title if run else report.replace("_", " ").title()
     return template.format(
-        title=title, date=when.date().isoformat(), report=report, schedule=schedule, status=status, run_id=run.run_id if run else "-"
+        title=title,
+        date=when.date().isoformat(),
+        report=report,
+        schedule=schedule,
+        status=status,
+        run_id=run.run_id if run else "-",
     )
 
 
@@ -94,9 +101,19 @@ def deliver(
             value = _kpi_value(run, spec.threshold.kpi) if run else None
             if value is None:
                 have = ", ".join(run.kpis) if run else "no data.json"
-                skipped.append({"kind": "report", "reason": f"KPI {spec.threshold.kpi!r} has no numeric value in data.json (have: {have})"})
+                skipped.append(
+                    {
+                        "kind": "report",
+                        "reason": f"KPI {spec.threshold.kpi!r} has no numeric value in data.json (have: {have})",
+                    }
+                )
             elif not spec.threshold.crossed(value):
-                skipped.append({"kind": "report", "reason": f"{spec.threshold.kpi} = {value:g}, not {spec.threshold.describe().split(' ', 1)[1]}"})
+                skipped.append(
+                    {
+                        "kind": "report",
+                        "reason": f"{spec.threshold.kpi} = {value:g}, not {spec.threshold.describe().split(' ', 1)[1]}",
+                    }
+                )
             else:
                 messages.append(("report", list(spec.to), list(spec.cc)))
         else:
@@ -112,17 +129,32 @@ def deliver(
 
     for item in skipped:
         key = idempotency_key(run_key, "email", item["kind"] + ":skipped", "-")
-        ledger.upsert([{"key": key, "channel": "email", "kind": item["kind"], "recipient": None, "state": SKIPPED, "reason": item["reason"]}])
+        ledger.upsert(
+            [
+                {
+                    "key": key,
+                    "channel": "email",
+                    "kind": item["kind"],
+                    "recipient": None,
+                    "state": SKIPPED,
+                    "reason": item["reason"],
+                }
+            ]
+        )
         outcome.skipped.append(item["reason"])
 
     for kind, to, cc in messages:
-        _send_one(schedule, kind, to, cc, run, report, status, error, run_key, slot, settings, env, ledger, known, outcome)
+        _send_one(
+            schedule, kind, to, cc, run, report, status, error, run_key, slot, settings, env, ledger, known, outcome
+        )
 
     outcome.entries = ledger.entries()
     return outcome
 
 
-def _send_one(schedule, kind, to, cc, run, report, status, error, run_key, slot, settings, env, ledger, known, outcome) -> None:
+def _send_one(
+    schedule, kind, to, cc, run, report, status, error, run_key, slot, settings, env, ledger, known, outcome
+) -> None:
     recipients = list(dict.fromkeys(to + cc))
     keys = {r: idempotency_key(run_key, "email", kind, r) for r in recipients}
     pending: list[str] = []
@@ -133,7 +165,15 @@ def _send_one(schedule, kind, to, cc, run, report, status, error, run_key, slot,
         if state == SENDING:
             # A previous process recorded 'sending' and never recorded the result: it may have
             # crashed after the server accepted the message. Never risk a duplicate.
-            ledger.upsert([{"key": keys[r], "state": UNCONFIRMED, "error": "a previous attempt did not record its result; not resent"}])
+            ledger.upsert(
+                [
+                    {
+                        "key": keys[r],
+                        "state": UNCONFIRMED,
+                        "error": "a previous attempt did not record its result; not resent",
+                    }
+                ]
+            )
             log.warning("delivery of %s email for run %s to %s is unconfirmed; not resending", kind, run_key, r)
             continue
         pending.append(r)
@@ -143,19 +183,54 @@ def _send_one(schedule, kind, to, cc, run, report, status, error, run_key, slot,
     try:
         settings = settings or SmtpSettings.from_env(env)
         if kind == "report":
-            subject = subject_for(schedule.email.subject, run=run, schedule=schedule.name, report=report, status=status, slot=slot, tz=schedule.tz)
+            subject = subject_for(
+                schedule.email.subject,
+                run=run,
+                schedule=schedule.name,
+                report=report,
+                status=status,
+                slot=slot,
+                tz=schedule.tz,
+            )
             msg, omitted = build_report_message(
-                run, settings, subject=subject, to=to, cc=cc, attach=schedule.email.attach, max_bytes=schedule.email.max_bytes
+                run,
+                settings,
+                subject=subject,
+                to=to,
+                cc=cc,
+                attach=schedule.email.attach,
+                max_bytes=schedule.email.max_bytes,
             )
         else:
-            title = subject_for("{title} — {date}", run=run, schedule=schedule.name, report=report, status=status, slot=slot, tz=schedule.tz)
+            title = subject_for(
+                "{title} — {date}",
+                run=run,
+                schedule=schedule.name,
+                report=report,
+                status=status,
+                slot=slot,
+                tz=schedule.tz,
+            )
             subject = f"[{status.upper()}] {title}"
             msg = build_failure_message(
-                run, settings, schedule=schedule.name, report=report, status=status, error=error, subject=subject, to=to, run_key=run_key
+                run,
+                settings,
+                schedule=schedule.name,
+                report=report,
+                status=status,
+                error=error,
+                subject=subject,
+                to=to,
+                run_key=run_key,
             )
             omitted = None
     except (ConfigError, OSError, ValueError) as exc:
-        ledger.upsert([{**base, "key": keys[r], "recipient": r, "state": FAILED, "error": f"{type(exc).__name__}: {exc}"} for r in pending])
+        ledger.upsert(
+            [
+                {**base, "key": keys[r], "recipient": r, "state": FAILED, "error": f"{type(exc).__name__}: {exc}"}
+                for r in pending
+            ]
+        )
         outcome.failed.extend(pending)
         log.error("could not prepare %s email for run %s: %s", kind, run_key, exc)
         return
@@ -177,13 +252,25 @@ def _send_one(schedule, kind, to, cc, run, report, status, error, run_key, slot,
     for r in pending:
         if r in refused:
             code, reason = refused[r]
-            updates.append({"key": keys[r], "state": FAILED, "error": f"SMTP {code}: {reason.decode(errors='replace') if isinstance(reason, bytes) else reason}"})
+            updates.append(
+                {
+                    "key": keys[r],
+                    "state": FAILED,
+                    "error": f"SMTP {code}: {reason.decode(errors='replace') if isinstance(reason, bytes) else reason}",
+                }
+            )
             outcome.failed.append(r)
         else:
             updates.append({"key": keys[r], "state": SENT, "error": None})
             outcome.sent.append(r)
     ledger.upsert(updates)
-    log.info("%s email for run %s sent to %d recipient(s), refused for %d", kind, run_key, len(pending) - len(refused), len(refused))
+    log.info(
+        "%s email for run %s sent to %d recipient(s), refused for %d",
+        kind,
+        run_key,
+        len(pending) - len(refused),
+        len(refused),
+    )
 
 
 def _smtp_error(exc: BaseException) -> str:

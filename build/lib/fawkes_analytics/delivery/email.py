@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import mimetypes
 import os
+import secrets
 import smtplib
 import ssl
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..report import format_value
 from .state import read_json
 
 SECURITY_MODES = ("starttls", "tls", "none")
@@ -52,10 +54,16 @@ class SmtpSettings:
         env = os.environ if env is None else env
         host = env.get("FAWKES_SMTP_HOST", "").strip()
         if not host:
-            raise ConfigError("environment", "FAWKES_SMTP_HOST", "not set: the SMTP server to send report emails through")
+            raise ConfigError(
+                "environment", "FAWKES_SMTP_HOST", "not set: the SMTP server to send report emails through"
+            )
         security = env.get("FAWKES_SMTP_SECURITY", "starttls").strip().lower()
         if security not in SECURITY_MODES:
-            raise ConfigError("environment", "FAWKES_SMTP_SECURITY", f"{security!r} is not allowed (allowed: {', '.join(SECURITY_MODES)})")
+            raise ConfigError(
+                "environment",
+                "FAWKES_SMTP_SECURITY",
+                f"{security!r} is not allowed (allowed: {', '.join(SECURITY_MODES)})",
+            )
         port_raw = env.get("FAWKES_SMTP_PORT", "").strip()
         try:
             port = int(port_raw) if port_raw else _DEFAULT_PORTS[security]
@@ -66,7 +74,11 @@ class SmtpSettings:
         user = env.get("FAWKES_SMTP_USER") or None
         password = env.get("FAWKES_SMTP_PASSWORD") or None
         if bool(user) != bool(password):
-            raise ConfigError("environment", "FAWKES_SMTP_USER" if not user else "FAWKES_SMTP_PASSWORD", "set both FAWKES_SMTP_USER and FAWKES_SMTP_PASSWORD, or neither")
+            raise ConfigError(
+                "environment",
+                "FAWKES_SMTP_USER" if not user else "FAWKES_SMTP_PASSWORD",
+                "set both FAWKES_SMTP_USER and FAWKES_SMTP_PASSWORD, or neither",
+            )
         return cls(
             host=host,
             port=port,
@@ -129,20 +141,6 @@ class RunView:
         return files
 
 
-def format_value(value: Any, unit: str | None = None) -> str:
-    """A KPI value for people: thousands separators, one decimal for fractions, the unit."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"{value}{' ' + unit if unit else ''}"
-    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}" if abs(value) >= 1 else f"{value:,.3g}"
-    if unit in ("%", "pct", "percent"):
-        return f"{text}%"
-    if unit in ("s", "seconds"):
-        return f"{text} s"
-    return f"{text} {unit}" if unit else text
-
-
 def format_change(kpi: Mapping[str, Any]) -> str:
     """``+12.5%`` or ``-3.1 pp`` (percentage points for rates), empty when unknown."""
     change = kpi.get("change")
@@ -166,7 +164,10 @@ def render_text(run: RunView, url: str | None, note: str | None = None) -> str:
     lines = [run.title, "=" * len(run.title), ""]
     rows = _kpi_rows(run)
     width = max((len(r[0]) for r in rows), default=0)
-    lines += [f"{label.ljust(width)}  {value}" + (f"  ({change} vs previous period)" if change else "") for label, value, change in rows]
+    lines += [
+        f"{label.ljust(width)}  {value}" + (f"  ({change} vs previous period)" if change else "")
+        for label, value, change in rows
+    ]
     if run.charts:
         lines += ["", f"{len(run.charts)} chart(s) are shown in the HTML version of this email."]
     if note:
@@ -236,8 +237,18 @@ def build_report_message(
     where = f" at {url}" if url else f" in the run folder {run.run_dir}"
     attempts: list[tuple[bool, bool, str | None, str | None]] = [
         (True, True, None, None),
-        (True, False, f"Attachments were left out because the email would exceed {max_bytes / 1048576:.1f} MB; find them{where}.", "attachments"),
-        (False, False, f"Charts and attachments were left out because the email would exceed {max_bytes / 1048576:.1f} MB; see the full report{where}.", "charts and attachments"),
+        (
+            True,
+            False,
+            f"Attachments were left out because the email would exceed {max_bytes / 1048576:.1f} MB; find them{where}.",
+            "attachments",
+        ),
+        (
+            False,
+            False,
+            f"Charts and attachments were left out because the email would exceed {max_bytes / 1048576:.1f} MB; see the full report{where}.",
+            "charts and attachments",
+        ),
     ]
     msg = None
     for with_charts, with_files, note, omitted in attempts:
@@ -262,12 +273,16 @@ def _compose_report(
 ) -> EmailMessage:
     msg = _base_message(settings, subject, to, cc, run.run_id)
     domain = settings.sender.rpartition("@")[2] or "localhost"
-    chart_cids = [(path, make_msgid(idstring=path.stem, domain=domain)[1:-1]) for path in (run.charts if with_charts else ())]
+    # Short Content-IDs so the header never folds: chart-<n>.<random>@<sender domain>.
+    charts = run.charts if with_charts else ()
+    chart_cids = [(path, f"chart-{i}.{secrets.token_hex(6)}@{domain}") for i, path in enumerate(charts, 1)]
     msg.set_content(render_text(run, url, note))
     msg.add_alternative(render_html(run, url, chart_cids, note), subtype="html")
     html_part = msg.get_payload()[1]
     for path, cid in chart_cids:
-        html_part.add_related(path.read_bytes(), "image", "png", cid=f"<{cid}>", filename=path.name, disposition="inline")
+        html_part.add_related(
+            path.read_bytes(), "image", "png", cid=f"<{cid}>", filename=path.name, disposition="inline"
+        )
     for path in files:
         ctype, _ = mimetypes.guess_type(path.name)
         maintype, subtype = (ctype or "application/octet-stream").split("/", 1)

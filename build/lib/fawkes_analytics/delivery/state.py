@@ -97,7 +97,9 @@ class DeliveryLedger:
                     entry.setdefault("attempts", 1 if entry["state"] == SENDING else 0)
                     record["delivery"].append(entry)
                 else:
-                    entry["attempts"] = record["delivery"][i].get("attempts", 0) + (1 if entry["state"] == SENDING else 0)
+                    entry["attempts"] = record["delivery"][i].get("attempts", 0) + (
+                        1 if entry["state"] == SENDING else 0
+                    )
                     record["delivery"][i] = {**record["delivery"][i], **entry}
 
         self.update(mutate)

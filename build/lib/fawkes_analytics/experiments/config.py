@@ -135,8 +135,17 @@ class Experiment:
         raise ParameterError("metric", f"experiment {self.id!r} has no metric {name!r}", [m.name for m in self.metrics])
 
 
-def _number(raw: dict, key: str, default: Any, path: str, where: str, lo: float | None = None, hi: float | None = None,
-            open_lo: bool = False, integer: bool = False) -> Any:
+def _number(
+    raw: dict,
+    key: str,
+    default: Any,
+    path: str,
+    where: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    open_lo: bool = False,
+    integer: bool = False,
+) -> Any:
     value = raw.get(key, default)
     if value is None:
         return None
@@ -193,12 +202,16 @@ def parse_metric(raw: Any, path: str, where: str) -> Metric:
     else:
         measure = _measure({k: raw[k] for k in ("event", "property", "column") if k in raw}, path, where)
         if kind == "sum" and measure.property is None and measure.column is None:
-            raise ConfigError(path, f"{where}.property", "is required for a sum metric (the numeric event property to add up)")
+            raise ConfigError(
+                path, f"{where}.property", "is required for a sum metric (the numeric event property to add up)"
+            )
     covariate = None
     cov_raw = raw.get("covariate")
     if cov_raw not in (None, False):
         if kind == "ratio":
-            raise ConfigError(path, f"{where}.covariate", "CUPED is supported for conversion, count and sum metrics only")
+            raise ConfigError(
+                path, f"{where}.covariate", "CUPED is supported for conversion, count and sum metrics only"
+            )
         cov = {} if cov_raw is True else cov_raw
         if not isinstance(cov, dict):
             raise ConfigError(path, f"{where}.covariate", "must be true or {days: N, event: ..., property: ...}")
@@ -208,9 +221,11 @@ def parse_metric(raw: Any, path: str, where: str) -> Metric:
     higher = raw.get("higher_is_better", True)
     if not isinstance(higher, bool):
         raise ConfigError(path, f"{where}.higher_is_better", "must be true or false")
-    cap = _number(raw, "cap_percentile", None, path, where, lo=50, hi=100, open_lo=True)
+    cap = _number(raw, "cap_percentile", None, path, where, lo=50, hi=100)
     if cap is not None and kind == "conversion":
-        raise ConfigError(path, f"{where}.cap_percentile", "capping applies to count, sum and ratio metrics, not conversions")
+        raise ConfigError(
+            path, f"{where}.cap_percentile", "capping applies to count, sum and ratio metrics, not conversions"
+        )
     return Metric(str(raw["name"]), kind, measure, window, denominator, covariate, higher, cap)
 
 
@@ -222,7 +237,9 @@ def parse_rules(raw: Any, metrics: tuple[Metric, ...], path: str, where: str) ->
     names = [m.name for m in metrics]
     primary = raw.get("primary_metric", names[0])
     if primary not in names:
-        raise ConfigError(path, f"{where}.primary_metric", f"{primary!r} is not one of the metrics ({', '.join(names)})")
+        raise ConfigError(
+            path, f"{where}.primary_metric", f"{primary!r} is not one of the metrics ({', '.join(names)})"
+        )
     guards = raw.get("guardrail_metrics", []) or []
     if not isinstance(guards, list) or any(g not in names for g in guards):
         raise ConfigError(path, f"{where}.guardrail_metrics", f"must list metric names among {', '.join(names)}")
@@ -259,7 +276,11 @@ def parse_experiment(raw: Any, path: str = "analytics.yaml", where: str = "exper
             raise ConfigError(path, f"{where}.{key}", "is required")
     split = raw["split"]
     if not isinstance(split, dict) or len(split) < 2:
-        raise ConfigError(path, f"{where}.split", "must map at least two variants to their planned share, e.g. {control: 0.5, treatment: 0.5}")
+        raise ConfigError(
+            path,
+            f"{where}.split",
+            "must map at least two variants to their planned share, e.g. {control: 0.5, treatment: 0.5}",
+        )
     for variant, share in split.items():
         if isinstance(share, bool) or not isinstance(share, (int, float)) or share <= 0:
             raise ConfigError(path, f"{where}.split.{variant}", f"{share!r} must be a positive share")
@@ -268,7 +289,9 @@ def parse_experiment(raw: Any, path: str = "analytics.yaml", where: str = "exper
         raise ConfigError(path, f"{where}.split", f"shares add up to {total:g}, not 1")
     control = str(raw["control"])
     if control not in split:
-        raise ConfigError(path, f"{where}.control", f"{control!r} is not a variant of the split ({', '.join(map(str, split))})")
+        raise ConfigError(
+            path, f"{where}.control", f"{control!r} is not a variant of the split ({', '.join(map(str, split))})"
+        )
     metrics_raw = raw["metrics"]
     if not isinstance(metrics_raw, list) or not metrics_raw:
         raise ConfigError(path, f"{where}.metrics", "must be a non-empty list")
@@ -281,9 +304,14 @@ def parse_experiment(raw: Any, path: str = "analytics.yaml", where: str = "exper
     rules = parse_rules(raw.get("rules"), metrics, path, f"{where}.rules")
     known = {"id", "name", "hypothesis", "control", "split", "metrics", "rules"}
     return Experiment(
-        id=str(raw["id"]), name=str(raw.get("name", raw["id"])), control=control,
-        split={str(k): float(v) / total for k, v in split.items()}, metrics=metrics, rules=rules,
-        hypothesis=str(raw.get("hypothesis", "")), extra={k: v for k, v in raw.items() if k not in known},
+        id=str(raw["id"]),
+        name=str(raw.get("name", raw["id"])),
+        control=control,
+        split={str(k): float(v) / total for k, v in split.items()},
+        metrics=metrics,
+        rules=rules,
+        hypothesis=str(raw.get("hypothesis", "")),
+        extra={k: v for k, v in raw.items() if k not in known},
     )
 
 

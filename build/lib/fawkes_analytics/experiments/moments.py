@@ -58,7 +58,9 @@ def variant_moments(metric: Metric, row: Any, variant: str) -> Moments:
     return Moments(n, ratio, max(var, 0.0))
 
 
-def pair_moments(metric: Metric, control: Any, treatment: Any, control_name: str, treatment_name: str) -> tuple[Moments, Moments]:
+def pair_moments(
+    metric: Metric, control: Any, treatment: Any, control_name: str, treatment_name: str
+) -> tuple[Moments, Moments]:
     """Moments of control and treatment, CUPED-adjusted when the metric has a covariate."""
     a = variant_moments(metric, control, control_name)
     b = variant_moments(metric, treatment, treatment_name)

@@ -34,15 +34,23 @@ def _z_sum(alpha: float, power: float, alternative: str) -> float:
     return float(stats.norm.ppf(1 - tail) + stats.norm.ppf(power))
 
 
-def mde(control: Moments, n_a: int, n_b: int, alpha: float = 0.05, power: float = 0.8, alternative: str = "two-sided") -> float:
+def mde(
+    control: Moments, n_a: int, n_b: int, alpha: float = 0.05, power: float = 0.8, alternative: str = "two-sided"
+) -> float:
     """Smallest relative lift detectable with ``n_a`` control and ``n_b`` treatment users."""
     if control.mean == 0 or control.var <= 0 or n_a < 1 or n_b < 1:
         raise NotEnoughData("control mean or variance is 0, so no effect size can be computed")
     return _z_sum(alpha, power, alternative) * math.sqrt(control.var * (1 / n_a + 1 / n_b)) / abs(control.mean)
 
 
-def sample_size(control: Moments, target_lift: float, ratio: float = 1.0, alpha: float = 0.05, power: float = 0.8,
-                alternative: str = "two-sided") -> tuple[int, int]:
+def sample_size(
+    control: Moments,
+    target_lift: float,
+    ratio: float = 1.0,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    alternative: str = "two-sided",
+) -> tuple[int, int]:
     """Control and treatment users needed to detect a relative ``target_lift``; ratio = n_b/n_a."""
     if control.mean == 0 or control.var <= 0:
         raise NotEnoughData("control mean or variance is 0, so no sample size can be computed")
@@ -51,8 +59,18 @@ def sample_size(control: Moments, target_lift: float, ratio: float = 1.0, alpha:
     return math.ceil(n_a), math.ceil(n_a * ratio)
 
 
-def power_analysis(control: Moments, treatment_n: int, share_a: float, share_b: float, target_lift: float,
-                   alpha: float, power: float, alternative: str, total_users: int, days_running: float | None) -> PowerResult:
+def power_analysis(
+    control: Moments,
+    treatment_n: int,
+    share_a: float,
+    share_b: float,
+    target_lift: float,
+    alpha: float,
+    power: float,
+    alternative: str,
+    total_users: int,
+    days_running: float | None,
+) -> PowerResult:
     """MDE now and what reaching ``target_lift`` needs, given the planned split and the daily inflow.
 
     ``total_users`` (all variants) over ``days_running`` gives the inflow; the experiment
@@ -65,4 +83,6 @@ def power_analysis(control: Moments, treatment_n: int, share_a: float, share_b: 
         per_day = total_users / days_running
         days = total / per_day
         remaining = max(0.0, days - days_running)
-    return PowerResult(mde(control, control.n, treatment_n, alpha, power, alternative), target_lift, n_a, n_b, total, days, remaining)
+    return PowerResult(
+        mde(control, control.n, treatment_n, alpha, power, alternative), target_lift, n_a, n_b, total, days, remaining
+    )

@@ -42,7 +42,9 @@ def halfwidth(variance: float, n_total: int, alpha: float, tuning: float) -> flo
     """Half-width of the (1-alpha) confidence sequence for an estimate with this variance."""
     rho2 = rho_squared(alpha, tuning)
     s2 = variance * n_total
-    return math.sqrt(s2) * math.sqrt(2 * (n_total * rho2 + 1) / (n_total**2 * rho2) * math.log(math.sqrt(n_total * rho2 + 1) / alpha))
+    return math.sqrt(s2) * math.sqrt(
+        2 * (n_total * rho2 + 1) / (n_total**2 * rho2) * math.log(math.sqrt(n_total * rho2 + 1) / alpha)
+    )
 
 
 def always_valid_p(estimate: float, variance: float, n_total: int, alpha: float, tuning: float) -> float:

@@ -43,8 +43,22 @@ def srm_check(observed: dict[str, int], split: dict[str, float], threshold: floa
     chi2, p = stats.chisquare(counts, expected)
     observed_txt = ", ".join(f"{v} {obs_map[v]:,} ({obs_map[v] / total:.1%}, planned {split[v]:.1%})" for v in variants)
     if p < threshold:
-        return SRMResult("mismatch", float(p), float(chi2), obs_map, exp_map, threshold,
-                         f"Sample ratio mismatch (chi-square p = {p:.2g} < {threshold:g}): {observed_txt}. "
-                         "Assignment or tracking is broken; do not trust the results below.")
-    return SRMResult("ok", float(p), float(chi2), obs_map, exp_map, threshold,
-                     f"No sample ratio mismatch (p = {p:.3g}): {observed_txt}.")
+        return SRMResult(
+            "mismatch",
+            float(p),
+            float(chi2),
+            obs_map,
+            exp_map,
+            threshold,
+            f"Sample ratio mismatch (chi-square p = {p:.2g} < {threshold:g}): {observed_txt}. "
+            "Assignment or tracking is broken; do not trust the results below.",
+        )
+    return SRMResult(
+        "ok",
+        float(p),
+        float(chi2),
+        obs_map,
+        exp_map,
+        threshold,
+        f"No sample ratio mismatch (p = {p:.3g}): {observed_txt}.",
+    )

@@ -94,25 +94,48 @@ def feature_adoption(
         fmap = _feature_map(catalog)
         used = both.select("user_id", "timestamp", "event_name").join(fmap, "event_name")
         is_cur = used.timestamp >= start
-        per = used.group_by("feature").aggregate(
-            unique_users=used.user_id.nunique(where=is_cur),
-            usage_count=is_cur.cast("int64").sum(),
-            unique_users_previous=used.user_id.nunique(where=~is_cur),
-            usage_count_previous=(~is_cur).cast("int64").sum(),
-        ).execute()
+        per = (
+            used.group_by("feature")
+            .aggregate(
+                unique_users=used.user_id.nunique(where=is_cur),
+                usage_count=is_cur.cast("int64").sum(),
+                unique_users_previous=used.user_id.nunique(where=~is_cur),
+                usage_count_previous=(~is_cur).cast("int64").sum(),
+            )
+            .execute()
+        )
     else:
-        per = pd.DataFrame(columns=["feature", "unique_users", "usage_count", "unique_users_previous", "usage_count_previous"])
+        per = pd.DataFrame(
+            columns=["feature", "unique_users", "usage_count", "unique_users_previous", "usage_count_previous"]
+        )
     table = base.merge(per, on="feature", how="left")
     counts = ["unique_users", "usage_count", "unique_users_previous", "usage_count_previous"]
     table[counts] = table[counts].fillna(0).astype("int64")
     table["adoption_rate"] = [100.0 * u / active_cur if active_cur else 0.0 for u in table["unique_users"]]
-    table["adoption_rate_previous"] = [100.0 * u / active_old if active_old else 0.0 for u in table["unique_users_previous"]]
-    table["rate_change_pct"] = [percent_change(n, o) for n, o in zip(table["adoption_rate"], table["adoption_rate_previous"], strict=True)]
-    table["rate_change_points"] = [point_change(n, o) for n, o in zip(table["adoption_rate"], table["adoption_rate_previous"], strict=True)]
+    table["adoption_rate_previous"] = [
+        100.0 * u / active_old if active_old else 0.0 for u in table["unique_users_previous"]
+    ]
+    table["rate_change_pct"] = [
+        percent_change(n, o) for n, o in zip(table["adoption_rate"], table["adoption_rate_previous"], strict=True)
+    ]
+    table["rate_change_points"] = [
+        point_change(n, o) for n, o in zip(table["adoption_rate"], table["adoption_rate_previous"], strict=True)
+    ]
     table["trend"] = [trend_label(c, catalog.adoption_trend_threshold_pct) for c in table["rate_change_pct"]]
     table = table[
-        ["feature", "title", "adoption_rate", "unique_users", "usage_count", "adoption_rate_previous",
-         "unique_users_previous", "usage_count_previous", "rate_change_pct", "rate_change_points", "trend"]
+        [
+            "feature",
+            "title",
+            "adoption_rate",
+            "unique_users",
+            "usage_count",
+            "adoption_rate_previous",
+            "unique_users_previous",
+            "usage_count_previous",
+            "rate_change_pct",
+            "rate_change_points",
+            "trend",
+        ]
     ]
     in_range = both.filter(both.timestamp >= start)
     return FeatureAdoption(
@@ -128,7 +151,9 @@ def feature_adoption(
 
 
 def _empty_series() -> pd.DataFrame:
-    return pd.DataFrame(columns=["bucket", "start", "feature", "active_users", "unique_users", "usage_count", "adoption_rate"])
+    return pd.DataFrame(
+        columns=["bucket", "start", "feature", "active_users", "unique_users", "usage_count", "adoption_rate"]
+    )
 
 
 def _timeseries(in_range: ir.Table, catalog: Catalog, time_range: TimeRange, granularity: str) -> pd.DataFrame:
@@ -136,7 +161,11 @@ def _timeseries(in_range: ir.Table, catalog: Catalog, time_range: TimeRange, gra
     ev = cal.assign(in_range.select("user_id", "timestamp", "event_name"))
     active = ev.group_by("bucket").aggregate(active_users=ev.user_id.nunique()).execute()
     used = ev.join(_feature_map(catalog), "event_name")
-    per = used.group_by(["bucket", "feature"]).aggregate(unique_users=used.user_id.nunique(), usage_count=used.count()).execute()
+    per = (
+        used.group_by(["bucket", "feature"])
+        .aggregate(unique_users=used.user_id.nunique(), usage_count=used.count())
+        .execute()
+    )
     grid = cal.buckets.merge(pd.DataFrame({"feature": list(catalog.features)}), how="cross")
     frame = grid.merge(active, on="bucket", how="left").merge(per, on=["bucket", "feature"], how="left")
     counts = ["active_users", "unique_users", "usage_count"]

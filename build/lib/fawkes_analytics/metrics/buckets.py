@@ -108,4 +108,6 @@ def calendar(start: datetime, end: datetime, tz: str, granularity: str) -> Calen
 
 def period_length(granularity: str) -> timedelta:
     """Nominal length of one bucket (used to extend a calendar by one period)."""
-    return {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}[check_granularity(granularity)]
+    return {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}[
+        check_granularity(granularity)
+    ]

@@ -27,7 +27,9 @@ class Kpi:
     unit: str = ""  # "", "%", "s", "views"
 
     @classmethod
-    def compare(cls, name: str, label: str, value: float | None, previous: float | None, points: bool = False, unit: str = "") -> Kpi:
+    def compare(
+        cls, name: str, label: str, value: float | None, previous: float | None, points: bool = False, unit: str = ""
+    ) -> Kpi:
         change = point_change(value, previous) if points else percent_change(value, previous)
         return cls(name, label, value, previous, change, "points" if points else "percent", unit)
 

@@ -51,7 +51,9 @@ def seconds_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.
 def build_sessions(events: ir.Table) -> ir.Table:
     """The sessions of ``events`` (an Ibis expression; nothing is executed)."""
     ordered = ibis.cumulative_window(group_by=events.user_id, order_by=[events.timestamp, events.event_id])
-    previous = events.timestamp.lag().over(ibis.window(group_by=events.user_id, order_by=[events.timestamp, events.event_id]))
+    previous = events.timestamp.lag().over(
+        ibis.window(group_by=events.user_id, order_by=[events.timestamp, events.event_id])
+    )
     starts = (previous.isnull() | (events.timestamp > previous + SESSION_GAP)).name("is_start")
     marked = events.mutate(is_start=starts)
     marked = marked.mutate(session_no=marked.is_start.cast("int64").sum().over(ordered))

@@ -199,7 +199,10 @@ def usage_trends(
         entry_pages=_session_breakdown(range_sessions, range_sessions.entry_page.fill_null(NONE_LABEL), "page", top),
         sources=_session_breakdown(range_sessions, _traffic_source(range_sessions), "source", top),
         utm_campaigns=_session_breakdown(
-            range_sessions.filter(range_sessions.utm_campaign.notnull()), range_sessions.utm_campaign, "utm_campaign", top
+            range_sessions.filter(range_sessions.utm_campaign.notnull()),
+            range_sessions.utm_campaign,
+            "utm_campaign",
+            top,
         ),
         segment=segment,
     )
@@ -222,17 +225,25 @@ def _timeseries(in_range: ir.Table, range_sessions: ir.Table, time_range: TimeRa
     cal = buckets.calendar(time_range.start, time_range.end, time_range.tz, granularity)
     ev = cal.assign(in_range)
     pv = ev.event_name == PAGEVIEW
-    per_event = ev.group_by("bucket").aggregate(
-        active_users=ev.user_id.nunique(),
-        visitors=ev.user_id.nunique(where=pv),
-        pageviews=pv.cast("int64").sum(),
-    ).execute()
+    per_event = (
+        ev.group_by("bucket")
+        .aggregate(
+            active_users=ev.user_id.nunique(),
+            visitors=ev.user_id.nunique(where=pv),
+            pageviews=pv.cast("int64").sum(),
+        )
+        .execute()
+    )
     se = cal.assign(range_sessions, "start")
-    per_session = se.group_by("bucket").aggregate(
-        visits=se.count(),
-        bounces=se.is_bounce.cast("int64").sum(),
-        duration_sum=ibis.ifelse(se.is_bounce, 0.0, se.duration).sum(),
-    ).execute()
+    per_session = (
+        se.group_by("bucket")
+        .aggregate(
+            visits=se.count(),
+            bounces=se.is_bounce.cast("int64").sum(),
+            duration_sum=ibis.ifelse(se.is_bounce, 0.0, se.duration).sum(),
+        )
+        .execute()
+    )
     frame = cal.label(per_event.merge(per_session, on="bucket", how="outer"))
     counts = ["active_users", "visitors", "pageviews", "visits", "bounces"]
     frame[counts] = frame[counts].fillna(0).astype("int64")
@@ -241,5 +252,15 @@ def _timeseries(in_range: ir.Table, range_sessions: ir.Table, time_range: TimeRa
     visits = frame["visits"].astype("float64")
     frame["views_per_visit"] = (frame["pageviews"] / visits.where(visits > 0)).fillna(0.0)
     return frame[
-        ["bucket", "start", "active_users", "visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"]
+        [
+            "bucket",
+            "start",
+            "active_users",
+            "visitors",
+            "visits",
+            "pageviews",
+            "views_per_visit",
+            "bounce_rate",
+            "visit_duration",
+        ]
     ]

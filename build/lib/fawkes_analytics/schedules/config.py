@@ -72,7 +72,10 @@ class Threshold:
         return (self.above is not None and value > self.above) or (self.below is not None and value < self.below)
 
     def describe(self) -> str:
-        parts = [f"above {self.above:g}" if self.above is not None else "", f"below {self.below:g}" if self.below is not None else ""]
+        parts = [
+            f"above {self.above:g}" if self.above is not None else "",
+            f"below {self.below:g}" if self.below is not None else "",
+        ]
         return f"{self.kpi} " + " or ".join(p for p in parts if p)
 
 
@@ -211,14 +214,19 @@ def _email(check: _Checker, raw: dict, outputs: tuple[str, ...]) -> EmailSpec:
         raise check.fail("email.subject", f"invalid template: {exc}") from None
     for name in fields:
         if name not in SUBJECT_FIELDS:
-            raise check.fail("email.subject", f"unknown field {{{name}}} (allowed: {', '.join('{' + f + '}' for f in SUBJECT_FIELDS)})")
+            raise check.fail(
+                "email.subject",
+                f"unknown field {{{name}}} (allowed: {', '.join('{' + f + '}' for f in SUBJECT_FIELDS)})",
+            )
     threshold = None
     raw_threshold = raw.get("threshold")
     if send == "on_threshold":
         t = check.mapping(raw_threshold, "email.threshold")
         check.known_keys(t, {"kpi", "above", "below"}, "email.threshold.")
         if not isinstance(t.get("kpi"), str) or not t["kpi"]:
-            raise check.fail("email.threshold.kpi", "send: on_threshold needs the name of a KPI of the report's data.json")
+            raise check.fail(
+                "email.threshold.kpi", "send: on_threshold needs the name of a KPI of the report's data.json"
+            )
         above = check.number(t["above"], "email.threshold.above") if "above" in t else None
         below = check.number(t["below"], "email.threshold.below") if "below" in t else None
         if above is None and below is None:
@@ -236,6 +244,13 @@ def _email(check: _Checker, raw: dict, outputs: tuple[str, ...]) -> EmailSpec:
     return EmailSpec(to, cc, subject, send, threshold, attach, int(max_mb * 1024 * 1024))
 
 
+def available_report_names() -> tuple[str, ...]:
+    """Report names a schedule may name: the notebooks in notebooks/ (or the built-in list before any exist)."""
+    from ..runs import available_reports
+
+    return tuple(available_reports()) or KNOWN_REPORTS
+
+
 def parse_schedule(raw: object, path: Path, known_reports: tuple[str, ...] | None = KNOWN_REPORTS) -> Schedule:
     """Validate one parsed YAML document; ``path`` names the file in errors."""
     check = _Checker(path)
@@ -247,7 +262,10 @@ def parse_schedule(raw: object, path: Path, known_reports: tuple[str, ...] | Non
         raise check.fail("name", f"{name!r} must be letters, digits, '-', '_' or '.'")
     cron = raw.get("cron")
     if not isinstance(cron, str) or not croniter.is_valid(cron):
-        raise check.fail("cron", f"{cron!r} is not a cron expression (allowed: 5 fields 'minute hour day month weekday', e.g. '0 7 * * 1-5')")
+        raise check.fail(
+            "cron",
+            f"{cron!r} is not a cron expression (allowed: 5 fields 'minute hour day month weekday', e.g. '0 7 * * 1-5')",
+        )
     tz = raw.get("timezone", "UTC")
     try:
         ZoneInfo(str(tz))
@@ -294,9 +312,11 @@ def parse_schedule(raw: object, path: Path, known_reports: tuple[str, ...] | Non
     )
 
 
-def load_schedule(path: str | Path, known_reports: tuple[str, ...] | None = KNOWN_REPORTS) -> Schedule:
-    """Read and validate one schedule file."""
+def load_schedule(path: str | Path, known_reports: tuple[str, ...] | None = None) -> Schedule:
+    """Read and validate one schedule file (report names checked against ``available_report_names()`` by default)."""
     path = Path(path)
+    if known_reports is None:
+        known_reports = available_report_names()
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -306,15 +326,19 @@ def load_schedule(path: str | Path, known_reports: tuple[str, ...] | None = KNOW
     return parse_schedule(raw, path, known_reports)
 
 
-def load_schedules(directory: str | Path, known_reports: tuple[str, ...] | None = KNOWN_REPORTS) -> list[Schedule]:
+def load_schedules(directory: str | Path, known_reports: tuple[str, ...] | None = None) -> list[Schedule]:
     """Every ``*.yaml``/``*.yml`` schedule in ``directory``, sorted by name; names must be unique."""
     directory = Path(directory)
+    if known_reports is None:
+        known_reports = available_report_names()
     if not directory.is_dir():
         raise ConfigError(str(directory), "(directory)", "schedules directory does not exist")
     schedules: dict[str, Schedule] = {}
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
         schedule = load_schedule(path, known_reports)
         if schedule.name in schedules:
-            raise ConfigError(str(path), "name", f"{schedule.name!r} is already used by {schedules[schedule.name].path}")
+            raise ConfigError(
+                str(path), "name", f"{schedule.name!r} is already used by {schedules[schedule.name].path}"
+            )
         schedules[schedule.name] = schedule
     return sorted(schedules.values(), key=lambda s: s.name)

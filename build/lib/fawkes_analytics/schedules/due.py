@@ -14,7 +14,7 @@ A *slot* is the instant (aware UTC datetime) at which a cron expression fires. R
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
@@ -29,7 +29,7 @@ def _fixed_hour(cron: str) -> bool:
 
 def _is_repeat(slot: datetime) -> bool:
     """True for the second occurrence of a wall-clock time in a fall-back hour."""
-    earlier = (slot.astimezone(timezone.utc) - timedelta(hours=1)).astimezone(slot.tzinfo)
+    earlier = (slot.astimezone(UTC) - timedelta(hours=1)).astimezone(slot.tzinfo)
     return earlier.replace(tzinfo=None) == slot.replace(tzinfo=None)
 
 
@@ -40,7 +40,7 @@ def latest_slot(schedule: Schedule, now: datetime) -> datetime:
     slot = it.get_prev(datetime)
     while _fixed_hour(schedule.cron) and _is_repeat(slot):
         slot = it.get_prev(datetime)
-    return slot.astimezone(timezone.utc)
+    return slot.astimezone(UTC)
 
 
 def next_slot(schedule: Schedule, after: datetime) -> datetime:
@@ -49,7 +49,7 @@ def next_slot(schedule: Schedule, after: datetime) -> datetime:
     slot = it.get_next(datetime)
     while _fixed_hour(schedule.cron) and _is_repeat(slot):
         slot = it.get_next(datetime)
-    return slot.astimezone(timezone.utc)
+    return slot.astimezone(UTC)
 
 
 def due_slot(schedule: Schedule, now: datetime, last_slot: datetime | None) -> datetime | None:

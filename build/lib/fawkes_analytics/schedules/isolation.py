@@ -9,7 +9,9 @@ is over, the whole process tree (child, papermill, kernel) gets SIGTERM, then SI
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import multiprocessing
+import signal
 import threading
 import time
 import traceback
@@ -22,6 +24,7 @@ import psutil
 from ..errors import ParameterError, RunTimeout
 
 TERMINATE_WAIT = 5.0
+STOP_WAIT = 20.0
 
 
 def normalise(record: Any) -> dict:
@@ -31,7 +34,9 @@ def normalise(record: Any) -> dict:
     elif isinstance(record, dict):
         data = dict(record)
     else:
-        data = {k: getattr(record, k) for k in dir(record) if not k.startswith("_") and not callable(getattr(record, k))}
+        data = {
+            k: getattr(record, k) for k in dir(record) if not k.startswith("_") and not callable(getattr(record, k))
+        }
     out = {}
     for key, value in data.items():
         if isinstance(value, Path):
@@ -43,8 +48,21 @@ def normalise(record: Any) -> dict:
     return out
 
 
-def call_runner(runner: Callable[..., Any], report: str, parameters: dict, kwargs: dict) -> dict:
+def accepts_stop(runner: Callable[..., Any]) -> bool:
+    """Whether the runner takes ``stop=`` (a threading.Event asking it to interrupt cleanly)."""
+    try:
+        params = inspect.signature(runner).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "stop" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def call_runner(
+    runner: Callable[..., Any], report: str, parameters: dict, kwargs: dict, stop: threading.Event | None = None
+) -> dict:
     """Call the runner and turn its record or exception into an attempt dict."""
+    if stop is not None and accepts_stop(runner):
+        kwargs = {**kwargs, "stop": stop}
     try:
         return {**normalise(runner(report, parameters, **kwargs)), "retryable": True}
     except ParameterError as exc:
@@ -57,7 +75,10 @@ def call_runner(runner: Callable[..., Any], report: str, parameters: dict, kwarg
 
 
 def _child(conn, runner, report, parameters, kwargs) -> None:  # pragma: no cover - runs in the child
-    conn.send(call_runner(runner, report, parameters, kwargs))
+    # SIGTERM asks the run layer to stop cleanly (it kills its kernel and records 'interrupted').
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    conn.send(call_runner(runner, report, parameters, kwargs, stop))
     conn.close()
 
 
@@ -68,18 +89,21 @@ def kill_tree(pid: int, wait: float = TERMINATE_WAIT) -> None:
         procs = [*root.children(recursive=True), root]
     except psutil.NoSuchProcess:
         return
-    for proc in procs:
-        try:
-            proc.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=wait)
+    if wait > 0:
+        for proc in procs:
+            try:
+                proc.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(procs, timeout=wait)
+    else:
+        alive = procs
     for proc in alive:
         try:
             proc.kill()
         except psutil.NoSuchProcess:
             pass
-    psutil.wait_procs(alive, timeout=wait)
+    psutil.wait_procs(alive, timeout=TERMINATE_WAIT)
 
 
 def run_in_process(
@@ -94,7 +118,9 @@ def run_in_process(
     """Run one attempt in a spawned child; kill it at ``hard_deadline`` s or when ``interrupt`` is set."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, runner, report, parameters, kwargs), name=f"fawkes-run-{report}", daemon=False)
+    proc = ctx.Process(
+        target=_child, args=(child, runner, report, parameters, kwargs), name=f"fawkes-run-{report}", daemon=False
+    )
     started = time.monotonic()
     proc.start()
     child.close()
@@ -108,25 +134,44 @@ def run_in_process(
                 proc.join(10)
                 if result is not None:
                     return result
-                return {"status": "failed", "error": f"runner process exited with code {proc.exitcode} without a result", "retryable": True}
+                return {
+                    "status": "failed",
+                    "error": f"runner process exited with code {proc.exitcode} without a result",
+                    "retryable": True,
+                }
             if not proc.is_alive():
                 if parent.poll(0):
                     continue
-                return {"status": "failed", "error": f"runner process exited with code {proc.exitcode} without a result", "retryable": True}
+                return {
+                    "status": "failed",
+                    "error": f"runner process exited with code {proc.exitcode} without a result",
+                    "retryable": True,
+                }
             elapsed = time.monotonic() - started
             if hard_deadline is not None and elapsed > hard_deadline:
-                kill_tree(proc.pid)
+                kill_tree(proc.pid, wait=0)  # hung: SIGKILL the whole tree at once
                 proc.join(5)
-                return {"status": "timed_out", "error": f"killed by the scheduler after {elapsed:.1f} s (hard deadline {hard_deadline:g} s)", "retryable": True}
+                return {
+                    "status": "timed_out",
+                    "error": f"killed by the scheduler after {elapsed:.1f} s (hard deadline {hard_deadline:g} s)",
+                    "retryable": True,
+                }
             if interrupt.is_set():
-                kill_tree(proc.pid)
-                proc.join(5)
-                if parent.poll(0):  # the run layer recorded its own interruption
+                proc.terminate()  # SIGTERM to the child only: the run layer stops and records it
+                if parent.poll(STOP_WAIT):
                     try:
-                        return {**parent.recv(), "retryable": False}
+                        result = parent.recv()
+                        proc.join(5)
+                        return {**result, "retryable": False}
                     except EOFError:
                         pass
-                return {"status": "interrupted", "error": f"stopped by scheduler shutdown after {elapsed:.1f} s", "retryable": False}
+                kill_tree(proc.pid)
+                proc.join(5)
+                return {
+                    "status": "interrupted",
+                    "error": f"stopped by scheduler shutdown after {elapsed:.1f} s",
+                    "retryable": False,
+                }
     finally:
         parent.close()
         if proc.is_alive():

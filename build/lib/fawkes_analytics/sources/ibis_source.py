@@ -83,7 +83,9 @@ def open_duckdb(path: str | Path, read_only: bool = True) -> IbisSource:
     path = Path(path)
     if not path.exists():
         raise SourceUnavailable(f"DuckDB file {path} does not exist (run `make run` or `fawkes-analytics demo-data` to create the demo data)")
-    return IbisSource(ibis.duckdb.connect(str(path), read_only=read_only), f"duckdb://{path}", "duckdb")
+    backend = ibis.duckdb.connect(str(path), read_only=read_only)
+    backend.raw_sql("SET enable_progress_bar = false")  # progress bars would litter notebook output
+    return IbisSource(backend, f"duckdb://{path}", "duckdb")
 
 
 def open_ibis_url(url: str) -> IbisSource:

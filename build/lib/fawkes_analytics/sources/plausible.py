@@ -3,7 +3,8 @@
 Source URL: ``plausible://host[:port][/prefix]/<site_id>`` (HTTPS) or
 ``plausible+http://...`` (plain HTTP, e.g. a self-hosted instance on a private network).
 Options as query parameters: ``ttl`` (cache seconds, default 300), ``timeout`` (read
-timeout seconds), ``api`` (``v2`` default, or ``v1``). The API key is read from the
+timeout seconds, default 30), ``retries`` (attempts, default 4), ``backoff`` (base seconds,
+default 0.5), ``api`` (``v2`` default, or ``v1``). The API key is read from the
 environment variable ``PLAUSIBLE_API_KEY`` at run time and sent as a Bearer token; it never
 appears in the URL, the cache or a report.
 
@@ -23,9 +24,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -33,15 +34,16 @@ import httpx
 import pandas as pd
 
 from ..errors import ConfigError, ParameterError, SourceResponseError, SourceUnavailable
-from ..results import Result, percent_change, point_change
 from ..timerange import TimeRange
 from .base import Source, redact_url
 from .fallback import SourceStatus
 from .http import NUMBER, HttpClient, RetryPolicy, check, require
 
+if TYPE_CHECKING:
+    from ..metrics.usage import UsageTrends
+
 API_KEY_ENV = "PLAUSIBLE_API_KEY"
 USAGE_METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration")
-POINT_CHANGE_METRICS = frozenset({"bounce_rate"})  # changes in percentage points, not percent
 V2_PAGE_SIZE = 10_000
 V1_PAGE_SIZE = 1_000
 TIME_DIMENSIONS = {"hour": "time:hour", "day": "time:day", "week": "time:week"}
@@ -144,6 +146,17 @@ class PlausibleClient:
         base_url, site_id, options = parse_url(url)
         if "ttl" in options:
             http_options.setdefault("ttl", float(options["ttl"]))
+        if "retries" in options or "backoff" in options:
+            base = http_options.get("retry", RetryPolicy())
+            http_options.setdefault(
+                "retry",
+                RetryPolicy(
+                    attempts=int(options.get("retries", base.attempts)),
+                    backoff_base=float(options.get("backoff", base.backoff_base)),
+                    backoff_max=base.backoff_max,
+                    retry_after_max=base.retry_after_max,
+                ),
+            )
         if "timeout" in options:
             http_options.setdefault("timeout", httpx.Timeout(float(options["timeout"]), connect=5.0))
         return cls(base_url, site_id, **http_options)
@@ -292,91 +305,143 @@ def parse_url(url: str) -> tuple[str, str, dict[str, str]]:
 
 # -- usage --------------------------------------------------------------------------------
 
-
-@dataclass
-class PlausibleUsage(Result):
-    """Plausible's usage KPIs for a period, its previous period and the changes between them.
-
-    ``kpis``/``previous``/``changes`` map each of ``USAGE_METRICS`` to a number (changes in
-    percent, bounce_rate in percentage points, as Plausible shows them). ``timeseries`` has
-    ``bucket`` (label from Plausible, in the site's time zone) and one column per metric;
-    ``top_pages`` has ``page, visitors, pageviews``; ``top_sources`` has ``source, visitors,
-    visits``.
-    """
-
-    time_range: dict[str, str]
-    granularity: str
-    kpis: dict[str, float | None]
-    previous: dict[str, float | None]
-    changes: dict[str, float | None]
-    timeseries: pd.DataFrame
-    top_pages: pd.DataFrame
-    top_sources: pd.DataFrame
-    status: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def total_users(self) -> float | None:
-        return self.kpis.get("visitors")
+SESSION_METRICS = ("visitors", "visits", "bounce_rate", "visit_duration")
+BREAKDOWNS = {  # UsageTrends field -> (Plausible property, column name)
+    "entry_pages": ("visit:entry_page", "page"),
+    "sources": ("visit:source", "source"),
+    "utm_campaigns": ("visit:utm_campaign", "utm_campaign"),
+}
+NOT_SET = ("", "(not set)", "(none)")
 
 
-def _totals(client: PlausibleClient, time_range: TimeRange, api: str) -> dict[str, float | None]:
+def _totals(client: PlausibleClient, time_range: TimeRange, api: str) -> dict[str, float]:
     if api == "v1":
-        return client.aggregate(USAGE_METRICS, period="custom", date=_day_range(time_range))
-    frame = client.query(USAGE_METRICS, time_range).frame
-    if frame.empty:
-        return dict.fromkeys(USAGE_METRICS, 0.0)
-    row = frame.iloc[0]
-    return {m: (None if pd.isna(row[m]) else float(row[m])) for m in USAGE_METRICS}
+        values = client.aggregate(USAGE_METRICS, period="custom", date=_day_range(time_range))
+    else:
+        frame = client.query(USAGE_METRICS, time_range).frame
+        values = {
+            m: (None if frame.empty or pd.isna(frame[m].iloc[0]) else float(frame[m].iloc[0])) for m in USAGE_METRICS
+        }
+    return {m: 0.0 if v is None else v for m, v in values.items()}
+
+
+def _series(client: PlausibleClient, time_range: TimeRange, granularity: str, api: str) -> pd.DataFrame:
+    """Plausible's time series placed on the report's calendar (every bucket, empty ones 0)."""
+    from ..metrics import buckets
+
+    if api == "v1":
+        interval = "hour" if granularity == "hour" else "date"
+        raw = client.timeseries(USAGE_METRICS, "custom", _day_range(time_range), interval=interval).rename(
+            columns={"date": "label"}
+        )
+    else:
+        dimension = TIME_DIMENSIONS[granularity]
+        raw = client.query(USAGE_METRICS, time_range, dimensions=[dimension]).frame.rename(columns={dimension: "label"})
+    cal = buckets.calendar(time_range.start, time_range.end, time_range.tz, granularity).buckets[["bucket", "start"]]
+    cal = cal.assign(local=cal["start"].dt.tz_localize(None)).sort_values("local")
+    raw = raw.assign(local=pd.to_datetime(raw["label"]).astype(cal["local"].dtype)).sort_values("local")
+    # Each Plausible bucket (labelled by its local start) goes to the calendar bucket it falls in;
+    # v1 daily rows are summed into weeks when the report is weekly (visitors then over-count).
+    placed = pd.merge_asof(raw, cal[["local", "bucket"]], on="local", direction="backward").dropna(subset=["bucket"])
+    sums = placed.groupby("bucket")[["visitors", "visits", "pageviews"]].sum()
+    weights = (
+        placed.assign(
+            bounces=placed["bounce_rate"] * placed["visits"] / 100.0,
+            duration=placed["visit_duration"] * placed["visits"],
+        )
+        .groupby("bucket")[["bounces", "duration"]]
+        .sum()
+    )
+    frame = (
+        cal[["bucket", "start"]]
+        .merge(sums.join(weights), left_on="bucket", right_index=True, how="left")
+        .fillna({"visitors": 0, "visits": 0, "pageviews": 0, "bounces": 0.0, "duration": 0.0})
+    )
+    visits = frame["visits"].where(frame["visits"] > 0)
+    frame = frame.assign(
+        active_users=frame["visitors"].astype("int64"),
+        visitors=frame["visitors"].astype("int64"),
+        visits=frame["visits"].astype("int64"),
+        pageviews=frame["pageviews"].astype("int64"),
+        views_per_visit=(frame["pageviews"] / visits).fillna(0.0),
+        bounce_rate=(100.0 * frame["bounces"] / visits).fillna(0.0),
+        visit_duration=(frame["duration"] / visits).fillna(0.0),
+    )
+    columns = [
+        "bucket",
+        "start",
+        "active_users",
+        "visitors",
+        "visits",
+        "pageviews",
+        "views_per_visit",
+        "bounce_rate",
+        "visit_duration",
+    ]
+    return frame[columns].sort_values("bucket", ignore_index=True)
+
+
+def _breakdown(
+    client: PlausibleClient, time_range: TimeRange, prop: str, name: str, metrics: Sequence[str], top: int, api: str
+) -> pd.DataFrame:
+    if api == "v1":
+        frame = client.breakdown(prop, metrics, "custom", _day_range(time_range), limit=top).rename(
+            columns={prop.split(":", 1)[1]: name}
+        )
+    else:
+        frame = client.query(metrics, time_range, [prop], order_by=[["visitors", "desc"]], limit=top).frame.rename(
+            columns={prop: name}
+        )
+    if name == "utm_campaign":
+        frame = frame[~frame[name].isin(NOT_SET) & frame[name].notna()]
+    for column in ("visitors", "visits", "pageviews"):
+        if column in frame:
+            frame[column] = frame[column].astype("int64")
+    return frame[[name, *metrics]].reset_index(drop=True)
 
 
 def plausible_usage(
-    client: PlausibleClient, time_range: TimeRange, top: int = 10, granularity: str | None = None, api: str = "v2"
-) -> PlausibleUsage:
-    """Usage KPIs, their change against the previous period, a time series and top lists.
+    client: PlausibleClient, time_range: TimeRange, granularity: str | None = None, *, top: int = 10, api: str = "v2"
+) -> UsageTrends:
+    """Plausible's usage numbers as the events engine's ``UsageTrends``, values unchanged.
 
-    The numbers are Plausible's, unchanged (the reference for the web usage metrics).
+    Plausible knows visitors, not all-time users, so ``total_users`` and ``active_users``
+    show the period's visitors (a note says so). Changes follow the same rules as the
+    engine (percent; bounce rate in points). When an answer came from last good data the
+    banner "source unavailable, data as of ..." is the first note.
     """
+    from ..metrics import buckets
+    from ..metrics.kpis import Kpi
+    from ..metrics.usage import POINT_KPIS, UsageTrends
+
     if api not in ("v1", "v2"):
         raise ParameterError("api", f"unknown Plausible API {api!r}", ["v1", "v2"])
-    granularity = granularity or time_range.default_granularity()
-    if granularity not in TIME_DIMENSIONS:
-        raise ParameterError("granularity", f"unknown granularity {granularity!r}", list(TIME_DIMENSIONS))
+    granularity = buckets.check_granularity(granularity or time_range.default_granularity())
     current = _totals(client, time_range, api)
     previous = _totals(client, time_range.previous(), api)
-    changes = {
-        m: (point_change if m in POINT_CHANGE_METRICS else percent_change)(current[m], previous[m])
-        for m in USAGE_METRICS
+    for values in (current, previous):
+        values["total_users"] = values["active_users"] = values["visitors"]
+        for name in ("total_users", "active_users", "visitors", "visits", "pageviews"):
+            values[name] = int(values[name])
+    change = {n: Kpi.compare(n, "", current[n], previous[n], n in POINT_KPIS).change for n in current}
+    breakdowns = {
+        field_name: _breakdown(client, time_range, prop, column, SESSION_METRICS, top, api)
+        for field_name, (prop, column) in BREAKDOWNS.items()
     }
-    if api == "v1":
-        days = _day_range(time_range)
-        interval = {"hour": "hour", "day": "date", "week": "date"}[granularity]
-        series = client.timeseries(USAGE_METRICS, "custom", days, interval=interval).rename(columns={"date": "bucket"})
-        pages = client.breakdown("event:page", ("visitors", "pageviews"), "custom", days, limit=top)
-        sources = client.breakdown("visit:source", ("visitors", "visits"), "custom", days, limit=top)
-    else:
-        series = client.query(USAGE_METRICS, time_range, dimensions=[TIME_DIMENSIONS[granularity]]).frame
-        series = series.rename(columns={TIME_DIMENSIONS[granularity]: "bucket"}).sort_values(
-            "bucket", ignore_index=True
-        )
-        pages = client.query(
-            ("visitors", "pageviews"), time_range, ["event:page"], order_by=[["visitors", "desc"]], limit=top
-        ).frame
-        pages = pages.rename(columns={"event:page": "page"})
-        sources = client.query(
-            ("visitors", "visits"), time_range, ["visit:source"], order_by=[["visitors", "desc"]], limit=top
-        ).frame
-        sources = sources.rename(columns={"visit:source": "source"})
-    return PlausibleUsage(
-        time_range=time_range.to_dict(),
+    usage = UsageTrends(
+        time_range=time_range,
         granularity=granularity,
-        kpis=current,
+        **{n: current[n] for n in ("total_users", "active_users", *USAGE_METRICS)},
         previous=previous,
-        changes=changes,
-        timeseries=series,
-        top_pages=pages,
-        top_sources=sources,
-        status=client.status.to_dict(),
+        change=change,
+        timeseries=_series(client, time_range, granularity, api),
+        top_pages=_breakdown(client, time_range, "event:page", "page", ("visitors", "pageviews"), top, api),
+        **breakdowns,
+        notes=[f"Usage from Plausible ({client.http.name}); total and active users show Plausible's visitors."],
     )
+    if client.status.banner:
+        usage.notes.insert(0, client.status.banner)
+    return usage
 
 
 # -- the source ---------------------------------------------------------------------------
@@ -407,9 +472,22 @@ class PlausibleSource(Source):
     def feedback(self) -> Any:
         raise self._no_events("feedback")
 
-    def usage(self, time_range: TimeRange, top: int = 10, granularity: str | None = None) -> PlausibleUsage:
-        """The usage KPIs for ``time_range`` from the API (v2 unless the URL says ``api=v1``)."""
-        return plausible_usage(self.client, time_range, top, granularity, api=self.options.get("api", "v2"))
+    def usage_trends(
+        self,
+        time_range: TimeRange,
+        granularity: str | None = None,
+        *,
+        segment: str | None = None,
+        catalog: Any = None,
+        top: int = 10,
+    ) -> UsageTrends:
+        """``metrics.usage.usage_trends`` for this source: the numbers come from the API.
+
+        Same signature; ``segment`` is refused (engagement segments need events).
+        """
+        if segment is not None:
+            raise ParameterError("segment", "Plausible gives aggregates only; segments need an events source", [None])
+        return plausible_usage(self.client, time_range, granularity, top=top, api=self.options.get("api", "v2"))
 
     def status(self) -> SourceStatus:
         return self.client.status
@@ -442,7 +520,6 @@ __all__ = [
     "USAGE_METRICS",
     "PlausibleClient",
     "PlausibleSource",
-    "PlausibleUsage",
     "QueryResult",
     "RetryPolicy",
     "parse_url",

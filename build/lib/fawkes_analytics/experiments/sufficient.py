@@ -1,0 +1,191 @@
+"""Sufficient statistics per variant and metric, computed in the engine with Ibis.
+
+Each metric reduces to per-user values, then to nine sums per variant: ``n``, ``sum_y``,
+``sum_y2`` (the metric), ``sum_d``, ``sum_d2``, ``sum_yd`` (a ratio's denominator) and
+``sum_x``, ``sum_x2``, ``sum_yx`` (a CUPED covariate). Every readout runs on these small
+aggregates whatever the data size; the same expressions run on DuckDB and Spark.
+
+Units are users as assigned (their first assignment time). Users assigned to more than one
+variant of the experiment are excluded and counted. With ``as_of`` only assignments and
+events before that instant count, so a cumulative readout is the same query at several
+``as_of`` times. Metric windows are half-open: ``[assigned_at, assigned_at + window_days)``;
+a covariate window is ``[assigned_at - days, assigned_at)``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from .config import Experiment, Measure, Metric
+
+STAT_COLUMNS = ("n", "sum_y", "sum_y2", "sum_d", "sum_d2", "sum_yd", "sum_x", "sum_x2", "sum_yx")
+
+
+def naive_utc(moment: datetime | str | pd.Timestamp | None) -> pd.Timestamp | None:
+    """An instant as a naive UTC timestamp (the storage convention); naive input is taken as UTC."""
+    if moment is None:
+        return None
+    ts = pd.Timestamp(moment)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert(UTC).tz_localize(None)
+    return ts
+
+
+def assigned_units(assignments: ir.Table, experiment_id: str, as_of: pd.Timestamp | None) -> tuple[ir.Table, ir.Scalar]:
+    """Users of one experiment with a single variant, and the count of multi-variant users.
+
+    Returns ``(units[user_id, variant, assigned_at], multi_variant_count)``.
+    """
+    a = assignments.filter(assignments.experiment_id == experiment_id)
+    if as_of is not None:
+        a = a.filter(a.assigned_at < ibis.literal(as_of.to_pydatetime()))
+    per_user = a.group_by("user_id").aggregate(
+        n_variants=a.variant.nunique(), variant=a.variant.min(), assigned_at=a.assigned_at.min()
+    )
+    units = per_user.filter(per_user.n_variants == 1).select("user_id", "variant", "assigned_at")
+    multi = (per_user.n_variants > 1).cast("int64").sum()
+    return units, multi
+
+
+def property_value(events: ir.Table, prop: str) -> ir.FloatingValue:
+    """A numeric top-level property of the JSON ``properties`` text, NULL when absent.
+
+    A regular expression rather than JSON functions: Ibis compiles JSON access to a Python
+    UDF on Spark, while ``regexp_extract`` is native on every engine.
+    """
+    pattern = '"' + prop.replace('"', "") + r'"\s*:\s*"?(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)'
+    return events.properties.re_extract(pattern, 1).nullif("").cast("float64")
+
+
+def measure_per_user(
+    events: ir.Table,
+    units: ir.Table,
+    measure: Measure,
+    lo_days: int,
+    hi_days: int,
+    as_of: pd.Timestamp | None,
+) -> ir.Table:
+    """Per user: number of ``measure.event`` events (``cnt``) and sum of its property (``total``)
+    in ``[assigned_at + lo_days, assigned_at + hi_days)`` and before ``as_of``."""
+    ev = events.filter(events.event_name == measure.event)
+    if as_of is not None:
+        ev = ev.filter(ev.timestamp < ibis.literal(as_of.to_pydatetime()))
+    value = property_value(ev, measure.property) if measure.property else ibis.literal(1.0)
+    ev = ev.select(ev_user=ev.user_id, ts=ev.timestamp, value=value)
+    joined = units.join(ev, units.user_id == ev.ev_user)
+    start = joined.assigned_at + ibis.interval(days=lo_days) if lo_days else joined.assigned_at
+    end = joined.assigned_at + ibis.interval(days=hi_days) if hi_days else joined.assigned_at
+    inside = joined.filter(joined.ts >= start, joined.ts < end)
+    return inside.group_by(m_user=inside.user_id).aggregate(cnt=inside.count(), total=inside.value.sum())
+
+
+def _value(per_user: ir.Table, kind: str, measure: Measure) -> ir.FloatingValue:
+    if kind == "conversion":
+        return (per_user.cnt.fill_null(0) > 0).cast("float64")
+    if measure.property:
+        return per_user.total.fill_null(0).cast("float64")
+    return per_user.cnt.fill_null(0).cast("float64")
+
+
+def _attach(units: ir.Table, per_user: ir.Table, name: str, kind: str, measure: Measure) -> ir.Table:
+    joined = units.left_join(per_user, units.user_id == per_user.m_user)
+    return joined.select(*units.columns, **{name: _value(joined, kind, measure)})
+
+
+def per_user_values(events: ir.Table, units: ir.Table, metric: Metric, as_of: pd.Timestamp | None) -> ir.Table:
+    """One row per unit: ``variant``, ``y`` and, when the metric needs them, ``d`` and ``x``."""
+    table = units
+    value_kind = "sum" if metric.kind == "ratio" else metric.kind
+    table = _attach(
+        table,
+        measure_per_user(events, units, metric.measure, 0, metric.window_days, as_of),
+        "y",
+        value_kind,
+        metric.measure,
+    )
+    if metric.denominator is not None:
+        den = measure_per_user(events, units, metric.denominator, 0, metric.window_days, as_of)
+        table = _attach(table, den, "d", "sum", metric.denominator)
+    if metric.covariate is not None:
+        cov = measure_per_user(events, units, metric.covariate.measure, -metric.covariate.days, 0, as_of)
+        table = _attach(table, cov, "x", metric.kind, metric.covariate.measure)
+    return table
+
+
+def cap_values(per_user: ir.Table, percentile: float) -> tuple[ir.Table, float | None]:
+    """Winsorise ``y`` at the pooled ``percentile`` of all units (GrowthBook's percentile capping)."""
+    cap = per_user.y.quantile(percentile / 100.0).execute()
+    if cap is None or pd.isna(cap):
+        return per_user, None
+    cap = float(cap)
+    return per_user.mutate(y=ibis.least(per_user.y, ibis.literal(cap))), cap
+
+
+def aggregate(per_user: ir.Table) -> ir.Table:
+    """The sufficient statistics per variant; parts the metric lacks (``d``, ``x``) are left out."""
+    cols = per_user.columns
+    y = per_user.y.cast("float64")
+    sums = {"n": per_user.count(), "sum_y": y.sum(), "sum_y2": (y * y).sum()}
+    if "d" in cols:
+        d = per_user.d.cast("float64")
+        sums.update(sum_d=d.sum(), sum_d2=(d * d).sum(), sum_yd=(y * d).sum())
+    if "x" in cols:
+        x = per_user.x.cast("float64")
+        sums.update(sum_x=x.sum(), sum_x2=(x * x).sum(), sum_yx=(y * x).sum())
+    return per_user.group_by("variant").aggregate(**sums)
+
+
+def to_frame(aggregated: ir.Table, metric_name: str) -> pd.DataFrame:
+    """Execute an ``aggregate`` and complete it to every statistic column (absent parts are 0)."""
+    frame = aggregated.to_pandas()
+    frame.insert(0, "metric", metric_name)
+    for column in STAT_COLUMNS:
+        values = frame[column] if column in frame.columns else pd.Series(0, index=frame.index)
+        frame[column] = values.fillna(0).astype("int64" if column == "n" else "float64")
+    frame["variant"] = frame["variant"].astype(str)
+    return frame[["metric", "variant", *STAT_COLUMNS]]
+
+
+def collect(per_user: ir.Table, metric: Metric) -> tuple[pd.DataFrame, float | None]:
+    """Run the aggregation for one metric (capping first if configured): a small pandas frame."""
+    cap = None
+    if metric.cap_percentile is not None:
+        per_user, cap = cap_values(per_user, metric.cap_percentile)
+    return to_frame(aggregate(per_user), metric.name), cap
+
+
+def experiment_stats(
+    events: ir.Table, assignments: ir.Table, experiment: Experiment, as_of: pd.Timestamp | None
+) -> dict:
+    """Sufficient statistics of every metric of ``experiment`` from the canonical tables.
+
+    Returns ``{"stats": frame[metric, variant, n, sum_*], "users": {variant: n},
+    "multi_variant_users": int, "caps": {metric: cap}, "first_assigned", "last_assigned"}``.
+    """
+    units, multi = assigned_units(assignments, experiment.id, as_of)
+    summary = (
+        units.group_by("variant")
+        .aggregate(users=units.count(), first=units.assigned_at.min(), last=units.assigned_at.max())
+        .to_pandas()
+    )
+    frames, caps = [], {}
+    for metric in experiment.metrics:
+        frame, cap = collect(per_user_values(events, units, metric, as_of), metric)
+        frames.append(frame)
+        if cap is not None:
+            caps[metric.name] = cap
+    multi_count = multi.execute()
+    return {
+        "stats": pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["metric", "variant", *STAT_COLUMNS]),
+        "users": {str(v): int(n) for v, n in zip(summary["variant"], summary["users"], strict=True)},
+        "multi_variant_users": 0 if multi_count is None or pd.isna(multi_count) else int(multi_count),
+        "caps": caps,
+        "first_assigned": naive_utc(summary["first"].min()) if len(summary) else None,
+        "last_assigned": naive_utc(summary["last"].max()) if len(summary) else None,
+    }

@@ -1,0 +1,501 @@
+"""Prometheus exposition of the overview: metric families, textfile, Pushgateway, CLI.
+
+The numbers come from ``overview.build_overview`` (the same library calls as the reports);
+this module only maps result objects onto metric families, so Grafana can never disagree
+with a report of the same range. ``export_metrics`` is the one entry point and reads like a
+recipe: load the refresh state, compute the overview, build a fresh registry, write the
+node_exporter textfile atomically, push to the Pushgateway, save the state.
+
+Naming (docs/metrics.md has the full list): a ``_total`` suffix only on counters. The
+window counts that the issue named ``*_total`` (page views, feature usage, significant
+results) are numbers *over the report window*, which go up and down between refreshes, so
+they are gauges named without ``_total``. ``_rate`` families are ratios 0-1 (Prometheus base
+unit); ``analytics_bounce_rate_percentage`` is 0-100 as its name says.
+
+``analytics_refresh_errors_total`` is a real counter: its count lives in a small JSON state
+file next to the textfile (``<textfile>.state.json``), so it survives between the
+5-minute runs. A failed refresh increments it, keeps the last good numbers published (the
+previous textfile's families, a Pushgateway ``POST`` that replaces only the refresh
+families) with the old ``analytics_last_refresh_timestamp_seconds`` so the staleness alert
+fires, and then re-raises so the run is recorded as failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pandas as pd
+from prometheus_client import CollectorRegistry, generate_latest, push_to_gateway, pushadd_to_gateway, write_to_textfile
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from ..catalog import Catalog
+from ..errors import RunError
+from ..results import Result
+from ..sources import Source
+from ..sources.base import redact_url
+from ..timerange import TimeRange
+
+TEXTFILE_ENV = "FAWKES_METRICS_TEXTFILE"
+PUSHGATEWAY_ENV = "PUSHGATEWAY_URL"
+INSTANCE_ENV = "FAWKES_METRICS_INSTANCE"
+JOB = "fawkes_analytics"
+DEFAULT_TEXTFILE = Path("metrics") / "analytics.prom"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One exported family: name, type, unit, labels and help text (the documented contract)."""
+
+    name: str
+    kind: str  # "gauge" | "counter" (counter names carry _total)
+    help: str
+    labels: tuple[str, ...] = ()
+    unit: str = ""
+    area: str = ""
+
+
+def _spec(area: str, name: str, kind: str, help_: str, labels: tuple[str, ...] = (), unit: str = "") -> MetricSpec:
+    return MetricSpec(name, kind, help_, labels, unit, area)
+
+
+SPECS: tuple[MetricSpec, ...] = (
+    # Usage (Plausible semantics, over the report window unless noted)
+    _spec("usage", "analytics_total_users", "gauge", "Distinct users seen up to the end of the window (ever).", unit="users"),
+    _spec("usage", "analytics_active_users", "gauge", "Distinct users with any event in the window.", unit="users"),
+    _spec("usage", "analytics_page_views", "gauge", "Pageview events in the window (a window count, hence a gauge).", unit="events"),
+    _spec("usage", "analytics_unique_visitors", "gauge", "Distinct users with a pageview in the window.", unit="users"),
+    _spec("usage", "analytics_visits", "gauge", "Sessions starting in the window (30-minute inactivity rule).", unit="sessions"),
+    _spec("usage", "analytics_avg_session_duration_seconds", "gauge", "Mean visit duration in the window, bounces count 0.", unit="seconds"),
+    _spec("usage", "analytics_bounce_rate_percentage", "gauge", "Bounced visits / visits in the window, in percent (0-100).", unit="percent"),
+    _spec("usage", "analytics_window_seconds", "gauge", "Length of the report window the other analytics_* gauges cover.", unit="seconds"),
+    # Feature adoption
+    _spec("features", "analytics_feature_adoption_rate", "gauge", "Share of active users who used the feature in the window (ratio 0-1).", ("feature_name",), "ratio"),
+    _spec("features", "analytics_feature_usage_events", "gauge", "Events of the feature in the window (a window count, hence a gauge).", ("feature_name",), "events"),
+    _spec("features", "analytics_feature_unique_users", "gauge", "Distinct users of the feature in the window.", ("feature_name",), "users"),
+    # Experiments (cumulative up to the end of the window)
+    _spec("experiments", "analytics_active_experiments", "gauge", "Catalog experiments with at least one assigned user.", unit="experiments"),
+    _spec("experiments", "analytics_experiment_users", "gauge", "Users assigned to the variant (multi-variant users excluded).", ("experiment_id", "variant"), "users"),
+    _spec("experiments", "analytics_experiment_conversions", "gauge", "Users of the variant who converted on the primary conversion metric.", ("experiment_id", "variant"), "users"),
+    _spec("experiments", "analytics_experiment_conversion_rate", "gauge", "Conversions / users of the variant on the primary conversion metric (ratio 0-1).", ("experiment_id", "variant"), "ratio"),
+    _spec("experiments", "analytics_significant_results", "gauge", "Metric-variant results that are significantly better or worse under each experiment's decision readout.", unit="results"),
+    _spec("experiments", "analytics_experiment_srm_p_value", "gauge", "Sample ratio mismatch chi-square p-value (absent when there is not enough data).", ("experiment_id",)),
+    _spec("experiments", "analytics_experiment_srm_detected", "gauge", "1 when the sample ratio mismatch check flags the experiment, else 0.", ("experiment_id",)),
+    # Segments
+    _spec("segments", "analytics_segment_size", "gauge", "Users in the engagement segment.", ("segment_name",), "users"),
+    _spec("segments", "analytics_segment_engagement", "gauge", "Mean engagement score (0-10) of the segment's users.", ("segment_name",), "score"),
+    # Funnels
+    _spec("funnels", "analytics_funnel_conversion_rate", "gauge", "People who reached the last step / people who entered (ratio 0-1).", ("funnel_name",), "ratio"),
+    _spec("funnels", "analytics_funnel_entered", "gauge", "People who entered the funnel (step 1) in the window.", ("funnel_name",), "users"),
+    _spec("funnels", "analytics_funnel_step_completion_rate", "gauge", "People who reached the step / people who entered (ratio 0-1).", ("funnel_name", "step", "step_label"), "ratio"),
+    _spec("funnels", "analytics_funnel_drop_off_rate", "gauge", "People lost since the previous step / people at the previous step (ratio 0-1).", ("funnel_name", "step", "step_label"), "ratio"),
+    # Refresh health
+    _spec("refresh", "analytics_last_refresh_timestamp_seconds", "gauge", "Unix time when the metrics were last computed successfully.", unit="seconds"),
+    _spec("refresh", "analytics_refresh_duration_seconds", "gauge", "Seconds the last successful computation took.", unit="seconds"),
+    _spec("refresh", "analytics_refresh_errors_total", "counter", "Failed refreshes since the state file was created (persisted across runs).", unit="errors"),
+)
+SPEC_BY_NAME = {s.name: s for s in SPECS}
+REFRESH_FAMILIES = frozenset(s.name for s in SPECS if s.area == "refresh")
+
+
+# --- refresh state --------------------------------------------------------------------------
+@dataclass
+class RefreshState:
+    """What must survive between runs: the error count and the last good refresh."""
+
+    errors_total: float = 0.0
+    last_success_timestamp: float | None = None
+    last_duration_seconds: float | None = None
+    last_error: str | None = None
+
+    @classmethod
+    def load(cls, path: Path | None) -> RefreshState:
+        """Read the state file; a missing file is a fresh state (the counter starts at 0)."""
+        if path is None or not path.exists():
+            return cls()
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                errors_total=float(raw.get("errors_total", 0.0)),
+                last_success_timestamp=raw.get("last_success_timestamp"),
+                last_duration_seconds=raw.get("last_duration_seconds"),
+                last_error=raw.get("last_error"),
+            )
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise RunError(f"metrics state file {path} is unreadable ({exc}); delete it to reset the error counter") from exc
+
+    def save(self, path: Path) -> Path:
+        """Write the state atomically (temporary file + rename)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.__dict__, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+def state_path_for(textfile: Path) -> Path:
+    """Where the refresh state of a textfile lives: ``analytics.prom`` -> ``analytics.prom.state.json``."""
+    return textfile.with_name(textfile.name + ".state.json")
+
+
+def default_textfile(path: str | os.PathLike | None = None) -> Path:
+    """The textfile path: ``path`` when given, else ``$FAWKES_METRICS_TEXTFILE``, else
+    ``metrics/analytics.prom`` under the reports folder (``$FAWKES_ANALYTICS_REPORTS_DIR``)."""
+    chosen = path or os.environ.get(TEXTFILE_ENV)
+    if chosen:
+        return Path(chosen)
+    from ..runs import default_reports_dir
+
+    return default_reports_dir() / DEFAULT_TEXTFILE
+
+
+def pushgateway_url() -> str | None:
+    """The Pushgateway to push to (``$PUSHGATEWAY_URL``), or None: then nothing is pushed."""
+    return os.environ.get(PUSHGATEWAY_ENV) or None
+
+
+# --- metric families from result objects -----------------------------------------------------
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+class _Families:
+    """Families in SPECS order; values added by name, NaN/None values skipped (absent, not 0)."""
+
+    def __init__(self) -> None:
+        self.families: dict[str, Metric] = {}
+        for spec in SPECS:
+            cls = CounterMetricFamily if spec.kind == "counter" else GaugeMetricFamily
+            self.families[spec.name] = cls(spec.name, spec.help, labels=list(spec.labels), unit="")
+
+    def add(self, name: str, value: Any, **labels: Any) -> None:
+        number = _finite(value)
+        if number is None:
+            return
+        spec = SPEC_BY_NAME[name]
+        self.families[name].add_metric([str(labels[label]) for label in spec.labels], number)
+
+    def nonempty(self) -> list[Metric]:
+        return [family for family in self.families.values() if family.samples]
+
+
+def _ratio(percent: Any) -> float | None:
+    value = _finite(percent)
+    return None if value is None else value / 100.0
+
+
+def _usage(out: _Families, overview: Any) -> None:
+    usage = overview.usage
+    out.add("analytics_total_users", usage.total_users)
+    out.add("analytics_active_users", usage.active_users)
+    out.add("analytics_page_views", usage.pageviews)
+    out.add("analytics_unique_visitors", usage.visitors)
+    out.add("analytics_visits", usage.visits)
+    out.add("analytics_avg_session_duration_seconds", usage.visit_duration)
+    out.add("analytics_bounce_rate_percentage", usage.bounce_rate)
+    tr = overview.time_range
+    out.add("analytics_window_seconds", (tr.end - tr.start).total_seconds())
+
+
+def _features(out: _Families, overview: Any) -> None:
+    for row in overview.features.features.itertuples(index=False):
+        out.add("analytics_feature_adoption_rate", _ratio(row.adoption_rate), feature_name=row.feature)
+        out.add("analytics_feature_usage_events", row.usage_count, feature_name=row.feature)
+        out.add("analytics_feature_unique_users", row.unique_users, feature_name=row.feature)
+
+
+def _segments(out: _Families, overview: Any) -> None:
+    for row in overview.segments.segments.itertuples(index=False):
+        out.add("analytics_segment_size", row.users, segment_name=row.segment)
+        out.add("analytics_segment_engagement", row.mean_engagement, segment_name=row.segment)
+
+
+def _funnels(out: _Families, overview: Any) -> None:
+    for name, funnel in overview.funnels.items():
+        out.add("analytics_funnel_entered", funnel.entered, funnel_name=name)
+        out.add("analytics_funnel_conversion_rate", _ratio(funnel.conversion_rate_pct), funnel_name=name)
+        if not funnel.entered:
+            continue  # rates of an empty funnel are undefined: leave the step series absent
+        for row in funnel.steps.itertuples(index=False):
+            labels = {"funnel_name": name, "step": int(row.step), "step_label": row.label}
+            out.add("analytics_funnel_step_completion_rate", _ratio(row.conversion_from_start_pct), **labels)
+            out.add("analytics_funnel_drop_off_rate", _ratio(row.drop_off_pct), **labels)
+
+
+def primary_conversion_metric(experiment: Any) -> str | None:
+    """The metric behind the conversion families: the primary metric when it is a conversion,
+    else the first conversion metric of the readout; None when there is none."""
+    results = experiment.results
+    if results.empty:
+        return None
+    conversions = results[results.kind == "conversion"]
+    primary = experiment.settings.get("primary_metric")
+    if primary in set(conversions.metric):
+        return str(primary)
+    return str(conversions.metric.iloc[0]) if len(conversions) else None
+
+
+def variant_conversions(experiment: Any) -> dict[str, tuple[int, float | None]]:
+    """Per variant (control included): (converted users, conversion rate) on the primary
+    conversion metric. A conversion metric's mean is converted / users, so converted users
+    are mean * users (exact up to float rounding)."""
+    metric = primary_conversion_metric(experiment)
+    if metric is None:
+        return {}
+    rows = experiment.results[experiment.results.metric == metric]
+    out: dict[str, tuple[int, float | None]] = {}
+    for row in rows.itertuples(index=False):
+        for variant, n, mean in ((row.control, row.n_control, row.mean_control), (row.variant, row.n_variant, row.mean_variant)):
+            rate = _finite(mean)
+            if variant not in out and rate is not None and _finite(n) is not None:
+                out[str(variant)] = (int(round(rate * float(n))), rate)
+    return out
+
+
+def _experiments(out: _Families, overview: Any) -> None:
+    active = 0
+    significant = 0
+    for experiment_id, experiment in overview.experiments.items():
+        users = experiment.users
+        active += int(users.users.sum() > 0)
+        for row in users.itertuples(index=False):
+            out.add("analytics_experiment_users", row.users, experiment_id=experiment_id, variant=row.variant)
+        for variant, (converted, rate) in variant_conversions(experiment).items():
+            out.add("analytics_experiment_conversions", converted, experiment_id=experiment_id, variant=variant)
+            out.add("analytics_experiment_conversion_rate", rate, experiment_id=experiment_id, variant=variant)
+        if "verdict" in experiment.results:
+            significant += int(experiment.results.verdict.isin(["better", "worse"]).sum())
+        if experiment.srm.status != "not enough data":
+            out.add("analytics_experiment_srm_p_value", experiment.srm.p_value, experiment_id=experiment_id)
+            out.add("analytics_experiment_srm_detected", int(experiment.srm.flagged), experiment_id=experiment_id)
+    out.add("analytics_active_experiments", active)
+    out.add("analytics_significant_results", significant)
+
+
+def _refresh(out: _Families, state: RefreshState) -> None:
+    out.add("analytics_last_refresh_timestamp_seconds", state.last_success_timestamp)
+    out.add("analytics_refresh_duration_seconds", state.last_duration_seconds)
+    out.add("analytics_refresh_errors_total", state.errors_total)
+
+
+def overview_families(overview: Any) -> list[Metric]:
+    """Every data family (usage, features, experiments, segments, funnels) of one overview."""
+    out = _Families()
+    for part in (_usage, _features, _experiments, _segments, _funnels):
+        part(out, overview)
+    return out.nonempty()
+
+
+def refresh_families(state: RefreshState) -> list[Metric]:
+    """The refresh-health families (last success, duration, error counter)."""
+    out = _Families()
+    _refresh(out, state)
+    return out.nonempty()
+
+
+class _StaticCollector:
+    """A custom collector over ready-made families (full control of names and types)."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families
+
+
+def build_registry(families: Iterable[Metric]) -> CollectorRegistry:
+    """A fresh registry (no global state) holding ``families``."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_StaticCollector(families))
+    return registry
+
+
+def exposition(registry: CollectorRegistry) -> str:
+    """The Prometheus text format 0.0.4 of a registry."""
+    return generate_latest(registry).decode("utf-8")
+
+
+def previous_data_families(textfile: Path) -> list[Metric]:
+    """The data families of an earlier textfile (kept published when a refresh fails)."""
+    if not textfile.exists():
+        return []
+    families = text_string_to_metric_families(textfile.read_text(encoding="utf-8"))
+    return [f for f in families if f.name in SPEC_BY_NAME and f.name not in REFRESH_FAMILIES and f.type == "gauge"]
+
+
+# --- publishing ------------------------------------------------------------------------------
+def instance_name(source: Source) -> str:
+    """A stable, secret-free name of the source for the ``instance`` grouping label:
+    ``$FAWKES_METRICS_INSTANCE``, else ``<kind>-<host or database file stem>``."""
+    explicit = os.environ.get(INSTANCE_ENV)
+    if explicit:
+        return explicit
+    parts = urlsplit(str(getattr(source, "url", "")))
+    where = parts.hostname or Path(parts.path).stem or "default"
+    return re.sub(r"[^A-Za-z0-9_.:-]+", "_", f"{source.kind}-{where}")
+
+
+def grouping_key(source: Source) -> dict[str, str]:
+    """The Pushgateway grouping key: one group per source (the job is ``fawkes_analytics``)."""
+    return {"instance": instance_name(source)}
+
+
+def write_textfile(registry: CollectorRegistry, path: Path) -> Path:
+    """Write the exposition for node_exporter's textfile collector, atomically: a temporary
+    file beside it (not matching ``*.prom``) renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_to_textfile(str(path), registry)
+    return path
+
+
+@dataclass
+class MetricsExport(Result):
+    """What one export did: the exposition, where it went and the refresh state after it."""
+
+    exposition: str
+    families: list[str]
+    textfile: str | None
+    pushgateway: str | None
+    grouping_key: dict[str, str]
+    refresh_duration_seconds: float | None
+    errors_total: float
+    last_refresh_timestamp: float | None
+    series: int = 0
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _publish(
+    families: list[Metric], textfile: Path | None, push_url: str | None, key: dict[str, str], replace: bool
+) -> CollectorRegistry:
+    registry = build_registry(families)
+    if textfile is not None:
+        write_textfile(registry, textfile)
+    if push_url:
+        push = push_to_gateway if replace else pushadd_to_gateway
+        push(push_url, job=JOB, registry=registry, grouping_key=key, timeout=15)
+    return registry
+
+
+def export_metrics(
+    source: Source,
+    catalog: Catalog,
+    time_range: TimeRange,
+    textfile: str | os.PathLike | None = None,
+    push_url: str | None = None,
+    state_path: str | os.PathLike | None = None,
+    *,
+    compute: Callable[[Source, Catalog, TimeRange], Any] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> MetricsExport:
+    """Compute the overview and publish it as metrics (textfile and/or Pushgateway).
+
+    ``textfile``/``push_url`` None: nothing is published and the state is only read (the
+    exposition is still returned). ``state_path`` defaults to ``<textfile>.state.json``, or
+    beside the default textfile. ``compute`` replaces ``build_overview`` (tests).
+    On a failed computation the error counter is incremented and published with the last
+    good numbers, then the error is raised again.
+    """
+    from ..overview import build_overview
+
+    textfile_path = Path(textfile) if textfile else None
+    state_file = Path(state_path) if state_path else state_path_for(textfile_path or default_textfile())
+    publishing = textfile_path is not None or bool(push_url)
+    state = RefreshState.load(state_file)
+    key = grouping_key(source)
+    started = time.perf_counter()
+    try:
+        overview = (compute or build_overview)(source, catalog, time_range)
+        data = overview_families(overview)
+    except Exception as exc:
+        state.errors_total += 1
+        state.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        if publishing:
+            state.save(state_file)
+            kept = previous_data_families(textfile_path) if textfile_path else []
+            _publish(kept + refresh_families(state), textfile_path, push_url, key, replace=False)
+        raise
+    state.last_duration_seconds = time.perf_counter() - started
+    state.last_success_timestamp = clock()
+    state.last_error = None
+    families = data + refresh_families(state)
+    registry = _publish(families, textfile_path, push_url, key, replace=True)
+    if publishing:
+        state.save(state_file)
+    return MetricsExport(
+        exposition=exposition(registry),
+        families=[f.name for f in families],
+        textfile=str(textfile_path) if textfile_path else None,
+        pushgateway=redact_url(push_url) if push_url else None,
+        grouping_key={"job": JOB, **key},
+        refresh_duration_seconds=state.last_duration_seconds,
+        errors_total=state.errors_total,
+        last_refresh_timestamp=state.last_success_timestamp,
+        series=sum(len(f.samples) for f in families),
+        table=families_table(families),
+    )
+
+
+def families_table(families: Iterable[Metric]) -> pd.DataFrame:
+    """One row per exported family: name, type, unit, labels and number of series."""
+    rows = [
+        {"metric": f.name if f.type != "counter" else f"{f.name}_total", "type": f.type,
+         "unit": SPEC_BY_NAME[_spec_name(f)].unit, "labels": ", ".join(SPEC_BY_NAME[_spec_name(f)].labels),
+         "series": len(f.samples)}
+        for f in families
+    ]
+    return pd.DataFrame(rows, columns=["metric", "type", "unit", "labels", "series"])
+
+
+def _spec_name(family: Metric) -> str:
+    return family.name if family.name in SPEC_BY_NAME else f"{family.name}_total"
+
+
+# --- CLI --------------------------------------------------------------------------------------
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    from .. import catalog, sources, timerange
+
+    source = sources.connect(args.source)
+    resolved = timerange.resolve(args.time_range, as_of=source.default_as_of())
+    push_url = os.environ.get(PUSHGATEWAY_ENV) if args.push else None
+    if args.push and not push_url:
+        print(f"--push needs the Pushgateway URL in ${PUSHGATEWAY_ENV}", file=sys.stderr)
+        return 2
+    result = export_metrics(source, catalog.load(args.catalog), resolved, textfile=args.textfile, push_url=push_url)
+    sys.stdout.write(result.exposition)
+    if result.textfile:
+        print(f"wrote {result.textfile}", file=sys.stderr)
+    if result.pushgateway:
+        print(f"pushed to {result.pushgateway} as {result.grouping_key}", file=sys.stderr)
+    return 0
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``fawkes-analytics metrics``: print the exposition, optionally write/push it."""
+    parser = subparsers.add_parser(
+        "metrics",
+        help="compute the analytics metrics and print the Prometheus exposition",
+        description="Compute the overview metrics and print them in the Prometheus text format.",
+    )
+    parser.add_argument("--time-range", default="24h", help="report window: 1h, 6h, 24h, 7d, 30d or 90d (default 24h)")
+    parser.add_argument("--textfile", default=None, help="also write a node_exporter textfile (atomically) to this .prom path")
+    parser.add_argument("--push", action="store_true", help=f"also push to the Pushgateway at ${PUSHGATEWAY_ENV}")
+    parser.add_argument("--source", default=None, help="source URL (default: $FAWKES_ANALYTICS_SOURCE or the demo data)")
+    parser.add_argument("--catalog", default=None, help="catalog file (default: analytics.yaml)")
+    parser.set_defaults(func=_cmd_metrics)

@@ -1,0 +1,178 @@
+"""The ``schedule`` and ``history`` subcommands (wired into ``fawkes-analytics`` by cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..errors import ConfigError
+
+
+def _reports_dir(value: str | None) -> Path:
+    if value:
+        return Path(value)
+    from ..runs import default_reports_dir
+
+    return default_reports_dir()
+
+
+def _state_dir(value: str | None, reports_dir: Path) -> Path:
+    return Path(value or os.environ.get("FAWKES_STATE_DIR") or reports_dir / ".scheduler")
+
+
+def _load_runner(spec: str | None):
+    if not spec:
+        return None
+    module, _, name = spec.partition(":")
+    if not name:
+        raise SystemExit(f"--runner must be 'module:function', got {spec!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    """Run due schedules once (--once), check them (--check), or loop until SIGTERM."""
+    from .config import load_schedules
+    from .due import next_slot
+    from .scheduler import Scheduler
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        )
+    try:
+        schedules = load_schedules(args.dir)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.only:
+        unknown = set(args.only) - {s.name for s in schedules}
+        if unknown:
+            print(
+                f"error: unknown schedule(s) {', '.join(sorted(unknown))} (have: {', '.join(s.name for s in schedules)})",
+                file=sys.stderr,
+            )
+            return 2
+        schedules = [s for s in schedules if s.name in args.only]
+    if args.check:
+        now = datetime.now(UTC)
+        for s in schedules:
+            when = next_slot(s, now).astimezone(s.tz).isoformat() if s.enabled else "disabled"
+            print(f"{s.name:28} {s.cron:16} {s.timezone:18} next {when}  reports: {', '.join(s.reports)}")
+        return 0
+    reports_dir = _reports_dir(args.reports_dir)
+    scheduler = Scheduler(
+        schedules,
+        state_dir=_state_dir(args.state_dir, reports_dir),
+        reports_dir=reports_dir,
+        runner=_load_runner(args.runner),
+        max_concurrent=args.max_concurrent,
+        grace=args.grace,
+        isolation="inline" if args.inline else "process",
+    )
+    scheduler.install_signal_handlers()
+    if args.once:
+        results = scheduler.run_once()
+        failed = [a for r in results for a in r.attempts[-1:] if a["status"] != "succeeded"]
+        for r in results:
+            last = r.attempts[-1]["status"] if r.attempts else "-"
+            print(f"{r.schedule}: slot {r.slot} {r.outcome} ({last})")
+        if any(r.outcome == "interrupted" for r in results):
+            return 3
+        return 1 if failed else 0
+    return scheduler.serve()
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """List runs, newest first, with status, duration and delivery state."""
+    from .history import collect, format_table
+
+    reports_dir = _reports_dir(args.reports_dir)
+    rows = collect(
+        reports_dir,
+        _state_dir(args.state_dir, reports_dir),
+        report=args.report,
+        schedule=args.schedule,
+        limit=args.limit,
+    )
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+    else:
+        print(format_table(rows))
+    return 0
+
+
+def register_cli(subparsers) -> None:
+    """Add ``schedule`` and ``history`` to the ``fawkes-analytics`` argument parser."""
+    p = subparsers.add_parser(
+        "schedule",
+        help="run scheduled reports (a long-running loop, or --once for cron)",
+        description="Run the schedules in schedules/*.yaml. Without --once, loops until SIGTERM.",
+    )
+    p.add_argument(
+        "--dir",
+        default=os.environ.get("FAWKES_SCHEDULES_DIR", "schedules"),
+        help="folder of schedule YAML files (default: schedules, or $FAWKES_SCHEDULES_DIR)",
+    )
+    p.add_argument(
+        "--reports-dir", help="run folders root (default: the project's reports/, or $FAWKES_ANALYTICS_REPORTS_DIR)"
+    )
+    p.add_argument(
+        "--state-dir", help="scheduler state and locks (default: <reports-dir>/.scheduler, or $FAWKES_STATE_DIR)"
+    )
+    p.add_argument(
+        "--once", action="store_true", help="run whatever is due now and exit (for system cron or a Kubernetes CronJob)"
+    )
+    p.add_argument("--check", action="store_true", help="validate the schedule files, print each next slot, and exit")
+    p.add_argument("--only", action="append", metavar="NAME", help="consider only this schedule (repeatable)")
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=int(os.environ.get("FAWKES_MAX_CONCURRENT_RUNS", "2")),
+        help="global limit of simultaneous runs (default 2)",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=300.0,
+        help="seconds a run may finish after SIGTERM before it is interrupted (default 300)",
+    )
+    p.add_argument(
+        "--inline", action="store_true", help="run reports in this process (no watchdog process; for debugging)"
+    )
+    p.add_argument("--runner", help=argparse.SUPPRESS)  # module:function, for tests and custom run layers
+    p.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log verbosity (default INFO)",
+    )
+    p.set_defaults(func=cmd_schedule)
+
+    h = subparsers.add_parser("history", help="list report runs with status, duration and delivery state")
+    h.add_argument(
+        "--reports-dir", help="run folders root (default: the project's reports/, or $FAWKES_ANALYTICS_REPORTS_DIR)"
+    )
+    h.add_argument("--state-dir", help="scheduler state folder (default: <reports-dir>/.scheduler)")
+    h.add_argument("--report", help="only runs of this report")
+    h.add_argument("--schedule", help="only runs started by this schedule")
+    h.add_argument("--limit", type=int, default=30, help="how many rows (default 30)")
+    h.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    h.set_defaults(func=cmd_history)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point (``python -m fawkes_analytics.schedules.cli``) until cli.py wires it."""
+    parser = argparse.ArgumentParser(prog="fawkes-analytics")
+    register_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

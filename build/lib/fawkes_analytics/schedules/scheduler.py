@@ -1,0 +1,404 @@
+"""Run what is due: per-schedule file locks, a global concurrency limit, retries, delivery.
+
+``Scheduler.run_once()`` runs every due slot and returns (for ``schedule --once`` under
+system cron or a Kubernetes CronJob); ``Scheduler.serve()`` loops until SIGTERM. Both may run
+in several processes at once against the same state folder: a slot runs under the
+schedule's file lock, and the slot is re-checked against the state file after the lock is
+taken, so two schedulers never run the same slot.
+
+State per schedule (``<state_dir>/<name>.state.json``): the last slot that completed, the
+reports of the current slot already done (a report set interrupted half-way resumes where it
+stopped) and deliveries waiting for a retry. An interrupted slot is not marked done, so it
+runs again on the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from filelock import FileLock, Timeout
+
+from ..delivery import deliver
+from ..delivery.state import DeliveryLedger, read_json, write_json_atomic
+from ..results import Result
+from .config import Schedule
+from .due import due_slot, next_slot
+from .isolation import call_runner, run_in_process
+
+log = logging.getLogger(__name__)
+
+MISFIRE_GRACE = timedelta(minutes=5)
+DELIVERY_RETRY_DELAYS = (60.0, 300.0, 900.0, 3600.0, 3 * 3600.0)
+RETRY_ON = ("failed", "timed_out")
+
+
+class Clock(Protocol):
+    """Time source of the scheduler; tests inject a fake one."""
+
+    def now(self) -> datetime: ...
+
+    def sleep(self, seconds: float, stop: threading.Event) -> bool:
+        """Wait ``seconds`` or until ``stop`` is set; True when stopped."""
+        ...
+
+
+class SystemClock:
+    """Wall-clock time (aware UTC) and an interruptible sleep."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float, stop: threading.Event) -> bool:
+        return stop.wait(max(0.0, seconds))
+
+
+@dataclass
+class SlotResult(Result):
+    """What happened to one schedule slot in this process."""
+
+    schedule: str
+    slot: str
+    outcome: str  # ran | locked | already_done | missed | interrupted
+    attempts: list[dict] = field(default_factory=list)
+    deliveries: list[dict] = field(default_factory=list)
+
+
+def _default_runner(report: str, parameters: dict | None = None, **kwargs: Any) -> Any:
+    from ..runs import run_report  # imported late: the run layer pulls in papermill
+
+    return run_report(report, parameters, **kwargs)
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.astimezone(UTC).isoformat() if dt else None
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class Scheduler:
+    """Decides what is due and runs it. See the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        schedules: Iterable[Schedule],
+        *,
+        state_dir: Path,
+        reports_dir: Path | None = None,
+        runner: Callable[..., Any] | None = None,
+        clock: Clock | None = None,
+        max_concurrent: int = 2,
+        isolation: str = "process",
+        watchdog_margin: float = 60.0,
+        grace: float = 300.0,
+        env: dict[str, str] | None = None,
+        smtp_settings: Any = None,
+        poll_interval: float = 30.0,
+    ) -> None:
+        if isolation not in ("process", "inline"):
+            raise ValueError(f"isolation must be 'process' or 'inline', got {isolation!r}")
+        self.schedules = list(schedules)
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.reports_dir = Path(reports_dir) if reports_dir else None
+        self.runner = runner or _default_runner
+        self.clock = clock or SystemClock()
+        self.max_concurrent = max(1, int(max_concurrent))
+        self.isolation = isolation
+        self.watchdog_margin = watchdog_margin
+        self.grace = grace
+        self.env = env
+        self.smtp_settings = smtp_settings
+        self.poll_interval = poll_interval
+        self._stop = threading.Event()
+        self._interrupt = threading.Event()
+
+    # ----- state -------------------------------------------------------------------------
+    def state_path(self, schedule: Schedule) -> Path:
+        return self.state_dir / f"{schedule.name}.state.json"
+
+    def read_state(self, schedule: Schedule) -> dict:
+        return read_json(self.state_path(schedule), {}) or {}
+
+    def _write_state(self, schedule: Schedule, state: dict) -> None:
+        write_json_atomic(self.state_path(schedule), state)
+
+    def _lock(self, schedule: Schedule) -> FileLock:
+        # A new lock object per use: flock conflicts between objects, threads and processes alike.
+        return FileLock(str(self.state_dir / f"{schedule.name}.lock"), thread_local=False)
+
+    # ----- what is due -------------------------------------------------------------------
+    def due(self, now: datetime | None = None) -> list[tuple[Schedule, datetime]]:
+        """Schedules with a slot to run at ``now`` (by the state files; locks not taken)."""
+        now = now or self.clock.now()
+        out = []
+        for schedule in self.schedules:
+            slot = due_slot(schedule, now, _parse(self.read_state(schedule).get("last_slot")))
+            if slot is not None:
+                out.append((schedule, slot))
+        return out
+
+    def next_wake(self, now: datetime) -> datetime:
+        """The earliest next slot or delivery retry, capped at ``poll_interval`` from now."""
+        wake = now + timedelta(seconds=self.poll_interval)
+        for schedule in self.schedules:
+            if schedule.enabled:
+                wake = min(wake, next_slot(schedule, now))
+            for item in self.read_state(schedule).get("pending_deliveries", []):
+                wake = min(wake, max(now, _parse(item["next_at"])))
+        return wake
+
+    # ----- running -----------------------------------------------------------------------
+    def run_slot(self, schedule: Schedule, slot: datetime) -> SlotResult:
+        """Run every report of one slot under the schedule's lock, then deliver."""
+        if self._stop.is_set():
+            return SlotResult(schedule.name, _iso(slot), "interrupted")
+        lock = self._lock(schedule)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.info("%s: slot %s is being run by another scheduler", schedule.name, _iso(slot))
+            return SlotResult(schedule.name, _iso(slot), "locked")
+        try:
+            state = self.read_state(schedule)
+            last = _parse(state.get("last_slot"))
+            if last is not None and slot <= last:
+                return SlotResult(schedule.name, _iso(slot), "already_done")
+            now = self.clock.now()
+            if not schedule.catchup and last is not None and now - slot > MISFIRE_GRACE:
+                log.warning("%s: slot %s missed and catchup is off; skipping it", schedule.name, _iso(slot))
+                state.update(last_slot=_iso(slot), last_outcome="missed", updated_at=_iso(now))
+                self._write_state(schedule, state)
+                return SlotResult(schedule.name, _iso(slot), "missed")
+            progress = state.get("slot_progress") or {}
+            done = set(progress.get("done", [])) if progress.get("slot") == _iso(slot) else set()
+            result = SlotResult(schedule.name, _iso(slot), "ran")
+            for report in schedule.reports:
+                if report in done:
+                    continue
+                if self._stop.is_set():
+                    result.outcome = "interrupted"
+                    break
+                final = self._run_with_retries(schedule, report, slot, result)
+                if final["status"] == "interrupted":
+                    result.outcome = "interrupted"
+                    break
+                self._deliver(schedule, report, slot, final, state, result)
+                done.add(report)
+                state["slot_progress"] = {"slot": _iso(slot), "done": sorted(done)}
+                self._write_state(schedule, state)
+            if result.outcome == "ran":
+                state.update(
+                    last_slot=_iso(slot), last_outcome=result.attempts[-1]["status"] if result.attempts else "ran"
+                )
+                state.pop("slot_progress", None)
+            state["updated_at"] = _iso(self.clock.now())
+            self._write_state(schedule, state)
+            return result
+        finally:
+            lock.release()
+
+    def _attempt(self, schedule: Schedule, report: str) -> dict:
+        kwargs: dict[str, Any] = {
+            "timeout": schedule.timeout,
+            "cell_timeout": schedule.cell_timeout,
+            "outputs": schedule.outputs,
+        }
+        if self.reports_dir is not None:
+            kwargs["reports_dir"] = self.reports_dir
+        parameters = dict(schedule.parameters)
+        if self.isolation == "inline":
+            return call_runner(self.runner, report, parameters, kwargs, self._interrupt)
+        deadline = schedule.timeout + self.watchdog_margin if schedule.timeout else None
+        return run_in_process(
+            self.runner, report, parameters, kwargs, hard_deadline=deadline, interrupt=self._interrupt
+        )
+
+    def _run_with_retries(self, schedule: Schedule, report: str, slot: datetime, result: SlotResult) -> dict:
+        attempt_no = 0
+        while True:
+            attempt_no += 1
+            started = self.clock.now()
+            attempt = self._attempt(schedule, report)
+            attempt.update(schedule=schedule.name, report=report, slot=_iso(slot), attempt=attempt_no)
+            attempt.setdefault("started_at", _iso(started))
+            self._annotate(schedule, attempt)
+            result.attempts.append(attempt)
+            status = attempt["status"]
+            log.info(
+                "%s: %s attempt %d %s%s",
+                schedule.name,
+                report,
+                attempt_no,
+                status,
+                f": {attempt.get('error')}" if attempt.get("error") else "",
+            )
+            if status in ("succeeded", "interrupted") or status not in RETRY_ON or not attempt.get("retryable", True):
+                return attempt
+            if attempt_no > schedule.retries:
+                return attempt
+            delay = schedule.retry_backoff * 2 ** (attempt_no - 1)
+            log.info(
+                "%s: retrying %s in %.0f s (attempt %d of %d)",
+                schedule.name,
+                report,
+                delay,
+                attempt_no + 1,
+                schedule.retries + 1,
+            )
+            if self.clock.sleep(delay, self._stop):
+                return {**attempt, "status": "interrupted", "error": "scheduler stopped during retry backoff"}
+
+    def _annotate(self, schedule: Schedule, attempt: dict) -> None:
+        """Write the scheduling facts into the run record (or a stand-in when no folder exists)."""
+        info = {"name": schedule.name, "slot": attempt["slot"], "attempt": attempt["attempt"]}
+        run_dir = attempt.get("run_dir")
+        if run_dir and Path(run_dir).is_dir():
+            attempt["record_path"] = str(Path(run_dir) / "run.json")
+            DeliveryLedger(Path(attempt["record_path"])).update(lambda rec: rec.__setitem__("schedule", info))
+            return
+        slot_tag = attempt["slot"].replace(":", "").replace("+0000", "Z")
+        path = self.state_dir / "runs" / f"{schedule.name}--{attempt['report']}--{slot_tag}--{attempt['attempt']}.json"
+        attempt["record_path"] = str(path)
+        record = {k: v for k, v in attempt.items() if k not in ("record_path", "retryable")}
+        record.update(schedule=info, finished_at=_iso(self.clock.now()), run_id=path.stem)
+        write_json_atomic(path, record)
+
+    def _deliver(
+        self, schedule: Schedule, report: str, slot: datetime, final: dict, state: dict, result: SlotResult
+    ) -> None:
+        item = {
+            "report": report,
+            "run_dir": final.get("run_dir"),
+            "record_path": final["record_path"],
+            "status": final["status"],
+            "error": final.get("error"),
+            "slot": _iso(slot),
+            "attempts": 0,
+        }
+        self._deliver_item(schedule, item, state, result)
+
+    def _deliver_item(self, schedule: Schedule, item: dict, state: dict, result: SlotResult | None) -> None:
+        run_dir = Path(item["run_dir"]) if item.get("run_dir") else None
+        try:
+            outcome = deliver(
+                schedule,
+                report=item["report"],
+                run_dir=run_dir if run_dir and run_dir.is_dir() else None,
+                status=item["status"],
+                error=item.get("error"),
+                record_path=Path(item["record_path"]),
+                run_key=None if run_dir and run_dir.is_dir() else Path(item["record_path"]).stem,
+                slot=_parse(item["slot"]),
+                settings=self.smtp_settings,
+                env=self.env,
+            )
+        except Exception:  # delivery must never take the scheduler down; the report is kept
+            log.exception("%s: delivery for %s failed unexpectedly", schedule.name, item["report"])
+            return
+        if result is not None:
+            result.deliveries.extend(outcome.entries)
+        pending = [p for p in state.get("pending_deliveries", []) if p["record_path"] != item["record_path"]]
+        if outcome.needs_retry:
+            item["attempts"] += 1
+            if item["attempts"] <= len(DELIVERY_RETRY_DELAYS):
+                delay = DELIVERY_RETRY_DELAYS[item["attempts"] - 1]
+                item["next_at"] = _iso(self.clock.now() + timedelta(seconds=delay))
+                pending.append(item)
+                log.warning(
+                    "%s: delivery for %s failed; retrying at %s", schedule.name, item["report"], item["next_at"]
+                )
+            else:
+                log.error(
+                    "%s: delivery for %s failed %d times; giving up", schedule.name, item["report"], item["attempts"]
+                )
+        state["pending_deliveries"] = pending
+
+    def retry_deliveries(self, now: datetime | None = None) -> int:
+        """Retry deliveries whose back-off has passed; returns how many were retried."""
+        now = now or self.clock.now()
+        count = 0
+        for schedule in self.schedules:
+            if not any(_parse(p["next_at"]) <= now for p in self.read_state(schedule).get("pending_deliveries", [])):
+                continue
+            lock = self._lock(schedule)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue
+            try:
+                state = self.read_state(schedule)
+                for item in list(state.get("pending_deliveries", [])):
+                    if _parse(item["next_at"]) <= now:
+                        self._deliver_item(schedule, item, state, None)
+                        count += 1
+                self._write_state(schedule, state)
+            finally:
+                lock.release()
+        return count
+
+    # ----- entry points ------------------------------------------------------------------
+    def run_once(self, now: datetime | None = None) -> list[SlotResult]:
+        """Run every due slot (at most ``max_concurrent`` at a time) and pending delivery retries."""
+        now = now or self.clock.now()
+        self.retry_deliveries(now)
+        due = self.due(now)
+        if not due:
+            return []
+        with ThreadPoolExecutor(max_workers=self.max_concurrent, thread_name_prefix="fawkes-sched") as pool:
+            futures = [pool.submit(self.run_slot, schedule, slot) for schedule, slot in due]
+            self._wait_with_grace(futures)
+        return [f.result() for f in futures if f.done() and f.exception() is None]
+
+    def serve(self) -> int:
+        """Loop until :meth:`request_stop` (SIGTERM/SIGINT): start due slots, sleep until the next."""
+        in_flight: dict[str, Future] = {}
+        with ThreadPoolExecutor(max_workers=self.max_concurrent, thread_name_prefix="fawkes-sched") as pool:
+            while not self._stop.is_set():
+                now = self.clock.now()
+                in_flight = {name: f for name, f in in_flight.items() if not f.done()}
+                for schedule, slot in self.due(now):
+                    if schedule.name not in in_flight:
+                        in_flight[schedule.name] = pool.submit(self.run_slot, schedule, slot)
+                self.retry_deliveries(now)
+                delay = max(0.5, (self.next_wake(now) - now).total_seconds())
+                self.clock.sleep(min(delay, self.poll_interval), self._stop)
+            self._wait_with_grace(list(in_flight.values()))
+        return 0
+
+    def _wait_with_grace(self, futures: list[Future]) -> None:
+        while True:
+            _, not_done = wait(futures, timeout=0.2)
+            if not not_done:
+                return
+            if self._stop.is_set():
+                break
+        log.info("stopping: waiting up to %.0f s for %d run(s) to finish", self.grace, len(not_done))
+        _, not_done = wait(not_done, timeout=self.grace)
+        if not_done:
+            log.warning("grace period over: interrupting %d run(s)", len(not_done))
+            self._interrupt.set()
+            wait(not_done)
+
+    def request_stop(self) -> None:
+        """Stop starting runs; running ones get ``grace`` seconds, then are interrupted."""
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT request a graceful stop (main thread only)."""
+
+        def handler(signum, _frame) -> None:
+            log.info("received %s: finishing current runs (grace %.0f s)", signal.Signals(signum).name, self.grace)
+            self.request_stop()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)

@@ -1,0 +1,144 @@
+"""Helpers shared by the browser tests and bench/bench_voila.py: publish a run, start Voilà,
+open Chromium. Real components only: a Voilà subprocess on a free loopback port and
+Debian's Chromium driven by Playwright (never a downloaded browser)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARDS = ROOT / "notebooks" / "dashboards"
+ARTIFACTS = ROOT / "test-artifacts" / "dashboards"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+KPI_SELECTOR = ".fa-tile .fa-value"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def publish_overview(reports_dir: Path, source_url: str, time_range: str = "7d") -> Path:
+    """Publish one overview run into ``reports_dir`` and return its folder.
+
+    With notebooks/overview.ipynb present the real runner executes it; otherwise data.json
+    is written the way ``Report.payload`` would (header fields + ``Overview.to_dict()``)
+    into ``overview/<id>/`` with the runner's own ``latest`` link swap.
+    """
+    from fawkes_analytics import catalog, runs, sources, timerange
+    from fawkes_analytics.export.json import write_json
+    from fawkes_analytics.overview import build_overview
+    from fawkes_analytics.report import Report
+
+    if (ROOT / "notebooks" / "overview.ipynb").exists():
+        record = runs.run_report("overview", {"time_range": time_range}, reports_dir=reports_dir, source_url=source_url, outputs=("html", "json"))
+        assert record.succeeded, record.error
+        return record.path
+    source = sources.connect(source_url)
+    resolved = timerange.resolve(time_range, as_of=source.default_as_of())
+    overview = build_overview(source, catalog.load(), resolved)
+    report = Report("overview", "Product overview", source, resolved, {"time_range": time_range, "tz": "UTC"})
+    report.kpis(overview.kpis)
+    payload = report.payload() | overview.to_dict()
+    base = Path(reports_dir) / "overview"
+    base.mkdir(parents=True, exist_ok=True)
+    run_id = runs._new_run_id(base)
+    work = base / f".tmp-{run_id}"
+    work.mkdir()
+    write_json(payload, work / "data.json")
+    write_json({"report": "overview", "run_id": run_id, "status": "succeeded", "started_at": datetime.now(timezone.utc).isoformat()}, work / "run.json")
+    os.rename(work, base / run_id)
+    runs._update_latest(base, run_id)
+    return base / run_id
+
+
+class Voila:
+    """A Voilà server started with the production settings of ``fawkes_analytics.serve``."""
+
+    def __init__(self, env: dict[str, str], *, token: str = "", preheat: int = 0, log_path: Path | None = None) -> None:
+        self.port = free_port()
+        self.token = token
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path or Path(env.get("FAWKES_ANALYTICS_REPORTS_DIR", "/tmp")) / f"voila-{self.port}.log"
+        full_env = dict(os.environ, **env)
+        if token:
+            full_env["FAWKES_VOILA_TOKEN"] = token
+        else:
+            full_env.pop("FAWKES_VOILA_TOKEN", None)
+        command = [sys.executable, "-m", "fawkes_analytics.serve", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--notebooks-dir", str(DASHBOARDS), "--preheat", str(preheat)]
+        self._log = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(command, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"voila exited with {self.process.returncode}: {self.log()[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"voila did not answer within {timeout} s: {self.log()[-3000:]}")
+
+    def page(self, name: str = "overview") -> str:
+        suffix = f"?token={self.token}" if self.token else ""
+        return f"{self.url}/voila/render/{name}.ipynb{suffix}"
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        """Stop this server and the kernels it started (its own process group only)."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+        self._log.close()
+
+    def __enter__(self) -> Voila:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium through Playwright (the browser object)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def kpi_values(page: Any) -> dict[str, str]:
+    """The KPI tiles on the page: name -> the value text shown."""
+    return page.eval_on_selector_all(
+        ".fa-tile[data-kpi]", "els => Object.fromEntries(els.map(e => [e.dataset.kpi, e.querySelector('.fa-value').innerText.trim()]))"
+    )
