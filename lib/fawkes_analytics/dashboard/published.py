@@ -13,9 +13,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import runs
 
 OVERVIEW_REPORT = "overview"
+# The run-folder layout of ``fawkes_analytics.runs`` (REPORTS_DIR_ENV, LATEST, latest_run),
+# mirrored here because importing runs pulls in nbformat/jsonschema (~4 s), which would
+# add that much to every viewer's first paint.
+REPORTS_DIR_ENV = "FAWKES_ANALYTICS_REPORTS_DIR"
+LATEST = "latest"
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+def reports_dir_default() -> Path:
+    """Same answer as ``reports_dir_default()``."""
+    return Path(os.environ.get(REPORTS_DIR_ENV) or PROJECT_ROOT / "reports")
+
+
+def latest_run(report: str, reports_dir: Path | None = None) -> Path | None:
+    """Same answer as ``latest_run()``: the newest successful run's folder, if any."""
+    link = Path(reports_dir or reports_dir_default()) / report / LATEST
+    return link.resolve() if link.exists() else None
 AREAS = ("kpis", "usage", "features", "segments", "funnels", "experiments")
 REPORTS_URL_ENV = "FAWKES_ANALYTICS_REPORTS_URL"
 
@@ -62,13 +78,13 @@ def normalise(payload: dict[str, Any]) -> dict[str, Any]:
 
 def latest_run_id(reports_dir: Path | None = None) -> str | None:
     """The id of the latest successful overview run (cheap: one symlink lookup)."""
-    folder = runs.latest_run(OVERVIEW_REPORT, reports_dir)
+    folder = latest_run(OVERVIEW_REPORT, reports_dir)
     return folder.name if folder else None
 
 
 def load_published(reports_dir: Path | None = None) -> Published | None:
     """The latest overview run, or None when nothing has been published yet."""
-    folder = runs.latest_run(OVERVIEW_REPORT, reports_dir)
+    folder = latest_run(OVERVIEW_REPORT, reports_dir)
     if folder is None or not (folder / "data.json").exists():
         return None
     payload = json.loads((folder / "data.json").read_text(encoding="utf-8"))
@@ -93,10 +109,10 @@ def report_links(reports_dir: Path | None = None) -> list[ReportLink]:
     ``FAWKES_ANALYTICS_REPORTS_URL`` (e.g. ``https://reports.example/``) is where the reports
     folder is published; without it the dashboard offers each report as a download.
     """
-    root = Path(reports_dir or runs.default_reports_dir())
+    root = Path(reports_dir or reports_dir_default())
     base = os.environ.get(REPORTS_URL_ENV, "").rstrip("/")
     links = []
-    for latest in sorted(root.glob(f"*/{runs.LATEST}")):
+    for latest in sorted(root.glob(f"*/{LATEST}")):
         html_file = latest / "report.html"
         if not html_file.exists():
             continue
