@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "notebooks" / "dashboards"
 ARTIFACTS = ROOT / "test-artifacts" / "dashboards"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 KPI_SELECTOR = ".fa-tile .fa-value"
 
 
@@ -39,20 +45,38 @@ def publish_overview(reports_dir: Path, source_url: str, time_range: str = "7d")
     is written the way ``Report.payload`` would (header fields + ``Overview.to_dict()``)
     into ``overview/<id>/`` with the runner's own ``latest`` link swap.
     """
-    from fawkes_analytics import catalog, runs, sources, timerange
-    from fawkes_analytics.export.json import write_json
-    from fawkes_analytics.overview import build_overview
-    from fawkes_analytics.report import Report
+    from fawkes_analytics import runs
 
     if (ROOT / "notebooks" / "overview.ipynb").exists():
-        record = runs.run_report("overview", {"time_range": time_range}, reports_dir=reports_dir, source_url=source_url, outputs=("html", "json"))
+        record = runs.run_report(
+            "overview",
+            {"time_range": time_range},
+            reports_dir=reports_dir,
+            source_url=source_url,
+            outputs=("html", "json"),
+        )
         assert record.succeeded, record.error
         return record.path
+    return publish_overview_direct(reports_dir, source_url, time_range)
+
+
+def publish_overview_direct(reports_dir: Path, source_url: str, time_range: str = "7d") -> Path:
+    """Publish without the notebook: data.json as ``Report.payload`` + ``Overview.to_dict()``
+    (with the same KPI tiles as notebooks/overview.ipynb), swapped in like the runner does."""
+    from fawkes_analytics import catalog, runs, sources, timerange
+    from fawkes_analytics.export.json import write_json
+    from fawkes_analytics.metrics import feedback_summary
+    from fawkes_analytics.overview import build_overview
+    from fawkes_analytics.report import Report
+    from fawkes_analytics.views import feedback_kpis, funnel_kpis
+
     source = sources.connect(source_url)
     resolved = timerange.resolve(time_range, as_of=source.default_as_of())
     overview = build_overview(source, catalog.load(), resolved)
     report = Report("overview", "Product overview", source, resolved, {"time_range": time_range, "tz": "UTC"})
     report.kpis(overview.kpis)
+    report.kpis(funnel_kpis(overview.funnels))
+    report.kpis(feedback_kpis(feedback_summary(source, resolved)))
     payload = report.payload() | overview.to_dict()
     base = Path(reports_dir) / "overview"
     base.mkdir(parents=True, exist_ok=True)
@@ -60,7 +84,10 @@ def publish_overview(reports_dir: Path, source_url: str, time_range: str = "7d")
     work = base / f".tmp-{run_id}"
     work.mkdir()
     write_json(payload, work / "data.json")
-    write_json({"report": "overview", "run_id": run_id, "status": "succeeded", "started_at": datetime.now(timezone.utc).isoformat()}, work / "run.json")
+    write_json(
+        {"report": "overview", "run_id": run_id, "status": "succeeded", "started_at": datetime.now(UTC).isoformat()},
+        work / "run.json",
+    )
     os.rename(work, base / run_id)
     runs._update_latest(base, run_id)
     return base / run_id
@@ -79,10 +106,23 @@ class Voila:
             full_env["FAWKES_VOILA_TOKEN"] = token
         else:
             full_env.pop("FAWKES_VOILA_TOKEN", None)
-        command = [sys.executable, "-m", "fawkes_analytics.serve", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--notebooks-dir", str(DASHBOARDS), "--preheat", str(preheat)]
+        command = [
+            sys.executable,
+            "-m",
+            "fawkes_analytics.serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--notebooks-dir",
+            str(DASHBOARDS),
+            "--preheat",
+            str(preheat),
+        ]
         self._log = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(command, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            command, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
@@ -140,5 +180,6 @@ def chromium() -> Iterator[Any]:
 def kpi_values(page: Any) -> dict[str, str]:
     """The KPI tiles on the page: name -> the value text shown."""
     return page.eval_on_selector_all(
-        ".fa-tile[data-kpi]", "els => Object.fromEntries(els.map(e => [e.dataset.kpi, e.querySelector('.fa-value').innerText.trim()]))"
+        ".fa-tile[data-kpi]",
+        "els => Object.fromEntries(els.map(e => [e.dataset.kpi, e.querySelector('.fa-value').innerText.trim()]))",
     )

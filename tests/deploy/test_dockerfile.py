@@ -106,12 +106,19 @@ def _deps_venv(tmp_path: Path) -> Path:
 @pytest.mark.slow
 def test_setup_env_installs_the_project_and_registers_the_kernel(tmp_path: Path) -> None:
     venv = _deps_venv(tmp_path)
+    # A copy of what the install reads, so setuptools' build/ folder never lands in the checkout.
+    project = tmp_path / "project"
+    for name in ("pyproject.toml", "README.md", "scripts/setup-env.sh"):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, project / name)
+    shutil.copytree(REPO / "lib", project / "lib", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    setup = project / "scripts" / "setup-env.sh"
     # Editable first (make setup), then a regular install over the same venv (the image's
     # FAWKES_INSTALL_MODE=wheel path; also shows a second run on an existing venv works).
-    for mode, expected_root in (("editable", REPO / "lib"), ("wheel", venv)):
+    for mode, expected_root in (("editable", project / "lib"), ("wheel", venv)):
         env = {**os.environ, "FAWKES_INSTALL_MODE": mode, "FAWKES_PIP_ARGS": "--no-deps --quiet"}
         result = subprocess.run(
-            ["sh", str(SETUP), str(venv), "dev"], capture_output=True, text=True, env=env, timeout=300
+            ["sh", str(setup), str(venv), "dev"], capture_output=True, text=True, env=env, timeout=300
         )
         assert result.returncode == 0, result.stdout + result.stderr
         spec = json.loads((venv / "share" / "jupyter" / "kernels" / "fawkes-analytics" / "kernel.json").read_text())

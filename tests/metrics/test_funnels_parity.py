@@ -41,13 +41,11 @@ def _rows() -> list[dict[str, object]]:
 FUNNELS = {
     # u1: attempt 1 excluded, attempt 2 -> 2 steps (plan pro); u2 3 (pro); u3 3 (3); u4 a b -> 2 (none)
     "ordered": (funnel("a", "b", "c", exclusions=(Exclusion("x", 2, 3),)), [4, 4, 2]),
-    # u1: a b x -> 2 (x breaks; second attempt a b -> 2); u2: a a b c -> 3; u3: b a c -> a then c? no:
-    # after a comes c (not b) -> 1; u4: a b -> 2
-    "strict": (funnel("a", "b", "c", order="strict"), [4, 3, 1]),
+    # strict and a repeated step (a, a, b): u1 a then b (not a) -> 1; u2 a a b -> 3;
+    # u3 a (tie taken in step order) then b -> 1; u4 a then b -> 1
+    "strict_repeated": (funnel("a", "a", "b", order="strict"), [4, 1, 1]),
     # u1 3 (a b c within 15 min), u2 3, u3 3 (a, b, c within 60 min), u4 3
     "unordered": (funnel("a", "b", "c", order="unordered"), [4, 4, 4]),
-    # a a b: u1 (a 0, a 120 -> 2 h apart, window 1 h) -> 1; u2 a a b -> 3; u3 one a -> 1; u4 one a -> 1
-    "repeated": (funnel("a", "a", "b"), [4, 1, 1]),
 }
 
 

@@ -126,7 +126,7 @@ def _events() -> pd.DataFrame:
         ("u3", "2026-01-10 12:15", "sign_up"),
     ]
     frame = pd.DataFrame(rows, columns=["user_id", "timestamp", "event_name"])
-    frame["timestamp"] = pd.to_datetime(frame.timestamp)
+    frame["timestamp"] = pd.to_datetime(frame.timestamp, utc=True)
     frame["event_id"] = [f"e{i}" for i in range(len(frame))]
     frame["page"] = ["/"] * len(frame)
     return frame

@@ -108,19 +108,28 @@ class Dashboard:
 
         layout = widgets.Layout(width="auto")
         self.header = widgets.HTML()
-        self.time_range = widgets.ToggleButtons(options=TIME_RANGES, value="7d", description="Range", style={"button_width": "52px"})
+        self.time_range = widgets.ToggleButtons(
+            options=TIME_RANGES, value="7d", description="Range", style={"button_width": "52px"}
+        )
         self.segment = widgets.Dropdown(options=[ALL_USERS], value=ALL_USERS, description="Segment", layout=layout)
         self.funnel = widgets.Dropdown(options=[], description="Funnel", layout=layout)
         self.experiment = widgets.Dropdown(options=[], description="Experiment", layout=layout)
-        self.refresh_button = widgets.Button(description="Refresh", tooltip="Reload the latest published data", button_style="")
-        self.compute_button = widgets.Button(description="Compute now", button_style="primary", layout=widgets.Layout(display="none"))
+        self.refresh_button = widgets.Button(
+            description="Refresh", tooltip="Reload the latest published data", button_style=""
+        )
+        self.compute_button = widgets.Button(
+            description="Compute now", button_style="primary", layout=widgets.Layout(display="none")
+        )
         self.status = widgets.HTML()
         self.content = widgets.HTML()
         self.downloads = widgets.HTML()
         self.links = widgets.HTML()
 
         controls = [getattr(self, c) for c in self.page.controls]
-        self.controls = widgets.HBox([*controls, self.refresh_button, self.compute_button], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        self.controls = widgets.HBox(
+            [*controls, self.refresh_button, self.compute_button],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+        )
         self.widget = widgets.VBox([self.header, self.controls, self.status, self.content, self.downloads, self.links])
 
         for control in controls:
@@ -200,7 +209,8 @@ class Dashboard:
         if self._matches_published(selection) and not force_live:
             areas = self.published.areas
             meta = {
-                "data_as_of": self.published.data_as_of, "time_range": self.published.time_range,
+                "data_as_of": self.published.data_as_of,
+                "time_range": self.published.time_range,
                 "demo": self.published.meta.get("demo"),
                 "origin": f"Published run {self.published.run_id} (generated {self.published.generated_at})",
             }
@@ -208,15 +218,26 @@ class Dashboard:
             self._show_unpublished()
             return
         else:
-            self.status.value = views.info_box(f"Computing {self.page.title.lower()} for the last {selection['time_range']}…")
+            self.status.value = views.info_box(
+                f"Computing {self.page.title.lower()} for the last {selection['time_range']}…"
+            )
             wanted = self.page.areas
             funnel = selection["funnel"] if self.published is not None else None
             experiment = selection["experiment"] if self.published is not None else None
             tz = (self.published.time_range.get("tz") if self.published else None) or "UTC"
-            areas = self.live.areas(wanted, selection["time_range"], tz=tz, segment=selection["segment"], funnel=funnel, experiment=experiment)
+            areas = self.live.areas(
+                wanted,
+                selection["time_range"],
+                tz=tz,
+                segment=selection["segment"],
+                funnel=funnel,
+                experiment=experiment,
+            )
             meta = {
-                "data_as_of": areas.get("data_as_of"), "time_range": areas.get("time_range"),
-                "demo": self.live.source.is_demo, "origin": "Computed live from the source",
+                "data_as_of": areas.get("data_as_of"),
+                "time_range": areas.get("time_range"),
+                "demo": self.live.source.is_demo,
+                "origin": "Computed live from the source",
             }
             if self.published is None:
                 self._fill_pickers_from(areas)
@@ -259,7 +280,11 @@ class Dashboard:
     def _sections(self, areas: dict[str, Any], selection: dict[str, Any]) -> tuple[str, dict[str, pd.DataFrame]]:
         """HTML of the page's sections and the tables they show (for the CSV download)."""
         name, parts, tables = self.name, [], {}
-        segment_note = views.note(f"Usage and feature adoption are restricted to the segment '{selection['segment']}'.") if selection["segment"] else ""
+        segment_note = (
+            views.note(f"Usage and feature adoption are restricted to the segment '{selection['segment']}'.")
+            if selection["segment"]
+            else ""
+        )
         if name in ("overview", "usage"):
             parts.append(views.section("Key numbers", segment_note + views.kpis_html(areas)))
             parts.append(views.section("Usage over time", views.usage_chart_html(areas)))
@@ -270,7 +295,12 @@ class Dashboard:
             frames = views.usage_frames(areas)
             tables |= {"top_pages": frames["top_pages"], "traffic_sources": frames["traffic_sources"]}
         if name in ("overview", "features"):
-            parts.append(views.section("Feature adoption", (segment_note if name == "features" else "") + views.features_html(areas, chart=name == "features")))
+            parts.append(
+                views.section(
+                    "Feature adoption",
+                    (segment_note if name == "features" else "") + views.features_html(areas, chart=name == "features"),
+                )
+            )
             tables["feature_adoption"] = views.features_frame(areas)
         if name == "overview":
             parts.append(views.section("Experiments", views.experiments_status_html(areas)))
@@ -278,7 +308,12 @@ class Dashboard:
         if name == "experiments":
             experiments = areas.get("experiments") or {}
             chosen = experiments.get(selection["experiment"]) or next(iter(experiments.values()), None)
-            parts.append(views.section("Experiment", views.experiment_html(chosen) if chosen else views.note("No experiments are configured.")))
+            parts.append(
+                views.section(
+                    "Experiment",
+                    views.experiment_html(chosen) if chosen else views.note("No experiments are configured."),
+                )
+            )
             if chosen:
                 tables["experiment_results"] = views.experiment_frame(chosen)
         if name in ("overview", "segments"):

@@ -73,30 +73,49 @@ class LiveCompute:
         return self._cache[key]
 
     def _compute(
-        self, wanted: tuple[str, ...], label: str, tz: str, segment: str | None, funnel: str | None, experiment: str | None
+        self,
+        wanted: tuple[str, ...],
+        label: str,
+        tz: str,
+        segment: str | None,
+        funnel: str | None,
+        experiment: str | None,
     ) -> dict[str, Any]:
         from ..experiments import analyze_experiment
-        from ..metrics import feature_adoption, usage_trends, user_segments
+        from ..metrics import feature_adoption, feedback_summary, usage_trends, user_segments
         from ..metrics.funnels import funnel_report
         from ..overview import build_overview
+        from ..views import feedback_kpis, funnel_kpis
 
         source, catalog = self.source, self.catalog
         resolved = self.resolve(label, tz)
         out: dict[str, Any] = {"time_range": resolved.to_dict(), "data_as_of": jsonable(source.data_as_of())}
-        if set(wanted) == set(ALL_AREAS) and segment is None and funnel is None and experiment is None:
-            return out | build_overview(source, catalog, resolved).to_dict()
-        if "usage" in wanted or "kpis" in wanted:
-            usage = usage_trends(source, resolved, segment=segment, catalog=catalog)
-            out["usage"] = usage.to_dict()
-            out["kpis"] = {k.name: jsonable(k) for k in usage.kpis}
-        if "features" in wanted:
-            out["features"] = feature_adoption(source, catalog, resolved, segment=segment).to_dict()
-        if "segments" in wanted:
-            out["segments"] = user_segments(source, catalog, resolved).to_dict()
-        if "funnels" in wanted:
-            names = [funnel] if funnel else list(catalog.funnels)
-            out["funnels"] = {n: funnel_report(source, catalog.funnels[n], resolved).to_dict() for n in names}
-        if "experiments" in wanted:
-            ids = [experiment] if experiment else list(catalog.experiment_ids)
-            out["experiments"] = {e: analyze_experiment(source, catalog, e, as_of=resolved.end).to_dict() for e in ids}
+        whole = set(wanted) == set(ALL_AREAS)
+        if whole and segment is None and funnel is None and experiment is None:
+            overview = build_overview(source, catalog, resolved)
+            usage, funnels = overview.usage, overview.funnels
+            out |= overview.to_dict()
+        else:
+            usage = funnels = None
+            if "usage" in wanted or "kpis" in wanted:
+                usage = usage_trends(source, resolved, segment=segment, catalog=catalog)
+                out["usage"] = usage.to_dict()
+            if "features" in wanted:
+                out["features"] = feature_adoption(source, catalog, resolved, segment=segment).to_dict()
+            if "segments" in wanted:
+                out["segments"] = user_segments(source, catalog, resolved).to_dict()
+            if "funnels" in wanted:
+                names = [funnel] if funnel else list(catalog.funnels)
+                funnels = {n: funnel_report(source, catalog.funnels[n], resolved) for n in names}
+                out["funnels"] = {n: r.to_dict() for n, r in funnels.items()}
+            if "experiments" in wanted:
+                ids = [experiment] if experiment else list(catalog.experiment_ids)
+                out["experiments"] = {
+                    e: analyze_experiment(source, catalog, e, as_of=resolved.end).to_dict() for e in ids
+                }
+        if "kpis" in wanted and usage is not None:
+            kpis = list(usage.kpis)
+            if whole and funnels:  # the overview report's tiles: usage, funnel conversion, NPS
+                kpis += funnel_kpis(funnels) + feedback_kpis(feedback_summary(source, resolved))
+            out["kpis"] = {k.name: jsonable(k) for k in kpis}
         return out

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 OVERVIEW_REPORT = "overview"
 # The run-folder layout of ``fawkes_analytics.runs`` (REPORTS_DIR_ENV, LATEST, latest_run),
 # mirrored here because importing runs pulls in nbformat/jsonschema (~4 s), which would
@@ -32,6 +31,8 @@ def latest_run(report: str, reports_dir: Path | None = None) -> Path | None:
     """Same answer as ``latest_run()``: the newest successful run's folder, if any."""
     link = Path(reports_dir or reports_dir_default()) / report / LATEST
     return link.resolve() if link.exists() else None
+
+
 AREAS = ("kpis", "usage", "features", "segments", "funnels", "experiments")
 REPORTS_URL_ENV = "FAWKES_ANALYTICS_REPORTS_URL"
 

@@ -108,15 +108,19 @@ def usage_chart_html(areas: dict[str, Any]) -> str:
     series = usage_frames(areas)["usage_timeseries"]
     if series.empty:
         return note("No usage in this period.")
-    figure = plots.timeseries(series, "start", ["visitors", "visits"], "Visitors and visits", labels=["Visitors", "Visits"])
+    figure = plots.timeseries(
+        series, "start", ["visitors", "visits"], "Visitors and visits", labels=["Visitors", "Visits"]
+    )
     return figure_html(figure, "Visitors and visits over time")
 
 
 def usage_tables_html(areas: dict[str, Any]) -> str:
     frames = usage_frames(areas)
     return (
-        "<h3>Top pages</h3>" + html_table(frames["top_pages"], 10).markup
-        + "<h3>Traffic sources</h3>" + html_table(frames["traffic_sources"], 10, {"bounce_rate": "{:.1f}%", "visit_duration": "{:.0f} s"}).markup
+        "<h3>Top pages</h3>"
+        + html_table(frames["top_pages"], 10).markup
+        + "<h3>Traffic sources</h3>"
+        + html_table(frames["traffic_sources"], 10, {"bounce_rate": "{:.1f}%", "visit_duration": "{:.0f} s"}).markup
     )
 
 
@@ -138,7 +142,13 @@ def features_html(areas: dict[str, Any], chart: bool = True) -> str:
     formats = {"adoption": "{:.1f}%", "change (pp)": "{:+.1f}"}
     body = html_table(shown, 20, formats).markup
     if chart and "adoption_rate" in data:
-        body = figure_html(plots.bars(data, "title", "adoption_rate", "Feature adoption (% of active users)", percent=True), "Feature adoption") + body
+        body = (
+            figure_html(
+                plots.bars(data, "title", "adoption_rate", "Feature adoption (% of active users)", percent=True),
+                "Feature adoption",
+            )
+            + body
+        )
     return body
 
 
@@ -151,18 +161,33 @@ def segments_html(areas: dict[str, Any], chart: bool = True) -> str:
     data = segments_frame(areas)
     if data.empty:
         return note("No active users in this period.")
-    shown = data.copy()
-    if "share" in shown:
-        shown["share"] = shown["share"] * 100.0
+    shown = data.copy()  # share is already in percent
     columns = ["segment", "users", "share", "mean_engagement", "mean_active_days"]
-    body = html_table(shown[[c for c in columns if c in shown.columns]], 20, {"share": "{:.1f}%", "mean_engagement": "{:.1f}", "mean_active_days": "{:.1f}"}).markup
+    body = html_table(
+        shown[[c for c in columns if c in shown.columns]],
+        20,
+        {"share": "{:.1f}%", "mean_engagement": "{:.1f}", "mean_active_days": "{:.1f}"},
+    ).markup
     if chart and "share" in shown:
-        body = figure_html(plots.bars(shown, "segment", "share", "Share of active users by segment", percent=True, color=2), "Segment shares") + body
+        body = (
+            figure_html(
+                plots.bars(shown, "segment", "share", "Share of active users by segment", percent=True, color=2),
+                "Segment shares",
+            )
+            + body
+        )
     return body
 
 
 # --- funnels ------------------------------------------------------------------------------
-FUNNEL_COLUMNS = ["step", "label", "count", "conversion_from_start_pct", "conversion_from_previous_pct", "median_seconds_to_convert"]
+FUNNEL_COLUMNS = [
+    "step",
+    "label",
+    "count",
+    "conversion_from_start_pct",
+    "conversion_from_previous_pct",
+    "median_seconds_to_convert",
+]
 
 
 def funnel_frame(result: dict[str, Any]) -> pd.DataFrame:
@@ -182,8 +207,14 @@ def funnel_html(result: dict[str, Any], chart: bool = True) -> str:
     if steps.empty:
         return body + note("Nobody entered this funnel in the period.")
     if chart:
-        body += figure_html(plots.funnel(steps, "label", "count", str(result.get("title") or "")), f"Funnel {result.get('title')}")
-    formats = {"conversion_from_start_pct": "{:.1f}%", "conversion_from_previous_pct": "{:.1f}%", "median_seconds_to_convert": "{:.0f} s"}
+        body += figure_html(
+            plots.funnel(steps, "label", "count", str(result.get("title") or "")), f"Funnel {result.get('title')}"
+        )
+    formats = {
+        "conversion_from_start_pct": "{:.1f}%",
+        "conversion_from_previous_pct": "{:.1f}%",
+        "median_seconds_to_convert": "{:.0f} s",
+    }
     return body + html_table(steps[[c for c in FUNNEL_COLUMNS if c in steps.columns]], 20, formats).markup
 
 
@@ -200,7 +231,11 @@ def srm_html(result: dict[str, Any]) -> str:
     srm = result.get("srm") or {}
     if result.get("srm_status") not in (None, "ok"):
         return f'<div class="fa-srm">Sample ratio mismatch: {esc(srm.get("message"))} Do not trust the results below until it is explained.</div>'
-    return f'<span class="fa-ok">No sample ratio mismatch</span> <span class="fa-note">(p = {srm.get("p_value", 0):.3g})</span>' if srm else ""
+    return (
+        f'<span class="fa-ok">No sample ratio mismatch</span> <span class="fa-note">(p = {srm.get("p_value", 0):.3g})</span>'
+        if srm
+        else ""
+    )
 
 
 def experiments_status_frame(areas: dict[str, Any]) -> pd.DataFrame:
@@ -208,11 +243,15 @@ def experiments_status_frame(areas: dict[str, Any]) -> pd.DataFrame:
     for exp_id, result in (areas.get("experiments") or {}).items():
         rec = result.get("recommendation") or {}
         users = sum(int(u.get("users") or 0) for u in result.get("users") or [])
-        rows.append({
-            "experiment": result.get("name") or exp_id, "users": users, "days running": result.get("days_running"),
-            "srm": "MISMATCH" if result.get("srm_status") not in (None, "ok") else "ok",
-            "recommendation": rec.get("decision"),
-        })
+        rows.append(
+            {
+                "experiment": result.get("name") or exp_id,
+                "users": users,
+                "days running": result.get("days_running"),
+                "srm": "MISMATCH" if result.get("srm_status") not in (None, "ok") else "ok",
+                "recommendation": rec.get("decision"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -224,7 +263,18 @@ def experiments_status_html(areas: dict[str, Any]) -> str:
     return warnings + html_table(experiments_status_frame(areas), 20, {"days running": "{:.0f}"}).markup
 
 
-RESULT_COLUMNS = ["metric", "variant", "n_control", "n_variant", "mean_control", "mean_variant", "lift", "p_value_adjusted", "chance_to_beat", "verdict"]
+RESULT_COLUMNS = [
+    "metric",
+    "variant",
+    "n_control",
+    "n_variant",
+    "mean_control",
+    "mean_variant",
+    "lift",
+    "p_value_adjusted",
+    "chance_to_beat",
+    "verdict",
+]
 
 
 def experiment_frame(result: dict[str, Any]) -> pd.DataFrame:
@@ -234,16 +284,25 @@ def experiment_frame(result: dict[str, Any]) -> pd.DataFrame:
 def experiment_html(result: dict[str, Any]) -> str:
     rec = result.get("recommendation") or {}
     body = f"<h3>{esc(result.get('name'))}</h3>" + srm_html(result) + note(result.get("hypothesis") or "")
-    body += f'<p><b>Recommendation: {esc(rec.get("decision"))}</b> — {esc(rec.get("reason"))}</p>'
+    body += f"<p><b>Recommendation: {esc(rec.get('decision'))}</b> — {esc(rec.get('reason'))}</p>"
     users = frame(result.get("users"))
     if not users.empty:
         for column in ("share", "planned_share"):
             if column in users:
                 users[column] = users[column] * 100.0
-        body += "<h3>Users per variant</h3>" + html_table(users, 20, {"share": "{:.1f}%", "planned_share": "{:.1f}%"}).markup
+        body += (
+            "<h3>Users per variant</h3>"
+            + html_table(users, 20, {"share": "{:.1f}%", "planned_share": "{:.1f}%"}).markup
+        )
     results = experiment_frame(result)
     if not results.empty:
-        formats = {"lift": "{:+.1%}", "p_value_adjusted": "{:.3g}", "chance_to_beat": "{:.0%}", "mean_control": "{:.3g}", "mean_variant": "{:.3g}"}
+        formats = {
+            "lift": "{:+.1%}",
+            "p_value_adjusted": "{:.3g}",
+            "chance_to_beat": "{:.0%}",
+            "mean_control": "{:.3g}",
+            "mean_variant": "{:.3g}",
+        }
         body += "<h3>Results</h3>" + html_table(results, 40, formats).markup
     return body
 
@@ -259,7 +318,11 @@ def header_html(title: str, meta: dict[str, Any]) -> str:
     banner = ""
     if meta.get("demo"):
         banner = '<div class="fa-banner fa-demo">Demo data: these numbers come from the generated demo data set, not from real usage.</div>'
-    return TILE_CSS + DASHBOARD_CSS + f'<div class="fa-header fa-dash"><h1>{esc(title)}</h1><div class="fa-meta fa-asof">{line}</div>{banner}</div>'
+    return (
+        TILE_CSS
+        + DASHBOARD_CSS
+        + f'<div class="fa-header fa-dash"><h1>{esc(title)}</h1><div class="fa-meta fa-asof">{line}</div>{banner}</div>'
+    )
 
 
 def csv_links_html(tables: dict[str, pd.DataFrame], stem: str) -> str:
@@ -270,7 +333,9 @@ def csv_links_html(tables: dict[str, pd.DataFrame], stem: str) -> str:
             continue
         payload = base64.b64encode(data.to_csv(index=False).encode("utf-8")).decode("ascii")
         filename = f"{stem}_{name}.csv"
-        links.append(f'<a class="fa-csv" download="{esc(filename)}" href="data:text/csv;base64,{payload}">{esc(name)}.csv</a>')
+        links.append(
+            f'<a class="fa-csv" download="{esc(filename)}" href="data:text/csv;base64,{payload}">{esc(name)}.csv</a>'
+        )
     if not links:
         return ""
     return '<div class="fa-dash fa-links">Download CSV: ' + " ".join(links) + "</div>"
@@ -287,7 +352,9 @@ def report_links_html(links: list[Any], max_inline_bytes: int = 3_000_000) -> st
             items.append(f'<a href="{esc(link.href)}" target="_blank" rel="noopener">{esc(label)}</a>')
         elif link.size <= max_inline_bytes:
             data = base64.b64encode(link.path.read_bytes()).decode("ascii")
-            items.append(f'<a download="{esc(link.report)}-{esc(link.run_id)}.html" href="data:text/html;base64,{data}">{esc(label)}</a>')
+            items.append(
+                f'<a download="{esc(link.report)}-{esc(link.run_id)}.html" href="data:text/html;base64,{data}">{esc(label)}</a>'
+            )
         else:
             items.append(f"<span>{esc(label)}: {esc(link.path)}</span>")
     return '<div class="fa-dash fa-links">Latest reports: ' + " ".join(items) + "</div>"

@@ -17,14 +17,16 @@ period in which it *starts*: ``sessions_in`` keeps the sessions whose first even
 ``[start, end)``, with all their events, even those after ``end``.
 
 Materialisation: building sessions is the most expensive query of the usage report, so the
-table is materialised once per data version (row count and newest timestamp of the events
-table) with Ibis ``.cache()`` (a temp table on DuckDB, which works on a read-only connection;
+table is built only from the events a report needs (see ``sessions(since=...)``, exact) and
+materialised once per data version (row count and newest timestamp of the events table)
+with Ibis ``.cache()`` (a temp table on DuckDB, which works on a read-only connection;
 a cached DataFrame on Spark) and reused by every later call on the same source.
 """
 
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta, timezone
 import weakref
 from typing import Any
 
@@ -38,7 +40,10 @@ PAGEVIEW = "pageview"
 SESSION_GAP = ibis.interval(minutes=30)
 FIRST_EVENT_FIELDS = ("page", "referrer", "source", "utm_source", "utm_medium", "utm_campaign")
 
-_cache: weakref.WeakKeyDictionary[Source, tuple[Any, ir.Table]] = weakref.WeakKeyDictionary()
+LOOKBACK = timedelta(hours=1)  # must exceed the 30-minute session gap
+
+# source -> data version -> since -> materialised sessions
+_cache: weakref.WeakKeyDictionary[Source, dict[Any, dict[datetime | None, ir.Table]]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -92,23 +97,47 @@ def data_version(source: Source) -> tuple[int, str]:
     return int(frame["n"].iloc[0]), str(frame["latest"].iloc[0])
 
 
-def sessions(source: Source, materialise: bool = True) -> ir.Table:
-    """All sessions of ``source``; materialised once per data version unless told not to."""
+def _since_naive(since: datetime | None) -> datetime | None:
+    if since is None or since.tzinfo is None:
+        return since
+    return since.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def sessions(source: Source, since: datetime | None = None, materialise: bool = True) -> ir.Table:
+    """Sessions of ``source`` that start at or after ``since`` (all sessions when None).
+
+    Only events from ``since - LOOKBACK`` on are read. That is exact, not an approximation:
+    whether an event at or after ``since`` starts a session depends only on the user's
+    previous event, which is either read or more than ``LOOKBACK`` (> 30 minutes) earlier,
+    and so a session start either way; sessions starting before ``since`` are dropped. A
+    materialised table for an earlier ``since`` of the same data version is reused.
+    """
+    since = _since_naive(since)
     if not materialise:
-        return build_sessions(source.events())
+        return _compute(source, since)
     version = data_version(source)
     with _lock:
-        hit = _cache.get(source)
-        if hit is not None and hit[0] == version:
-            return hit[1]
-        table = build_sessions(source.events()).cache()
-        _cache[source] = (version, table)
+        for entry_since, table in _cache.get(source, {}).get(version, {}).items():
+            if entry_since is None or (since is not None and entry_since <= since):
+                return table if since is None or entry_since == since else table.filter(table.start >= since)
+        table = _compute(source, since).cache()
+        entries = _cache.setdefault(source, {})
+        entries.clear() if version not in entries else None  # an older version is stale
+        entries.setdefault(version, {})[since] = table
         return table
+
+
+def _compute(source: Source, since: datetime | None) -> ir.Table:
+    events = source.events()
+    if since is None:
+        return build_sessions(events)
+    table = build_sessions(events.filter(events.timestamp >= since - LOOKBACK))
+    return table.filter(table.start >= since)
 
 
 def sessions_in(source: Source, time_range: TimeRange, materialise: bool = True) -> ir.Table:
     """Sessions that start in ``[time_range.start, time_range.end)`` (Plausible attribution)."""
-    table = sessions(source, materialise)
+    table = sessions(source, time_range.start_naive_utc, materialise)
     return table.filter(table.start >= time_range.start_naive_utc, table.start < time_range.end_naive_utc)
 
 

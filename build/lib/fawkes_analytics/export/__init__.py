@@ -1,1 +1,0 @@
-"""Exporters that turn result objects into files: CSV, JSON and Prometheus exposition."""
