@@ -27,7 +27,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         demo.generate(path, events=40_000, seed=5, days=60, end=datetime.fromisoformat("2026-11-15T12:00:00+00:00"), progress=False)
     os.environ["FAWKES_ANALYTICS_SOURCE"] = f"duckdb://{path}"
     os.environ["FAWKES_ANALYTICS_REPORTS_DIR"] = str(folder / "reports")
-    os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

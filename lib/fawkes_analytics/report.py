@@ -10,6 +10,7 @@ HTML is escaped: page and event names come from users and may contain markup.
 from __future__ import annotations
 
 import html
+import io
 import os
 import re
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from IPython.display import Image
+from matplotlib.figure import Figure
 
 from . import catalog as catalog_module
 from . import sources, timerange
@@ -28,6 +31,7 @@ from .export.json import write_json
 from .results import Result, jsonable
 
 RUN_DIR_ENV = "FAWKES_ANALYTICS_RUN_DIR"
+CHART_DPI = 144
 
 
 LOWER_IS_BETTER = {"bounce_rate"}
@@ -152,7 +156,7 @@ class Report:
     kpis_shown: list[Kpi] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
-    charts: dict[str, Any] = field(default_factory=dict)
+    charts: dict[str, bytes] = field(default_factory=dict)
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     _catalog: catalog_module.Catalog | None = field(default=None, repr=False)
 
@@ -214,11 +218,17 @@ class Report:
         """Show a readable table without publishing it (its data is already in a result's CSV)."""
         return html_table(frame, max_rows, formats)
 
-    def chart(self, name: str, figure: Any) -> Any:
-        """Record a matplotlib figure (published as ``charts/<name>.png``) and return it for display."""
-        self.charts[_slug(name)] = figure
-        plt.close(figure)  # detach from pyplot so the inline backend does not show it a second time
-        return figure
+    def chart(self, name: str, figure: Figure) -> Image:
+        """Record a matplotlib figure (published as ``charts/<name>.png``) and show it as a PNG.
+
+        The PNG is embedded whatever the matplotlib backend, and the figure is detached from
+        pyplot so the inline backend does not show it a second time.
+        """
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=CHART_DPI, bbox_inches="tight", facecolor="white")
+        self.charts[_slug(name)] = buffer.getvalue()
+        plt.close(figure)
+        return Image(data=buffer.getvalue(), format="png", width=int(figure.get_figwidth() * 96))
 
     def add(self, name: str, result: Result | dict[str, Any]) -> None:
         """Record a result object: its JSON in data.json and its tables as CSVs."""
@@ -257,7 +267,7 @@ class Report:
         for name, frame in self.tables.items():
             write_csv(frame, folder / f"{name}.csv")
         charts = folder / "charts"
-        for name, figure in self.charts.items():
+        for name, png in self.charts.items():
             charts.mkdir(parents=True, exist_ok=True)
-            figure.savefig(charts / f"{name}.png", dpi=144, bbox_inches="tight", facecolor="white")
+            (charts / f"{name}.png").write_bytes(png)
         return write_json(self.payload(), folder / "data.json")

@@ -177,6 +177,14 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+def screenshot(page: Any, path: Path) -> None:
+    """The whole dashboard: Voila scrolls inside its own container, so grow the viewport first."""
+    height = page.evaluate("() => Math.max(...[...document.querySelectorAll('*')].map(e => e.scrollHeight))")
+    width = page.viewport_size["width"] if page.viewport_size else 1280
+    page.set_viewport_size({"width": width, "height": min(max(int(height), 600), 8000)})
+    page.screenshot(path=str(path), full_page=True)
+
+
 def kpi_values(page: Any) -> dict[str, str]:
     """The KPI tiles on the page: name -> the value text shown."""
     return page.eval_on_selector_all(

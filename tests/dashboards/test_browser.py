@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -48,6 +49,7 @@ def wait_idle(page: object, label: str) -> None:
 
 def assert_clean(page: object) -> str:
     text = page.inner_text("body")  # type: ignore[attr-defined]
+    assert "\uf0ce" not in text and "\uf1dc" not in text  # no stray Font Awesome glyphs
     assert not ERROR_TEXT.search(text), ERROR_TEXT.search(text)
     content = page.content()  # type: ignore[attr-defined]
     for snippet in SOURCE_TEXT:
@@ -67,14 +69,15 @@ def test_overview_first_paint_shows_the_published_kpis(
     text = assert_clean(page)
     run_id = (published / "overview" / "latest").resolve().name
     assert f"Published run {run_id}" in text
-    assert f"Data as of {data['source']['data_as_of']}" in text
+    as_of = datetime.fromisoformat(data["source"]["data_as_of"]).astimezone(UTC)
+    assert f"Data as of {as_of:%Y-%m-%d %H:%M} UTC" in text
     for section in ("Usage over time", "Feature adoption", "Experiments", "Segments", "Funnels"):
         assert section in text
     for funnel in ("Onboarding", "Deployment", "Service creation"):
         assert funnel in text
     csv_names = page.eval_on_selector_all("a.fa-csv", "els => els.map(e => e.download)")  # type: ignore[attr-defined]
     assert "overview_7d_kpis.csv" in csv_names
-    page.screenshot(path=str(artifacts / "overview_published.png"), full_page=True)  # type: ignore[attr-defined]
+    support.screenshot(page, artifacts / "overview_published.png")  # type: ignore[attr-defined]
 
 
 def test_changing_the_time_range_recomputes_with_the_library(
@@ -93,7 +96,7 @@ def test_changing_the_time_range_recomputes_with_the_library(
     assert after["pageviews"] != before["pageviews"]  # 30 days of demo data hold more than 7
     text = assert_clean(page)
     assert "Computed live from the source" in text
-    page.screenshot(path=str(artifacts / "overview_30d_live.png"), full_page=True)  # type: ignore[attr-defined]
+    support.screenshot(page, artifacts / "overview_30d_live.png")  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("name", ["usage", "features", "experiments", "segments", "funnels"])
@@ -111,7 +114,7 @@ def test_area_pages_render_without_errors(voila: support.Voila, name: str, page:
         page.get_by_role("combobox").select_option(label="Deployment")  # type: ignore[attr-defined]
         page.wait_for_function("() => !document.body.innerText.includes('Sign up')", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
         assert "Build complete" in page.inner_text("body")  # type: ignore[attr-defined]
-    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+    support.screenshot(page, artifacts / f"{name}.png")  # type: ignore[attr-defined]
 
 
 def test_an_open_dashboard_picks_up_a_newer_run(
@@ -129,9 +132,15 @@ def test_an_open_dashboard_picks_up_a_newer_run(
             "id => document.body.innerText.includes('Published run ' + id)", arg=newer.name, timeout=TIMEOUT_MS
         )
         data = json.loads((newer / "data.json").read_text(encoding="utf-8"))
+        visits = expected_tiles(data["kpis"])["visits"]
+        page.wait_for_function(  # type: ignore[attr-defined]
+            "v => document.querySelector('[data-kpi=visits] .fa-value').innerText.trim() === v",
+            arg=visits,
+            timeout=TIMEOUT_MS,
+        )
         assert support.kpi_values(page) == expected_tiles(data["kpis"])
         assert_clean(page)
-        page.screenshot(path=str(artifacts / "overview_auto_refreshed.png"), full_page=True)  # type: ignore[attr-defined]
+        support.screenshot(page, artifacts / "overview_auto_refreshed.png")  # type: ignore[attr-defined]
 
 
 def test_without_a_published_run_it_says_so_and_errors_stay_friendly(
@@ -144,18 +153,18 @@ def test_without_a_published_run_it_says_so_and_errors_stay_friendly(
     missing = f"duckdb://{tmp_path / 'missing.duckdb'}"
     with support.Voila(server_env(missing, empty)) as server:
         page.goto(server.page("overview"))  # type: ignore[attr-defined]
-        page.wait_for_selector(".fa-info", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
+        page.wait_for_selector(".fa-infobox", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
         text = page.inner_text("body")  # type: ignore[attr-defined]
         assert "No overview report has been published yet" in text
         assert page.query_selector(support.KPI_SELECTOR) is None  # type: ignore[attr-defined]
-        page.screenshot(path=str(artifacts / "overview_unpublished.png"), full_page=True)  # type: ignore[attr-defined]
+        support.screenshot(page, artifacts / "overview_unpublished.png")  # type: ignore[attr-defined]
         page.get_by_role("button", name="Compute now").click()  # type: ignore[attr-defined]
         page.wait_for_selector(".fa-error", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
         text = page.inner_text("body")  # type: ignore[attr-defined]
         assert "could not be computed right now" in text
-        assert "Traceback" not in text and "duckdb" not in text.lower().replace("missing.duckdb", "")
+        assert "Traceback" not in text and "missing.duckdb" not in text and str(tmp_path) not in text
         assert page.query_selector(support.KPI_SELECTOR) is None  # type: ignore[attr-defined]
-        page.screenshot(path=str(artifacts / "overview_error.png"), full_page=True)  # type: ignore[attr-defined]
+        support.screenshot(page, artifacts / "overview_error.png")  # type: ignore[attr-defined]
         assert "Traceback" in server.log()  # the details went to the server log
 
 
@@ -177,4 +186,4 @@ def test_token_auth_refuses_requests_without_the_token(
         page.goto(server.page("overview"))  # type: ignore[attr-defined]
         page.wait_for_selector(support.KPI_SELECTOR, timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
         assert support.kpi_values(page) == expected_tiles(published_data(published)["kpis"])
-        page.screenshot(path=str(artifacts / "overview_with_token.png"), full_page=True)  # type: ignore[attr-defined]
+        support.screenshot(page, artifacts / "overview_with_token.png")  # type: ignore[attr-defined]

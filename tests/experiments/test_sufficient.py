@@ -35,16 +35,33 @@ EVENTS = pd.DataFrame(
 )
 EVENTS.insert(0, "event_id", [f"ev{i}" for i in range(len(EVENTS))])
 
-EXPERIMENT = parse_experiment({
-    "id": "e", "control": "c", "split": {"c": 0.5, "t": 0.5},
-    "metrics": [
-        {"name": "conv", "kind": "conversion", "event": "buy", "window_days": 7, "covariate": True},
-        {"name": "cnt", "kind": "count", "event": "buy", "window_days": 7},
-        {"name": "rev", "kind": "sum", "event": "buy", "property": "amount", "window_days": 7},
-        {"name": "rev_capped", "kind": "sum", "event": "buy", "property": "amount", "window_days": 7, "cap_percentile": 50},
-        {"name": "aov", "kind": "ratio", "numerator": {"event": "buy", "property": "amount"}, "denominator": {"event": "buy"}, "window_days": 7},
-    ],
-})
+EXPERIMENT = parse_experiment(
+    {
+        "id": "e",
+        "control": "c",
+        "split": {"c": 0.5, "t": 0.5},
+        "metrics": [
+            {"name": "conv", "kind": "conversion", "event": "buy", "window_days": 7, "covariate": True},
+            {"name": "cnt", "kind": "count", "event": "buy", "window_days": 7},
+            {"name": "rev", "kind": "sum", "event": "buy", "property": "amount", "window_days": 7},
+            {
+                "name": "rev_capped",
+                "kind": "sum",
+                "event": "buy",
+                "property": "amount",
+                "window_days": 7,
+                "cap_percentile": 50,
+            },
+            {
+                "name": "aov",
+                "kind": "ratio",
+                "numerator": {"event": "buy", "property": "amount"},
+                "denominator": {"event": "buy"},
+                "window_days": 7,
+            },
+        ],
+    }
+)
 
 # Worked out by hand (window [assigned_at, assigned_at + 7d)):
 #   conv: c = u1 1, u3 1; t = u2 1, u5 0.  Covariate (buy in the 7 days before): u1 1, u3 0, u2 0, u5 1.
@@ -105,8 +122,10 @@ def test_spark_parity(make_source):
     spark = _stats(make_source, "spark")
     key = ["metric", "variant"]
     pd.testing.assert_frame_equal(
-        duck["stats"].sort_values(key).reset_index(drop=True), spark["stats"].sort_values(key).reset_index(drop=True),
-        check_exact=False, rtol=1e-12,
+        duck["stats"].sort_values(key).reset_index(drop=True),
+        spark["stats"].sort_values(key).reset_index(drop=True),
+        check_exact=False,
+        rtol=1e-12,
     )
     for field in ("users", "multi_variant_users", "caps", "first_assigned", "last_assigned"):
         assert duck[field] == spark[field], field

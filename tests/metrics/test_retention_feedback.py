@@ -123,3 +123,20 @@ def test_feedback_without_responses(make_source):
     result = feedback_summary(source, span("2026-03-08", "2026-03-15"))
     assert result.responses == 0 and result.nps is None and result.nps_change is None
     assert result.rating_mean is None and result.to_dict()["nps"] is None
+
+
+def test_every_family_survives_a_range_without_data(events_source):
+    from fawkes_analytics.catalog import Catalog, Feature
+    from fawkes_analytics.metrics import feature_adoption, usage_trends, user_segments
+
+    # One event years before the range: every family returns zeros/None, no exception.
+    source = events_source([event("z", "2020-01-01 00:00:00", "sign_up")])
+    tr = span("2026-03-01", "2026-03-08")
+    cat = Catalog("t.yaml", {"f": Feature("f", "F", ("x",))}, {}, 10.0, {})
+    assert retention(source, tr, "sign_up").cohorts.empty
+    assert lifecycle(source, tr, "day").periods[["new", "returning", "resurrecting", "dormant"]].sum().sum() == 0
+    assert usage_trends(source, tr).visits == 0
+    assert feature_adoption(source, cat, tr).features["unique_users"].tolist() == [0]
+    segments = user_segments(source, cat, tr)
+    assert segments.population == 0 and segments.segments["share"].tolist() == [0.0] * 4
+    assert segments.to_dict()["population"] == 0

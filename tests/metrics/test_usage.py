@@ -158,3 +158,38 @@ def test_day_buckets_follow_the_time_zone_across_dst(events_source):
 def test_unknown_granularity_is_a_parameter_error(events_source):
     with pytest.raises(ParameterError, match="granularity"):
         usage_trends(events_source(SCENARIO), DAY, "month")
+
+
+def test_sessions_since_a_moment_are_exact(events_source):
+    from fawkes_analytics.metrics.sessions import sessions
+
+    # e: every 20 min from 21:00 to 01:00 (one session starting 21:00, before `since`),
+    # then 02:00 and 02:29 (new session at 02:00: gap 60 min). f: 23:59 and 00:20.
+    times = [
+        "2026-02-28 21:00:00",
+        "2026-02-28 21:20:00",
+        "2026-02-28 21:40:00",
+        "2026-02-28 22:00:00",
+        "2026-02-28 22:20:00",
+        "2026-02-28 22:40:00",
+        "2026-02-28 23:00:00",
+        "2026-02-28 23:20:00",
+        "2026-02-28 23:40:00",
+        "2026-03-01 00:00:00",
+        "2026-03-01 00:20:00",
+        "2026-03-01 00:40:00",
+        "2026-03-01 01:00:00",
+        "2026-03-01 02:00:00",
+        "2026-03-01 02:29:00",
+    ]
+    rows = [event("e", t) for t in times] + [event("f", "2026-02-28 23:59:00"), event("f", "2026-03-01 00:20:00")]
+    source = events_source(rows)
+    since = pd.Timestamp("2026-03-01", tz="UTC").to_pydatetime()
+    windowed = sessions(source, since).execute()
+    full = sessions(source, materialise=False).execute()
+    full = full[full["start"] >= pd.Timestamp("2026-03-01")]
+    # Only e's 02:00 session starts after `since` (the 21:00 chain and f's 23:59 do not).
+    assert windowed[["user_id", "start", "events"]].values.tolist() == [["e", pd.Timestamp("2026-03-01 02:00"), 2]]
+    assert (
+        full[["user_id", "start", "events"]].values.tolist() == windowed[["user_id", "start", "events"]].values.tolist()
+    )

@@ -16,11 +16,38 @@ from typing import Any
 import yaml
 
 # Grafana variables, replaced by what "All" and a short range mean.
-GRAFANA_VARIABLES = {"$__range": "5m", "$__rate_interval": "1m", "$__interval": "15s", "$instance": ".*", "$funnel": ".*"}
+GRAFANA_VARIABLES = {
+    "$__range": "5m",
+    "$__rate_interval": "1m",
+    "$__interval": "15s",
+    "$instance": ".*",
+    "$funnel": ".*",
+}
 
 KEYWORDS = {
-    "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset",
-    "sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values", "group",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "quantile",
+    "count_values",
+    "group",
 }
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKETS = re.compile(r"\[[^\]]*\]")

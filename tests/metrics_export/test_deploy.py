@@ -37,7 +37,9 @@ def test_rules_cover_staleness_errors_srm_and_funnel_drop() -> None:
     assert "analytics_refresh_errors_total" in rules["AnalyticsRefreshErrors"]
     assert "analytics_experiment_srm_detected" in rules["AnalyticsExperimentSampleRatioMismatch"]
     assert "analytics_funnel_conversion_rate" in rules["AnalyticsFunnelConversionDrop"]
-    pushgateway = next(j for j in yaml.safe_load(CONFIG.read_text())["scrape_configs"] if j["job_name"] == "pushgateway")
+    pushgateway = next(
+        j for j in yaml.safe_load(CONFIG.read_text())["scrape_configs"] if j["job_name"] == "pushgateway"
+    )
     assert pushgateway["honor_labels"] is True
 
 
@@ -45,7 +47,9 @@ def test_dashboard_json_is_the_generator_output() -> None:
     spec = importlib.util.spec_from_file_location("build_dashboard", DEPLOY / "grafana" / "build_dashboard.py")
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
-    assert DASHBOARD.read_text(encoding="utf-8") == module.render(), "run deploy/grafana/build_dashboard.py and commit its output"
+    assert DASHBOARD.read_text(encoding="utf-8") == module.render(), (
+        "run deploy/grafana/build_dashboard.py and commit its output"
+    )
 
 
 def test_dashboard_settings_and_sections() -> None:
@@ -56,7 +60,11 @@ def test_dashboard_settings_and_sections() -> None:
     assert rows == ["Usage trends", "Feature adoption", "Experiment results", "User segments", "Conversion funnels"]
     text = [p for p in board["panels"] if p["type"] == "text"]
     assert len(text) == 1 and "How to read" in text[0]["options"]["content"]
-    coloured = [p for p in board["panels"] if len(p.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps", [])) > 1]
+    coloured = [
+        p
+        for p in board["panels"]
+        if len(p.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps", [])) > 1
+    ]
     assert len(coloured) >= 8, "KPIs carry colour thresholds"
     ids = [p["id"] for p in board["panels"]]
     assert len(ids) == len(set(ids))
@@ -65,7 +73,9 @@ def test_dashboard_settings_and_sections() -> None:
             assert panel["datasource"]["uid"] == "prometheus" and panel["targets"], panel["title"]
     provisioned = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yaml").read_text())
     assert provisioned["datasources"][0]["uid"] == "prometheus"
-    provider = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "dashboards" / "fawkes-analytics.yaml").read_text())
+    provider = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "dashboards" / "fawkes-analytics.yaml").read_text()
+    )
     assert provider["providers"][0]["type"] == "file"
 
 
@@ -87,7 +97,9 @@ def unknown_references(board: dict, produced: dict[str, set[str]]) -> list[str]:
 @pytest.fixture(scope="module")
 def produced(demo_source, demo_overview, demo_range) -> dict[str, set[str]]:
     """Metric name -> label names, read back from a real exposition of the demo data."""
-    text = prom.export_metrics(demo_source, catalog_module.load(), demo_range, compute=lambda *_: demo_overview).exposition
+    text = prom.export_metrics(
+        demo_source, catalog_module.load(), demo_range, compute=lambda *_: demo_overview
+    ).exposition
     out: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

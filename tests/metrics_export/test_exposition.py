@@ -3,7 +3,7 @@ numbers are the library's, and the error counter survives failed runs."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +20,9 @@ from .conftest import run_promtool
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """{(sample name, sorted labels): value} of an exposition."""
     return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value for family in text_string_to_metric_families(text) for s in family.samples
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
     }
 
 
@@ -32,7 +34,11 @@ def value(text: str, name: str, **labels: str) -> float:
 def demo_export(demo_source, demo_overview, demo_range, tmp_path_factory) -> prom.MetricsExport:
     folder = tmp_path_factory.mktemp("prom")
     return prom.export_metrics(
-        demo_source, catalog_module.load(), demo_range, textfile=folder / "analytics.prom", compute=lambda *_: demo_overview
+        demo_source,
+        catalog_module.load(),
+        demo_range,
+        textfile=folder / "analytics.prom",
+        compute=lambda *_: demo_overview,
     )
 
 
@@ -44,7 +50,9 @@ def test_promtool_accepts_the_exposition_without_lint_problems(demo_export: prom
 
 def test_exposition_has_every_documented_family_with_its_type_and_labels(demo_export: prom.MetricsExport) -> None:
     families = {f.name: f for f in text_string_to_metric_families(demo_export.exposition)}
-    documented = {spec.name.removesuffix("_total") if spec.kind == "counter" else spec.name: spec for spec in prom.SPECS}
+    documented = {
+        spec.name.removesuffix("_total") if spec.kind == "counter" else spec.name: spec for spec in prom.SPECS
+    }
     assert set(families) == set(documented)
     for name, family in families.items():
         spec = documented[name]
@@ -68,27 +76,43 @@ def test_values_are_the_library_numbers(demo_export: prom.MetricsExport, demo_ov
     assert value(text, "analytics_avg_session_duration_seconds") == pytest.approx(usage.visit_duration)
     assert value(text, "analytics_window_seconds") == 86400
     for row in demo_overview.features.features.itertuples():
-        assert value(text, "analytics_feature_adoption_rate", feature_name=row.feature) == pytest.approx(row.adoption_rate / 100)
+        assert value(text, "analytics_feature_adoption_rate", feature_name=row.feature) == pytest.approx(
+            row.adoption_rate / 100
+        )
         assert value(text, "analytics_feature_usage_events", feature_name=row.feature) == row.usage_count
         assert value(text, "analytics_feature_unique_users", feature_name=row.feature) == row.unique_users
     for row in demo_overview.segments.segments.itertuples():
         assert value(text, "analytics_segment_size", segment_name=row.segment) == row.users
-        assert value(text, "analytics_segment_engagement", segment_name=row.segment) == pytest.approx(row.mean_engagement)
+        assert value(text, "analytics_segment_engagement", segment_name=row.segment) == pytest.approx(
+            row.mean_engagement
+        )
     for name, funnel in demo_overview.funnels.items():
-        assert value(text, "analytics_funnel_conversion_rate", funnel_name=name) == pytest.approx(funnel.conversion_rate_pct / 100)
+        assert value(text, "analytics_funnel_conversion_rate", funnel_name=name) == pytest.approx(
+            funnel.conversion_rate_pct / 100
+        )
         last = funnel.steps.iloc[-1]
         labels = {"funnel_name": name, "step": str(last.step), "step_label": last.label}
-        assert value(text, "analytics_funnel_step_completion_rate", **labels) == pytest.approx(funnel.converted / funnel.entered)
+        assert value(text, "analytics_funnel_step_completion_rate", **labels) == pytest.approx(
+            funnel.converted / funnel.entered
+        )
         assert value(text, "analytics_funnel_drop_off_rate", **labels) == pytest.approx(last.drop_off_pct / 100)
     for experiment_id, experiment in demo_overview.experiments.items():
         for row in experiment.users.itertuples():
-            assert value(text, "analytics_experiment_users", experiment_id=experiment_id, variant=row.variant) == row.users
+            assert (
+                value(text, "analytics_experiment_users", experiment_id=experiment_id, variant=row.variant) == row.users
+            )
         primary = experiment.row(experiment.settings["primary_metric"])
         rate = value(text, "analytics_experiment_conversion_rate", experiment_id=experiment_id, variant=primary.variant)
-        converted = value(text, "analytics_experiment_conversions", experiment_id=experiment_id, variant=primary.variant)
+        converted = value(
+            text, "analytics_experiment_conversions", experiment_id=experiment_id, variant=primary.variant
+        )
         assert rate == pytest.approx(primary.mean_variant) and converted == pytest.approx(rate * primary.n_variant)
-        assert value(text, "analytics_experiment_srm_detected", experiment_id=experiment_id) == int(experiment.srm.flagged)
-    significant = sum(int(e.results.verdict.isin(["better", "worse"]).sum()) for e in demo_overview.experiments.values())
+        assert value(text, "analytics_experiment_srm_detected", experiment_id=experiment_id) == int(
+            experiment.srm.flagged
+        )
+    significant = sum(
+        int(e.results.verdict.isin(["better", "worse"]).sum()) for e in demo_overview.experiments.values()
+    )
     assert value(text, "analytics_significant_results") == significant
     assert value(text, "analytics_active_experiments") == 2  # both demo experiments have assignments
 
@@ -156,15 +180,21 @@ def test_hand_made_scenario(make_source, tmp_path: Path) -> None:
     assert value(text, "analytics_funnel_step_completion_rate", **step2) == pytest.approx(0.5)
     assert value(text, "analytics_funnel_drop_off_rate", **step2) == pytest.approx(0.5)
     assert value(text, "analytics_active_experiments") == 0  # no experiments in this catalog
-    assert sum(v for (n, _), v in samples(text).items() if n == "analytics_segment_size") == 4  # everyone seen, one segment each
+    assert (
+        sum(v for (n, _), v in samples(text).items() if n == "analytics_segment_size") == 4
+    )  # everyone seen, one segment each
     assert value(text, "analytics_refresh_errors_total") == 0
 
 
-def test_failed_refresh_counts_keeps_last_numbers_and_counter_survives_runs(demo_source, demo_overview, demo_range, tmp_path: Path) -> None:
+def test_failed_refresh_counts_keeps_last_numbers_and_counter_survives_runs(
+    demo_source, demo_overview, demo_range, tmp_path: Path
+) -> None:
     textfile = tmp_path / "metrics" / "analytics.prom"
     cat = catalog_module.load()
     clock = iter([1_000.0, 2_000.0]).__next__
-    good = prom.export_metrics(demo_source, cat, demo_range, textfile=textfile, compute=lambda *_: demo_overview, clock=clock)
+    good = prom.export_metrics(
+        demo_source, cat, demo_range, textfile=textfile, compute=lambda *_: demo_overview, clock=clock
+    )
     assert good.errors_total == 0 and value(textfile.read_text(), "analytics_last_refresh_timestamp_seconds") == 1_000
 
     def broken(*_):
@@ -182,14 +212,18 @@ def test_failed_refresh_counts_keeps_last_numbers_and_counter_survives_runs(demo
     state = prom.RefreshState.load(prom.state_path_for(textfile))
     assert state.errors_total == 2 and "warehouse down" in state.last_error
 
-    again = prom.export_metrics(demo_source, cat, demo_range, textfile=textfile, compute=lambda *_: demo_overview, clock=clock)
+    again = prom.export_metrics(
+        demo_source, cat, demo_range, textfile=textfile, compute=lambda *_: demo_overview, clock=clock
+    )
     assert again.errors_total == 2, "a counter never goes down on success"
     assert value(textfile.read_text(), "analytics_last_refresh_timestamp_seconds") == 2_000
     # only the textfile and its state: the atomic write left no temporary file behind
     assert sorted(p.name for p in textfile.parent.iterdir()) == ["analytics.prom", "analytics.prom.state.json"]
 
 
-def test_printing_only_does_not_touch_the_state(demo_source, demo_overview, demo_range, tmp_path: Path, monkeypatch) -> None:
+def test_printing_only_does_not_touch_the_state(
+    demo_source, demo_overview, demo_range, tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.setenv(prom.TEXTFILE_ENV, str(tmp_path / "analytics.prom"))
     result = prom.export_metrics(demo_source, catalog_module.load(), demo_range, compute=lambda *_: demo_overview)
     assert result.textfile is None and result.pushgateway is None
@@ -218,5 +252,5 @@ def test_unreadable_state_names_the_file(tmp_path: Path) -> None:
 
 def test_timestamps_are_wall_clock_seconds(demo_source, demo_overview, demo_range) -> None:
     result = prom.export_metrics(demo_source, catalog_module.load(), demo_range, compute=lambda *_: demo_overview)
-    now = datetime.now(timezone.utc).timestamp()
+    now = datetime.now(UTC).timestamp()
     assert abs(value(result.exposition, "analytics_last_refresh_timestamp_seconds") - now) < 60

@@ -31,11 +31,12 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from fawkes_analytics import catalog as catalog_module
+from fawkes_analytics.export import prometheus as prom
 from fawkes_analytics.metrics import feature_adoption, usage_trends
 from fawkes_analytics.metrics.funnels import funnel_report
-from fawkes_analytics.export import prometheus as prom
 
 from . import promql
 from .conftest import DEPLOY
@@ -117,7 +118,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(rules)],
         "scrape_configs": [
-            {"job_name": "pushgateway", "honor_labels": True, "static_configs": [{"targets": [f"127.0.0.1:{push_port}"]}]},
+            {
+                "job_name": "pushgateway",
+                "honor_labels": True,
+                "static_configs": [{"targets": [f"127.0.0.1:{push_port}"]}],
+            },
             {"job_name": "analytics_textfile", "static_configs": [{"targets": [f"127.0.0.1:{server.server_port}"]}]},
         ],
     }
@@ -125,15 +130,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
     push_url = f"http://127.0.0.1:{push_port}"
     prom_url = f"http://127.0.0.1:{prom_port}"
     try:
-        with daemon([PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{push_port}"], f"{push_url}/-/ready", work / "pushgateway.log"), daemon(
-            [
-                PROMETHEUS,
-                f"--config.file={work / 'prometheus.yml'}",
-                f"--storage.tsdb.path={work / 'data'}",
-                f"--web.listen-address=127.0.0.1:{prom_port}",
-            ],
-            f"{prom_url}/-/ready",
-            work / "prometheus.log",
+        with (
+            daemon(
+                [PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{push_port}"],
+                f"{push_url}/-/ready",
+                work / "pushgateway.log",
+            ),
+            daemon(
+                [
+                    PROMETHEUS,
+                    f"--config.file={work / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={work / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                ],
+                f"{prom_url}/-/ready",
+                work / "prometheus.log",
+            ),
         ):
             yield {"push_url": push_url, "prom_url": prom_url, "textfile": textfile}
     finally:
@@ -174,7 +186,9 @@ def run_cli(argv: list[str]) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def test_dashboard_and_alert_queries_return_the_library_numbers(stack, demo_db, demo_source, demo_range, monkeypatch) -> None:
+def test_dashboard_and_alert_queries_return_the_library_numbers(
+    stack, demo_db, demo_source, demo_range, monkeypatch
+) -> None:
     prom_url, textfile = str(stack["prom_url"]), Path(stack["textfile"])  # type: ignore[arg-type]
     monkeypatch.setenv("FAWKES_ANALYTICS_SOURCE", f"duckdb://{demo_db.path}")
     monkeypatch.setenv(prom.PUSHGATEWAY_ENV, str(stack["push_url"]))
@@ -182,7 +196,9 @@ def test_dashboard_and_alert_queries_return_the_library_numbers(stack, demo_db, 
     assert code == 0 and textfile.read_text(encoding="utf-8") == printed
 
     # Scraped from both paths; then enough samples for increase()/avg_over_time().
-    wait_for(prom_url, 'count(analytics_last_refresh_timestamp_seconds{job=~"fawkes_analytics|analytics_textfile"}) == 2')
+    wait_for(
+        prom_url, 'count(analytics_last_refresh_timestamp_seconds{job=~"fawkes_analytics|analytics_textfile"}) == 2'
+    )
     wait_for(prom_url, 'count_over_time(analytics_refresh_errors_total{job="fawkes_analytics"}[1m]) >= 3')
 
     board = promql.load_dashboard(DASHBOARD)
@@ -192,7 +208,9 @@ def test_dashboard_and_alert_queries_return_the_library_numbers(stack, demo_db, 
     assert empty == [], "dashboard queries without data"
     for variable in promql.variable_queries(board):
         metric, label = promql.label_values_reference(variable)
-        values = httpx.get(f"{prom_url}/api/v1/label/{label}/values", params={"match[]": metric}, timeout=10).json()["data"]
+        values = httpx.get(f"{prom_url}/api/v1/label/{label}/values", params={"match[]": metric}, timeout=10).json()[
+            "data"
+        ]
         assert values, variable
 
     rules = promql.alert_rules(RULES)
@@ -217,12 +235,53 @@ def test_dashboard_and_alert_queries_return_the_library_numbers(stack, demo_db, 
     for job in ("fawkes_analytics", "analytics_textfile"):
         assert one(prom_url, f'analytics_active_users{{job="{job}"}}') == usage.active_users > 0
         assert one(prom_url, f'analytics_page_views{{job="{job}"}}') == usage.pageviews
-        assert one(prom_url, f'analytics_feature_adoption_rate{{job="{job}",feature_name="run_pipeline"}}') == pytest.approx(
-            adoption.loc["run_pipeline", "adoption_rate"] / 100, rel=1e-12
-        )
-        assert one(prom_url, f'analytics_funnel_conversion_rate{{job="{job}",funnel_name="deployment"}}') == pytest.approx(
-            deployment.conversion_rate_pct / 100, rel=1e-12
-        )
+        assert one(
+            prom_url, f'analytics_feature_adoption_rate{{job="{job}",feature_name="run_pipeline"}}'
+        ) == pytest.approx(adoption.loc["run_pipeline", "adoption_rate"] / 100, rel=1e-12)
+        assert one(
+            prom_url, f'analytics_funnel_conversion_rate{{job="{job}",funnel_name="deployment"}}'
+        ) == pytest.approx(deployment.conversion_rate_pct / 100, rel=1e-12)
     # The Pushgateway group carries the stable grouping key (kept by honor_labels).
     pushed = query(prom_url, "analytics_active_users{job='fawkes_analytics'}")
     assert pushed[0]["metric"]["instance"] == "duckdb-demo"
+
+
+def test_failed_refresh_keeps_pushed_numbers_and_counts_the_error(
+    stack, demo_source, demo_overview, demo_range, tmp_path
+) -> None:
+    """A failing refresh POSTs only the refresh families: the group keeps its data, the
+    counter goes up and the refresh time stays old (runs after the test above)."""
+    push_url = str(stack["push_url"])
+    cat = catalog_module.load()
+    textfile = tmp_path / "analytics.prom"
+    clock = iter([1_000.0]).__next__
+    prom.export_metrics(
+        demo_source,
+        cat,
+        demo_range,
+        textfile=textfile,
+        push_url=push_url,
+        compute=lambda *_: demo_overview,
+        clock=clock,
+    )
+
+    def broken(*_):
+        raise RuntimeError("source down")
+
+    with pytest.raises(RuntimeError):
+        prom.export_metrics(
+            demo_source, cat, demo_range, push_url=push_url, state_path=prom.state_path_for(textfile), compute=broken
+        )
+    families = {
+        f.name: f
+        for f in text_string_to_metric_families(httpx.get(f"{push_url}/metrics", timeout=10).text)
+        if f.name.startswith("analytics_")
+    }
+    group = {"job": "fawkes_analytics", "instance": "duckdb-demo"}
+
+    def pushed(name: str) -> float:
+        return next(s.value for s in families[name].samples if {k: s.labels.get(k) for k in group} == group)
+
+    assert pushed("analytics_refresh_errors") == 1
+    assert pushed("analytics_last_refresh_timestamp_seconds") == 1_000
+    assert pushed("analytics_active_users") == demo_overview.usage.active_users

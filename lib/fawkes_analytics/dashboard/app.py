@@ -25,7 +25,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
-from ..errors import ConfigError, ParameterError, SourceUnavailable
+from ..errors import ParameterError, SourceUnavailable
 from . import views
 from .compute import ALL_AREAS, LiveCompute
 from .published import Published, latest_run_id, load_published, report_links
@@ -75,9 +75,18 @@ PAGES: dict[str, Page] = {
 
 
 def friendly_message(exc: BaseException) -> str:
-    """What a viewer reads when something fails: the cause when it is ours to name, else generic."""
-    base = "This view could not be computed right now. The details were logged on the server; please try again later or tell the analytics team."
-    if isinstance(exc, (ParameterError, ConfigError, SourceUnavailable)):
+    """What a viewer reads when something fails. Server paths, URLs and hostnames stay in the
+    log: only a bad choice of the viewer's own (a ParameterError) is named on the page."""
+    base = (
+        "This view could not be computed right now. The details were logged on the server; "
+        "please try again later or tell the analytics team."
+    )
+    if isinstance(exc, SourceUnavailable):
+        return (
+            "The data source is not reachable right now, so this view could not be computed right now. "
+            + base.split(". ", 1)[1]
+        )
+    if isinstance(exc, ParameterError):
         return f"{base} Reason: {exc}"
     return base
 
@@ -115,10 +124,13 @@ class Dashboard:
         self.funnel = widgets.Dropdown(options=[], description="Funnel", layout=layout)
         self.experiment = widgets.Dropdown(options=[], description="Experiment", layout=layout)
         self.refresh_button = widgets.Button(
-            description="Refresh", tooltip="Reload the latest published data", button_style=""
+            description="Refresh",
+            tooltip="Reload the latest published data",
+            icon="",
+            layout=widgets.Layout(width="auto"),
         )
         self.compute_button = widgets.Button(
-            description="Compute now", button_style="primary", layout=widgets.Layout(display="none")
+            description="Compute now", button_style="primary", layout=widgets.Layout(display="none", width="auto")
         )
         self.status = widgets.HTML()
         self.content = widgets.HTML()
@@ -212,7 +224,7 @@ class Dashboard:
                 "data_as_of": self.published.data_as_of,
                 "time_range": self.published.time_range,
                 "demo": self.published.meta.get("demo"),
-                "origin": f"Published run {self.published.run_id} (generated {self.published.generated_at})",
+                "origin": f"Published run {self.published.run_id} (generated {views.when(self.published.generated_at)})",
             }
         elif self.published is None and not force_live and not self.live._cache:
             self._show_unpublished()
@@ -269,13 +281,14 @@ class Dashboard:
     def _show(self, areas: dict[str, Any], meta: dict[str, Any], selection: dict[str, Any]) -> None:
         self.origin = meta["origin"]
         title = self.page.title + (f" · {selection['segment']}" if selection["segment"] else "")
-        self.header.value = views.header_html(title, meta)
         body, tables = self._sections(areas, selection)
-        self.content.value = body
         stem = f"{self.name}_{(meta.get('time_range') or {}).get('label') or 'range'}"
         self.shown_tables = tables
+        # The header (range, 'data as of', origin) goes last: when it changes, the rest has.
+        self.content.value = body
         self.downloads.value = views.csv_links_html(tables, stem)
         self.links.value = views.report_links_html(report_links(self.reports_dir))
+        self.header.value = views.header_html(title, meta)
 
     def _sections(self, areas: dict[str, Any], selection: dict[str, Any]) -> tuple[str, dict[str, pd.DataFrame]]:
         """HTML of the page's sections and the tables they show (for the CSV download)."""

@@ -27,10 +27,13 @@ DASHBOARD_CSS = """
 .fa-dash .fa-note{color:#555;font-size:13px;margin:4px 0}
 .fa-dash img.fa-chart{max-width:100%;height:auto}
 .fa-error{background:#fde2e1;border:1px solid #d55e00;color:#7a1f00;padding:10px 14px;border-radius:6px;font-size:14px}
-.fa-info{background:#e8f1fb;border:1px solid #0072b2;color:#0b3a5c;padding:10px 14px;border-radius:6px;font-size:14px}
+.fa-infobox{background:#e8f1fb;border:1px solid #0072b2;color:#0b3a5c;padding:10px 14px;border-radius:6px;font-size:14px}
 .fa-srm{background:#fde2e1;border:1px solid #d55e00;color:#7a1f00;padding:6px 10px;border-radius:6px;font-weight:600;font-size:13px;margin:4px 0}
 .fa-ok{color:#00734d;font-weight:600}
 .fa-links a{margin-right:14px}
+/* report.py's "fa-" classes collide with Font Awesome icons (.fa-table, .fa-header), which
+   Voila loads: without this every table and header gets a stray icon glyph. */
+.fa-table::before,.fa-header::before,.fa-dash::before{content:none!important;display:none!important}
 </style>
 """
 
@@ -48,7 +51,7 @@ def note(text: str) -> str:
 
 
 def info_box(text: str) -> str:
-    return DASHBOARD_CSS + f'<div class="fa-dash fa-info">{esc(text)}</div>'
+    return DASHBOARD_CSS + f'<div class="fa-dash fa-infobox">{esc(text)}</div>'
 
 
 def error_box(text: str) -> str:
@@ -308,13 +311,26 @@ def experiment_html(result: dict[str, Any]) -> str:
 
 
 # --- header and links -------------------------------------------------------------------
+def when(value: Any) -> str:
+    """An ISO timestamp as '2026-11-15 11:04 UTC' (or the text unchanged if it is not one)."""
+    if not value:
+        return "unknown"
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return str(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def header_html(title: str, meta: dict[str, Any]) -> str:
     """Title, 'data as of', range, origin (published run or live) and the demo banner."""
     rng = meta.get("time_range") or {}
-    line = (
-        f"Data as of {esc(meta.get('data_as_of') or 'unknown')} · Range {esc(rng.get('label'))} "
-        f"({esc(rng.get('start'))} – {esc(rng.get('end'))}) · {esc(meta.get('origin'))}"
-    )
+    parts = [f"Data as of {esc(when(meta.get('data_as_of')))}"]
+    if rng.get("label"):
+        parts.append(f"Range {esc(rng.get('label'))} ({esc(when(rng.get('start')))} – {esc(when(rng.get('end')))})")
+    parts.append(esc(meta.get("origin")))
+    line = " · ".join(parts)
     banner = ""
     if meta.get("demo"):
         banner = '<div class="fa-banner fa-demo">Demo data: these numbers come from the generated demo data set, not from real usage.</div>'

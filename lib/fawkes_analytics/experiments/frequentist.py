@@ -50,6 +50,8 @@ def check_inputs(a: Moments, b: Moments) -> None:
         raise NotEnoughData("zero variance in both variants")
     if a.mean == 0:
         raise NotEnoughData("control mean is 0, so the relative lift is undefined")
+    if lift_variance(a, b) <= 0:
+        raise NotEnoughData(f"variant mean {b.mean:g} without any spread, so the relative lift has zero variance")
 
 
 def _interval(center: float, se: float, alpha: float, alternative: str, df: float | None) -> tuple[float, float]:

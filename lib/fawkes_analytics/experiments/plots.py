@@ -41,7 +41,7 @@ def lift_intervals(result: ExperimentResult, title: str | None = None) -> Figure
     labels = []
     for i, row in enumerate(rows.itertuples()):
         y = len(rows) - 1 - i
-        labels.append(f"{row.metric}\n{row.variant}" + (" (primary)" if row.primary else ""))
+        labels.append(f"{row.metric} · {row.variant}" + (" (primary)" if row.primary else ""))
         if row.status != "ok":
             ax.text(0, y, f"not enough data: {row.reason}", va="center", ha="center", color=GREY, fontsize=9)
             continue
@@ -105,11 +105,18 @@ def cumulative_lift(
         )
         ax.plot(x, part.lift.astype(float), color=colour, marker="o", ms=3, label=f"{name}: lift")
     ax.axhline(0, color="#333333", lw=1)
+    # The first days' intervals are huge; scale the axis to the later 80 % of the readouts.
+    later = frame[pd.to_datetime(frame.as_of) >= pd.to_datetime(frame.as_of).quantile(0.2)]
+    low, high = float(later.seq_lift_ci_low.min()), float(later.seq_lift_ci_high.max())
+    if np.isfinite(low) and np.isfinite(high) and high > low:
+        pad = 0.15 * (high - low)
+        ax.set_ylim(min(low - pad, -pad), max(high + pad, pad))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylabel("relative lift")
     ax.set_title(title, loc="left", fontsize=12, fontweight="bold")
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     fig.autofmt_xdate()
+    fig.tight_layout()
     return fig
 
 
@@ -134,4 +141,5 @@ def posterior_density(result: ExperimentResult, metric: str, title: str | None =
     ax.set_yticks([])
     ax.set_title(title, loc="left", fontsize=12, fontweight="bold")
     ax.legend(loc="upper left", fontsize=8, frameon=False)
+    fig.tight_layout()
     return fig

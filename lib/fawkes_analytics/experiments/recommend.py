@@ -70,12 +70,16 @@ def recommend(
     watched = {rules.primary_metric, *rules.guardrail_metrics}
     harmed = frame[frame.metric.isin(watched) & (frame.verdict == "worse")]
     if len(harmed):
+        harm = harmed.lift.where(~harmed.higher_is_better.astype(bool), -harmed.lift)
+        harmed = harmed.assign(harm=harm).sort_values("harm", ascending=False)
         first = harmed.iloc[0]
+        others = [f"'{r.variant}' on '{r.metric}'" for r in harmed.iloc[1:].itertuples()]
+        also = f" Also significantly worse: {', '.join(others)}." if others else ""
         return Recommendation(
             STOP_FOR_HARM,
             str(first.variant),
             f"'{first.variant}' is significantly worse than '{experiment.control}' on '{first.metric}' "
-            f"(lift {first.lift:+.2%}, {_evidence(first, rules.decision)}).",
+            f"(lift {first.lift:+.2%}, {_evidence(first, rules.decision)}).{also}",
             text,
         )
     primary = frame[frame.metric == rules.primary_metric]

@@ -72,38 +72,195 @@ def _spec(area: str, name: str, kind: str, help_: str, labels: tuple[str, ...] =
 
 SPECS: tuple[MetricSpec, ...] = (
     # Usage (Plausible semantics, over the report window unless noted)
-    _spec("usage", "analytics_total_users", "gauge", "Distinct users seen up to the end of the window (ever).", unit="users"),
+    _spec(
+        "usage",
+        "analytics_total_users",
+        "gauge",
+        "Distinct users seen up to the end of the window (ever).",
+        unit="users",
+    ),
     _spec("usage", "analytics_active_users", "gauge", "Distinct users with any event in the window.", unit="users"),
-    _spec("usage", "analytics_page_views", "gauge", "Pageview events in the window (a window count, hence a gauge).", unit="events"),
+    _spec(
+        "usage",
+        "analytics_page_views",
+        "gauge",
+        "Pageview events in the window (a window count, hence a gauge).",
+        unit="events",
+    ),
     _spec("usage", "analytics_unique_visitors", "gauge", "Distinct users with a pageview in the window.", unit="users"),
-    _spec("usage", "analytics_visits", "gauge", "Sessions starting in the window (30-minute inactivity rule).", unit="sessions"),
-    _spec("usage", "analytics_avg_session_duration_seconds", "gauge", "Mean visit duration in the window, bounces count 0.", unit="seconds"),
-    _spec("usage", "analytics_bounce_rate_percentage", "gauge", "Bounced visits / visits in the window, in percent (0-100).", unit="percent"),
-    _spec("usage", "analytics_window_seconds", "gauge", "Length of the report window the other analytics_* gauges cover.", unit="seconds"),
+    _spec(
+        "usage",
+        "analytics_visits",
+        "gauge",
+        "Sessions starting in the window (30-minute inactivity rule).",
+        unit="sessions",
+    ),
+    _spec(
+        "usage",
+        "analytics_avg_session_duration_seconds",
+        "gauge",
+        "Mean visit duration in the window, bounces count 0.",
+        unit="seconds",
+    ),
+    _spec(
+        "usage",
+        "analytics_bounce_rate_percentage",
+        "gauge",
+        "Bounced visits / visits in the window, in percent (0-100).",
+        unit="percent",
+    ),
+    _spec(
+        "usage",
+        "analytics_window_seconds",
+        "gauge",
+        "Length of the report window the other analytics_* gauges cover.",
+        unit="seconds",
+    ),
     # Feature adoption
-    _spec("features", "analytics_feature_adoption_rate", "gauge", "Share of active users who used the feature in the window (ratio 0-1).", ("feature_name",), "ratio"),
-    _spec("features", "analytics_feature_usage_events", "gauge", "Events of the feature in the window (a window count, hence a gauge).", ("feature_name",), "events"),
-    _spec("features", "analytics_feature_unique_users", "gauge", "Distinct users of the feature in the window.", ("feature_name",), "users"),
+    _spec(
+        "features",
+        "analytics_feature_adoption_rate",
+        "gauge",
+        "Share of active users who used the feature in the window (ratio 0-1).",
+        ("feature_name",),
+        "ratio",
+    ),
+    _spec(
+        "features",
+        "analytics_feature_usage_events",
+        "gauge",
+        "Events of the feature in the window (a window count, hence a gauge).",
+        ("feature_name",),
+        "events",
+    ),
+    _spec(
+        "features",
+        "analytics_feature_unique_users",
+        "gauge",
+        "Distinct users of the feature in the window.",
+        ("feature_name",),
+        "users",
+    ),
     # Experiments (cumulative up to the end of the window)
-    _spec("experiments", "analytics_active_experiments", "gauge", "Catalog experiments with at least one assigned user.", unit="experiments"),
-    _spec("experiments", "analytics_experiment_users", "gauge", "Users assigned to the variant (multi-variant users excluded).", ("experiment_id", "variant"), "users"),
-    _spec("experiments", "analytics_experiment_conversions", "gauge", "Users of the variant who converted on the primary conversion metric.", ("experiment_id", "variant"), "users"),
-    _spec("experiments", "analytics_experiment_conversion_rate", "gauge", "Conversions / users of the variant on the primary conversion metric (ratio 0-1).", ("experiment_id", "variant"), "ratio"),
-    _spec("experiments", "analytics_significant_results", "gauge", "Metric-variant results that are significantly better or worse under each experiment's decision readout.", unit="results"),
-    _spec("experiments", "analytics_experiment_srm_p_value", "gauge", "Sample ratio mismatch chi-square p-value (absent when there is not enough data).", ("experiment_id",)),
-    _spec("experiments", "analytics_experiment_srm_detected", "gauge", "1 when the sample ratio mismatch check flags the experiment, else 0.", ("experiment_id",)),
+    _spec(
+        "experiments",
+        "analytics_active_experiments",
+        "gauge",
+        "Catalog experiments with at least one assigned user.",
+        unit="experiments",
+    ),
+    _spec(
+        "experiments",
+        "analytics_experiment_users",
+        "gauge",
+        "Users assigned to the variant (multi-variant users excluded).",
+        ("experiment_id", "variant"),
+        "users",
+    ),
+    _spec(
+        "experiments",
+        "analytics_experiment_conversions",
+        "gauge",
+        "Users of the variant who converted on the primary conversion metric.",
+        ("experiment_id", "variant"),
+        "users",
+    ),
+    _spec(
+        "experiments",
+        "analytics_experiment_conversion_rate",
+        "gauge",
+        "Conversions / users of the variant on the primary conversion metric (ratio 0-1).",
+        ("experiment_id", "variant"),
+        "ratio",
+    ),
+    _spec(
+        "experiments",
+        "analytics_significant_results",
+        "gauge",
+        "Metric-variant results that are significantly better or worse under each experiment's decision readout.",
+        unit="results",
+    ),
+    _spec(
+        "experiments",
+        "analytics_experiment_srm_p_value",
+        "gauge",
+        "Sample ratio mismatch chi-square p-value (absent when there is not enough data).",
+        ("experiment_id",),
+    ),
+    _spec(
+        "experiments",
+        "analytics_experiment_srm_detected",
+        "gauge",
+        "1 when the sample ratio mismatch check flags the experiment, else 0.",
+        ("experiment_id",),
+    ),
     # Segments
-    _spec("segments", "analytics_segment_size", "gauge", "Users in the engagement segment.", ("segment_name",), "users"),
-    _spec("segments", "analytics_segment_engagement", "gauge", "Mean engagement score (0-10) of the segment's users.", ("segment_name",), "score"),
+    _spec(
+        "segments", "analytics_segment_size", "gauge", "Users in the engagement segment.", ("segment_name",), "users"
+    ),
+    _spec(
+        "segments",
+        "analytics_segment_engagement",
+        "gauge",
+        "Mean engagement score (0-10) of the segment's users.",
+        ("segment_name",),
+        "score",
+    ),
     # Funnels
-    _spec("funnels", "analytics_funnel_conversion_rate", "gauge", "People who reached the last step / people who entered (ratio 0-1).", ("funnel_name",), "ratio"),
-    _spec("funnels", "analytics_funnel_entered", "gauge", "People who entered the funnel (step 1) in the window.", ("funnel_name",), "users"),
-    _spec("funnels", "analytics_funnel_step_completion_rate", "gauge", "People who reached the step / people who entered (ratio 0-1).", ("funnel_name", "step", "step_label"), "ratio"),
-    _spec("funnels", "analytics_funnel_drop_off_rate", "gauge", "People lost since the previous step / people at the previous step (ratio 0-1).", ("funnel_name", "step", "step_label"), "ratio"),
+    _spec(
+        "funnels",
+        "analytics_funnel_conversion_rate",
+        "gauge",
+        "People who reached the last step / people who entered (ratio 0-1).",
+        ("funnel_name",),
+        "ratio",
+    ),
+    _spec(
+        "funnels",
+        "analytics_funnel_entered",
+        "gauge",
+        "People who entered the funnel (step 1) in the window.",
+        ("funnel_name",),
+        "users",
+    ),
+    _spec(
+        "funnels",
+        "analytics_funnel_step_completion_rate",
+        "gauge",
+        "People who reached the step / people who entered (ratio 0-1).",
+        ("funnel_name", "step", "step_label"),
+        "ratio",
+    ),
+    _spec(
+        "funnels",
+        "analytics_funnel_drop_off_rate",
+        "gauge",
+        "People lost since the previous step / people at the previous step (ratio 0-1).",
+        ("funnel_name", "step", "step_label"),
+        "ratio",
+    ),
     # Refresh health
-    _spec("refresh", "analytics_last_refresh_timestamp_seconds", "gauge", "Unix time when the metrics were last computed successfully.", unit="seconds"),
-    _spec("refresh", "analytics_refresh_duration_seconds", "gauge", "Seconds the last successful computation took.", unit="seconds"),
-    _spec("refresh", "analytics_refresh_errors_total", "counter", "Failed refreshes since the state file was created (persisted across runs).", unit="errors"),
+    _spec(
+        "refresh",
+        "analytics_last_refresh_timestamp_seconds",
+        "gauge",
+        "Unix time when the metrics were last computed successfully.",
+        unit="seconds",
+    ),
+    _spec(
+        "refresh",
+        "analytics_refresh_duration_seconds",
+        "gauge",
+        "Seconds the last successful computation took.",
+        unit="seconds",
+    ),
+    _spec(
+        "refresh",
+        "analytics_refresh_errors_total",
+        "counter",
+        "Failed refreshes since the state file was created (persisted across runs).",
+        unit="errors",
+    ),
 )
 SPEC_BY_NAME = {s.name: s for s in SPECS}
 REFRESH_FAMILIES = frozenset(s.name for s in SPECS if s.area == "refresh")
@@ -133,7 +290,9 @@ class RefreshState:
                 last_error=raw.get("last_error"),
             )
         except (ValueError, TypeError, AttributeError) as exc:
-            raise RunError(f"metrics state file {path} is unreadable ({exc}); delete it to reset the error counter") from exc
+            raise RunError(
+                f"metrics state file {path} is unreadable ({exc}); delete it to reset the error counter"
+            ) from exc
 
     def save(self, path: Path) -> Path:
         """Write the state atomically (temporary file + rename)."""
@@ -262,7 +421,10 @@ def variant_conversions(experiment: Any) -> dict[str, tuple[int, float | None]]:
     rows = experiment.results[experiment.results.metric == metric]
     out: dict[str, tuple[int, float | None]] = {}
     for row in rows.itertuples(index=False):
-        for variant, n, mean in ((row.control, row.n_control, row.mean_control), (row.variant, row.n_variant, row.mean_variant)):
+        for variant, n, mean in (
+            (row.control, row.n_control, row.mean_control),
+            (row.variant, row.n_variant, row.mean_variant),
+        ):
             rate = _finite(mean)
             if variant not in out and rate is not None and _finite(n) is not None:
                 out[str(variant)] = (int(round(rate * float(n))), rate)
@@ -455,9 +617,13 @@ def export_metrics(
 def families_table(families: Iterable[Metric]) -> pd.DataFrame:
     """One row per exported family: name, type, unit, labels and number of series."""
     rows = [
-        {"metric": f.name if f.type != "counter" else f"{f.name}_total", "type": f.type,
-         "unit": SPEC_BY_NAME[_spec_name(f)].unit, "labels": ", ".join(SPEC_BY_NAME[_spec_name(f)].labels),
-         "series": len(f.samples)}
+        {
+            "metric": f.name if f.type != "counter" else f"{f.name}_total",
+            "type": f.type,
+            "unit": SPEC_BY_NAME[_spec_name(f)].unit,
+            "labels": ", ".join(SPEC_BY_NAME[_spec_name(f)].labels),
+            "series": len(f.samples),
+        }
         for f in families
     ]
     return pd.DataFrame(rows, columns=["metric", "type", "unit", "labels", "series"])
@@ -494,8 +660,12 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         description="Compute the overview metrics and print them in the Prometheus text format.",
     )
     parser.add_argument("--time-range", default="24h", help="report window: 1h, 6h, 24h, 7d, 30d or 90d (default 24h)")
-    parser.add_argument("--textfile", default=None, help="also write a node_exporter textfile (atomically) to this .prom path")
+    parser.add_argument(
+        "--textfile", default=None, help="also write a node_exporter textfile (atomically) to this .prom path"
+    )
     parser.add_argument("--push", action="store_true", help=f"also push to the Pushgateway at ${PUSHGATEWAY_ENV}")
-    parser.add_argument("--source", default=None, help="source URL (default: $FAWKES_ANALYTICS_SOURCE or the demo data)")
+    parser.add_argument(
+        "--source", default=None, help="source URL (default: $FAWKES_ANALYTICS_SOURCE or the demo data)"
+    )
     parser.add_argument("--catalog", default=None, help="catalog file (default: analytics.yaml)")
     parser.set_defaults(func=_cmd_metrics)

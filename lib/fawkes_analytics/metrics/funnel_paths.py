@@ -137,7 +137,9 @@ def _step_rank(events: ir.Table, funnel: Funnel) -> ir.IntegerValue:
     return ibis.cases(*((events.event_name == name, k) for name, k in first.items()), else_=n + 1)
 
 
-def _sequenced(events: ir.Table, funnel: Funnel, window: Window, breakdown: str | None, entry_until: datetime) -> ir.Table:
+def _sequenced(
+    events: ir.Table, funnel: Funnel, window: Window, breakdown: str | None, entry_until: datetime
+) -> ir.Table:
     """Events numbered per person in funnel order (``seq``), with ``us`` and the breakdown value.
 
     Strict funnels number *all* events of the people who have a step-1 event before
@@ -154,7 +156,12 @@ def _sequenced(events: ir.Table, funnel: Funnel, window: Window, breakdown: str 
         chosen = _read(events, window, names)
     chosen = _with_us(chosen, window)
     chosen = chosen.select(
-        "user_id", "event_name", "event_id", "us", rank=_step_rank(chosen, funnel), bd=breakdown_value(chosen, breakdown)
+        "user_id",
+        "event_name",
+        "event_id",
+        "us",
+        rank=_step_rank(chosen, funnel),
+        bd=breakdown_value(chosen, breakdown),
     )
     order = ibis.window(group_by=chosen.user_id, order_by=[chosen.us, chosen.rank, chosen.event_id])
     chosen = chosen.mutate(seq=ibis.row_number().over(order).cast("int64"))
@@ -213,12 +220,20 @@ def ordered_attempts(
         candidates = matches.filter(matches.k == k)
         # explicit casts: engines may report the cached integers narrower (Spark: int)
         candidates = candidates.select(
-            "user_id", cur=candidates.pos.cast("int64"), us=candidates.us.cast("int64"), is_att=ibis.literal(False),
-            attempt=_int_null(), t1=_int_null(),
+            "user_id",
+            cur=candidates.pos.cast("int64"),
+            us=candidates.us.cast("int64"),
+            is_att=ibis.literal(False),
+            attempt=_int_null(),
+            t1=_int_null(),
         )
         rows = alive.select(
-            "user_id", cur=alive.cur.cast("int64"), us=alive.t1.cast("int64"), is_att=ibis.literal(True),
-            attempt=alive.attempt.cast("int64"), t1=alive.t1.cast("int64"),
+            "user_id",
+            cur=alive.cur.cast("int64"),
+            us=alive.t1.cast("int64"),
+            is_att=ibis.literal(True),
+            attempt=alive.attempt.cast("int64"),
+            t1=alive.t1.cast("int64"),
         )
         rows = rows.union(candidates)
         # Ties on ``cur`` are impossible between two attempts or two candidates; an attempt
@@ -250,7 +265,9 @@ def ordered_attempts(
     return result.select("user_id", "attempt", "bd", *(f"t{k}" for k in range(1, n + 1)), reached=reached)
 
 
-def unordered_attempts(events: ir.Table, funnel: Funnel, window: Window, breakdown: str | None, entry_until: datetime) -> ir.Table:
+def unordered_attempts(
+    events: ir.Table, funnel: Funnel, window: Window, breakdown: str | None, entry_until: datetime
+) -> ir.Table:
     """Attempts of an unordered funnel: one per step event, steps done within its window."""
     n = len(funnel.steps)
     window_us = int(round(funnel.window.total_seconds() * US))
@@ -283,7 +300,9 @@ def unordered_attempts(events: ir.Table, funnel: Funnel, window: Window, breakdo
         ]
         ranks.append(sum(earlier, ibis.literal(1)))
     times = {
-        f"t{k}": ibis.cases(*((filled[j] & (ranks[j] == k), rows[f"s{j}"]) for j in range(len(slots))), else_=_int_null())
+        f"t{k}": ibis.cases(
+            *((filled[j] & (ranks[j] == k), rows[f"s{j}"]) for j in range(len(slots))), else_=_int_null()
+        )
         for k in range(1, n + 1)
     }
     reached = sum((f.cast("int64") for f in filled), ibis.literal(0))

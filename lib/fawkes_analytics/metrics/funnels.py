@@ -134,9 +134,7 @@ def _best(found: ir.Table) -> ir.Table:
 
 
 @contextmanager
-def people(
-    source: Source, funnel: Funnel, time_range: TimeRange, breakdown: str | None = None
-) -> Iterator[ir.Table]:
+def people(source: Source, funnel: Funnel, time_range: TimeRange, breakdown: str | None = None) -> Iterator[ir.Table]:
     """One row per person and period (``current``/``previous``): their best clean attempt.
 
     Columns: ``user_id, period, bd, reached, t1..tN`` (microseconds since the start of the
@@ -191,15 +189,23 @@ def _histogram(persons: ir.Table, n: int, bins: int) -> pd.DataFrame:
     counted = done.group_by(["bin", "lo", "hi"]).aggregate(people=done.x.count()).execute()
     if counted.empty:
         return pd.DataFrame(
-            {"bin": pd.Series(dtype="int64"), "lower_seconds": pd.Series(dtype="float64"),
-             "upper_seconds": pd.Series(dtype="float64"), "people": pd.Series(dtype="int64")}
+            {
+                "bin": pd.Series(dtype="int64"),
+                "lower_seconds": pd.Series(dtype="float64"),
+                "upper_seconds": pd.Series(dtype="float64"),
+                "people": pd.Series(dtype="int64"),
+            }
         )
     lo, hi = int(counted["lo"].iloc[0]), int(counted["hi"].iloc[0])
     edges = np.array([lo + (hi - lo) * i / bins for i in range(bins + 1)]) / US
     people_per_bin = counted.set_index("bin")["people"].reindex(range(bins), fill_value=0)
     return pd.DataFrame(
-        {"bin": np.arange(bins), "lower_seconds": edges[:-1], "upper_seconds": edges[1:],
-         "people": people_per_bin.to_numpy().astype("int64")}
+        {
+            "bin": np.arange(bins),
+            "lower_seconds": edges[:-1],
+            "upper_seconds": edges[1:],
+            "people": people_per_bin.to_numpy().astype("int64"),
+        }
     )
 
 
@@ -240,8 +246,13 @@ def _steps_frame(funnel: Funnel, stats: pd.DataFrame) -> pd.DataFrame:
             }
         )
     frame = pd.DataFrame(rows)
-    for column in ("conversion_from_start_pct", "conversion_from_previous_pct", "drop_off_pct",
-                   "previous_conversion_from_start_pct", "conversion_from_start_change_pp"):
+    for column in (
+        "conversion_from_start_pct",
+        "conversion_from_previous_pct",
+        "drop_off_pct",
+        "previous_conversion_from_start_pct",
+        "conversion_from_start_change_pp",
+    ):
         frame[column] = frame[column].astype("float64")
     return frame
 
@@ -256,8 +267,14 @@ def _breakdown_frame(funnel: Funnel, counts: pd.DataFrame | None) -> pd.DataFram
         for k, step in enumerate(funnel.steps, start=1):
             count, first, before = int(row[f"n{k}"]), int(row["n1"]), int(row[f"n{max(k - 1, 1)}"])
             rows.append(
-                {"breakdown_value": row["bd"], "step": k, "label": step.label, "count": count,
-                 "conversion_from_start_pct": _pct(count, first), "conversion_from_previous_pct": _pct(count, before)}
+                {
+                    "breakdown_value": row["bd"],
+                    "step": k,
+                    "label": step.label,
+                    "count": count,
+                    "conversion_from_start_pct": _pct(count, first),
+                    "conversion_from_previous_pct": _pct(count, before),
+                }
             )
     frame = pd.DataFrame(rows, columns=columns)
     frame[columns[-2:]] = frame[columns[-2:]].astype("float64")
@@ -269,7 +286,8 @@ def _check(funnel: Funnel, breakdown: str | None, histogram_bins: int) -> None:
         raise ParameterError("histogram_bins", f"{histogram_bins!r} is not a positive whole number", ">= 1")
     if breakdown is not None and not _BREAKDOWN_NAME.match(breakdown):
         raise ParameterError(
-            "breakdown", f"{breakdown!r} is not a column or property name",
+            "breakdown",
+            f"{breakdown!r} is not a column or property name",
             "an events column (source, utm_source, page, ...) or a key of the JSON properties",
         )
     if len(funnel.steps) < 2:

@@ -226,11 +226,13 @@ def user_activity(source: Source, catalog: Catalog, time_range: TimeRange, rules
     recent = seen.filter(seen.timestamp >= window_start)
     recent = recent.mutate(idx=((end_epoch - 1 - recent.timestamp.epoch_seconds()) // DAY).cast("int64"))
     day_windows = sorted(_active_day_windows(rules))
-    stats = recent.group_by("user_id").aggregate(
-        events=recent.count(),
-        last_idx=recent.idx.min(),
-        active_days=recent.idx.nunique(),
-        **{f"days_{n}": recent.idx.nunique(where=recent.idx < n) for n in day_windows},
+    # One row per user and active day first; the per-user figures are plain sums of it.
+    daily = recent.group_by(["user_id", "idx"]).aggregate(n=recent.count())
+    stats = daily.group_by("user_id").aggregate(
+        events=daily.n.sum(),
+        last_idx=daily.idx.min(),
+        active_days=daily.count(),
+        **{f"days_{n}": (daily.idx < n).cast("int64").sum() for n in day_windows},
     )
     n_features = len(catalog.features)
     if n_features:

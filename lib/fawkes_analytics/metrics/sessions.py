@@ -26,8 +26,8 @@ a cached DataFrame on Spark) and reused by every later call on the same source.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
 import weakref
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import ibis
@@ -100,7 +100,7 @@ def data_version(source: Source) -> tuple[int, str]:
 def _since_naive(since: datetime | None) -> datetime | None:
     if since is None or since.tzinfo is None:
         return since
-    return since.astimezone(timezone.utc).replace(tzinfo=None)
+    return since.astimezone(UTC).replace(tzinfo=None)
 
 
 def sessions(source: Source, since: datetime | None = None, materialise: bool = True) -> ir.Table:
@@ -122,8 +122,10 @@ def sessions(source: Source, since: datetime | None = None, materialise: bool = 
                 return table if since is None or entry_since == since else table.filter(table.start >= since)
         table = _compute(source, since).cache()
         entries = _cache.setdefault(source, {})
-        entries.clear() if version not in entries else None  # an older version is stale
-        entries.setdefault(version, {})[since] = table
+        if version not in entries:  # tables of an older data version are stale
+            entries.clear()
+            entries[version] = {}
+        entries[version][since] = table
         return table
 
 

@@ -143,25 +143,39 @@ def usage_trends(
     prev = time_range.previous()
     start, end, prev_start = time_range.start_naive_utc, time_range.end_naive_utc, prev.start_naive_utc
 
-    # Headline numbers from events: one scan for both periods and the running total.
+    # Headline numbers from events: one scan for both periods and the running total. Users
+    # are reduced to one row each first (cheaper than several filtered distinct counts).
     events = _filtered(source.events(), users)
     seen = events.filter(events.timestamp < end)
     cur = seen.timestamp >= start
     old = (seen.timestamp >= prev_start) & (seen.timestamp < start)
     pv = seen.event_name == PAGEVIEW
-    head = seen.aggregate(
-        total_users=seen.user_id.nunique(),
-        total_users_prev=seen.user_id.nunique(where=seen.timestamp < start),
-        active_users=seen.user_id.nunique(where=cur),
-        active_users_prev=seen.user_id.nunique(where=old),
-        visitors=seen.user_id.nunique(where=cur & pv),
-        visitors_prev=seen.user_id.nunique(where=old & pv),
-        pageviews=(cur & pv).cast("int64").sum(),
-        pageviews_prev=(old & pv).cast("int64").sum(),
+    per_user = seen.group_by("user_id").aggregate(
+        earlier=(seen.timestamp < start).any(),
+        active=cur.any(),
+        active_prev=old.any(),
+        visitor=(cur & pv).any(),
+        visitor_prev=(old & pv).any(),
+        views=(cur & pv).cast("int64").sum(),
+        views_prev=(old & pv).cast("int64").sum(),
+    )
+
+    def count(flag: ir.BooleanColumn) -> ir.IntegerScalar:
+        return flag.cast("int64").sum()
+
+    head = per_user.aggregate(
+        total_users=per_user.count(),
+        total_users_prev=count(per_user.earlier),
+        active_users=count(per_user.active),
+        active_users_prev=count(per_user.active_prev),
+        visitors=count(per_user.visitor),
+        visitors_prev=count(per_user.visitor_prev),
+        pageviews=per_user.views.sum(),
+        pageviews_prev=per_user.views_prev.sum(),
     ).execute()
 
     # Session numbers for both periods.
-    all_sessions = _filtered(sessions(source), users)
+    all_sessions = _filtered(sessions(source, prev_start), users)
     both = all_sessions.filter(all_sessions.start >= prev_start, all_sessions.start < end)
     scur = both.start >= start
     duration = ibis.ifelse(both.is_bounce, 0.0, both.duration)
@@ -224,13 +238,13 @@ def _top_pages(in_range: ir.Table, top: int) -> pd.DataFrame:
 def _timeseries(in_range: ir.Table, range_sessions: ir.Table, time_range: TimeRange, granularity: str) -> pd.DataFrame:
     cal = buckets.calendar(time_range.start, time_range.end, time_range.tz, granularity)
     ev = cal.assign(in_range)
-    pv = ev.event_name == PAGEVIEW
+    per_user = ev.group_by(["bucket", "user_id"]).aggregate(views=(ev.event_name == PAGEVIEW).cast("int64").sum())
     per_event = (
-        ev.group_by("bucket")
+        per_user.group_by("bucket")
         .aggregate(
-            active_users=ev.user_id.nunique(),
-            visitors=ev.user_id.nunique(where=pv),
-            pageviews=pv.cast("int64").sum(),
+            active_users=per_user.count(),
+            visitors=(per_user.views > 0).cast("int64").sum(),
+            pageviews=per_user.views.sum(),
         )
         .execute()
     )
