@@ -140,7 +140,13 @@ def features_html(areas: dict[str, Any], chart: bool = True) -> str:
     if data.empty:
         return note("No feature adoption data in this period.")
     shown = data[[c for c in FEATURE_COLUMNS if c in data.columns]].rename(
-        columns={"title": "feature", "adoption_rate": "adoption", "rate_change_points": "change (pp)"}
+        columns={
+            "title": "feature",
+            "adoption_rate": "adoption",
+            "unique_users": "users",
+            "usage_count": "uses",
+            "rate_change_points": "change (pp)",
+        }
     )
     formats = {"adoption": "{:.1f}%", "change (pp)": "{:+.1f}"}
     body = html_table(shown, 20, formats).markup

@@ -28,6 +28,7 @@ from ..results import Result
 from ..sources.base import Source
 from ..timerange import TimeRange
 from . import buckets
+from .sessions import first_seen
 
 PERIODS = ("day", "week")
 _FAR_PAST = -(10**9)
@@ -81,10 +82,8 @@ def retention(
     cal = buckets.calendar(time_range.start, time_range.end, time_range.tz, period)
     last = int(cal.buckets["bucket"].max())
     events = source.events().select("user_id", "timestamp", "event_name")
-    starts = _named(events, start_event)
-    starts = starts.filter(starts.timestamp < end)
-    firsts = starts.group_by("user_id").aggregate(first_ts=starts.timestamp.min())
-    firsts = firsts.filter(firsts.first_ts >= start)
+    firsts = first_seen(source, start_event)
+    firsts = firsts.filter(firsts.first_ts >= start, firsts.first_ts < end)
     cohorts = cal.assign(firsts, "first_ts").select("user_id", cohort="bucket")
 
     returns = _named(events, return_event)
@@ -153,8 +152,8 @@ def lifecycle(source: Source, time_range: TimeRange, period: str = "day", event:
 
     events = _named(source.events().select("user_id", "timestamp", "event_name"), event)
     seen = events.filter(events.timestamp < end)
-    firsts = seen.group_by("user_id").aggregate(first_ts=seen.timestamp.min())
-    first_b = cal.assign(firsts.filter(firsts.first_ts >= cal_start), "first_ts").select("user_id", first_b="bucket")
+    firsts = first_seen(source, event)
+    first_b = cal.assign(firsts.filter(firsts.first_ts >= cal_start, firsts.first_ts < end), "first_ts").select("user_id", first_b="bucket")
     recent = seen.filter(seen.timestamp >= cal_start)
     active = cal.assign(recent).select("user_id", "bucket").distinct()
     active = active.filter(active.bucket >= b0 - 1)

@@ -45,6 +45,7 @@ from ..errors import ConfigError, ParameterError
 from ..results import Result
 from ..sources.base import Source
 from ..timerange import TimeRange
+from .sessions import first_seen
 
 OTHER = "other"
 MIN_HORIZON_DAYS = 28
@@ -222,7 +223,7 @@ def user_activity(source: Source, catalog: Catalog, time_range: TimeRange, rules
     end_epoch = math.ceil(time_range.end.timestamp())
     events = source.events()
     seen = events.filter(events.timestamp < end)
-    first = seen.group_by("user_id").aggregate(first_seen=seen.timestamp.min())
+    first = first_seen(source).rename(first_seen="first_ts")
     recent = seen.filter(seen.timestamp >= window_start)
     recent = recent.mutate(idx=((end_epoch - 1 - recent.timestamp.epoch_seconds()) // DAY).cast("int64"))
     day_windows = sorted(_active_day_windows(rules))

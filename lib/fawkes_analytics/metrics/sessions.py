@@ -42,9 +42,9 @@ FIRST_EVENT_FIELDS = ("page", "referrer", "source", "utm_source", "utm_medium", 
 
 LOOKBACK = timedelta(hours=1)  # must exceed the 30-minute session gap
 
-# source -> data version -> since -> materialised sessions
-_cache: weakref.WeakKeyDictionary[Source, dict[Any, dict[datetime | None, ir.Table]]] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+# source -> data version -> (kind, parameter) -> materialised table
+_cache: weakref.WeakKeyDictionary[Source, dict[Any, dict[tuple[str, Any], ir.Table]]] = weakref.WeakKeyDictionary()
+_lock = threading.RLock()
 
 
 def seconds_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
@@ -115,18 +115,43 @@ def sessions(source: Source, since: datetime | None = None, materialise: bool = 
     since = _since_naive(since)
     if not materialise:
         return _compute(source, since)
-    version = data_version(source)
     with _lock:
-        for entry_since, table in _cache.get(source, {}).get(version, {}).items():
-            if entry_since is None or (since is not None and entry_since <= since):
+        entries = _entries(source)
+        for (kind, entry_since), table in entries.items():
+            if kind == "sessions" and (entry_since is None or (since is not None and entry_since <= since)):
                 return table if since is None or entry_since == since else table.filter(table.start >= since)
-        table = _compute(source, since).cache()
-        entries = _cache.setdefault(source, {})
-        if version not in entries:  # tables of an older data version are stale
-            entries.clear()
-            entries[version] = {}
-        entries[version][since] = table
+        table = entries[("sessions", since)] = _compute(source, since).cache()
         return table
+
+
+def first_seen(source: Source, event: str | None = None, materialise: bool = True) -> ir.Table:
+    """Each user's first event (or first ``event``) ever: ``user_id``, ``first_ts``.
+
+    Segments, lifecycle, retention and the usage total all need it; it reads the whole
+    history, so it is materialised once per data version like the sessions.
+    """
+    events = source.events()
+    if event is not None:
+        events = events.filter(events.event_name == event)
+    table = events.group_by("user_id").aggregate(first_ts=events.timestamp.min())
+    if not materialise:
+        return table
+    with _lock:
+        entries = _entries(source)
+        key = ("first_seen", event)
+        if key not in entries:
+            entries[key] = table.cache()
+        return entries[key]
+
+
+def _entries(source: Source) -> dict[tuple[str, Any], ir.Table]:
+    """The materialised tables of ``source`` for its current data version (caller holds the lock)."""
+    version = data_version(source)
+    per_source = _cache.setdefault(source, {})
+    if version not in per_source:  # tables of an older data version are stale
+        per_source.clear()
+        per_source[version] = {}
+    return per_source[version]
 
 
 def _compute(source: Source, since: datetime | None) -> ir.Table:
@@ -144,7 +169,7 @@ def sessions_in(source: Source, time_range: TimeRange, materialise: bool = True)
 
 
 def clear_cache(source: Source | None = None) -> None:
-    """Forget materialised sessions (of one source, or of all)."""
+    """Forget materialised sessions and first-seen tables (of one source, or of all)."""
     with _lock:
         if source is None:
             _cache.clear()

@@ -34,7 +34,7 @@ from ..sources.base import Source
 from ..timerange import TimeRange
 from . import buckets
 from .kpis import Kpi, kpi_frame, ratio, scalar
-from .sessions import PAGEVIEW, sessions
+from .sessions import PAGEVIEW, first_seen, sessions
 
 NONE_LABEL = "(none)"
 DIRECT = "Direct / None"
@@ -143,15 +143,20 @@ def usage_trends(
     prev = time_range.previous()
     start, end, prev_start = time_range.start_naive_utc, time_range.end_naive_utc, prev.start_naive_utc
 
-    # Headline numbers from events: one scan for both periods and the running total. Users
-    # are reduced to one row each first (cheaper than several filtered distinct counts).
+    # Headline numbers: the running total from the materialised first-seen table; the rest
+    # from one scan of both periods, reduced to one row per user first (cheaper than several
+    # filtered distinct counts).
+    firsts = _filtered(first_seen(source), users)
+    total = firsts.aggregate(
+        total_users=(firsts.first_ts < end).cast("int64").sum(),
+        total_users_prev=(firsts.first_ts < start).cast("int64").sum(),
+    ).execute()
     events = _filtered(source.events(), users)
-    seen = events.filter(events.timestamp < end)
+    seen = events.filter(events.timestamp >= prev_start, events.timestamp < end)
     cur = seen.timestamp >= start
-    old = (seen.timestamp >= prev_start) & (seen.timestamp < start)
+    old = ~cur
     pv = seen.event_name == PAGEVIEW
     per_user = seen.group_by("user_id").aggregate(
-        earlier=(seen.timestamp < start).any(),
         active=cur.any(),
         active_prev=old.any(),
         visitor=(cur & pv).any(),
@@ -164,8 +169,6 @@ def usage_trends(
         return flag.cast("int64").sum()
 
     head = per_user.aggregate(
-        total_users=per_user.count(),
-        total_users_prev=count(per_user.earlier),
         active_users=count(per_user.active),
         active_users_prev=count(per_user.active_prev),
         visitors=count(per_user.visitor),
@@ -173,6 +176,7 @@ def usage_trends(
         pageviews=per_user.views.sum(),
         pageviews_prev=per_user.views_prev.sum(),
     ).execute()
+    head = pd.concat([head, total], axis=1)
 
     # Session numbers for both periods.
     all_sessions = _filtered(sessions(source, prev_start), users)

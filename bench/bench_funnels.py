@@ -1,6 +1,6 @@
 """Seconds per funnel report on demo data (DuckDB), median of several runs.
 
-Usage: .venv/bin/python bench/funnels.py [--events 1000000 10000000] [--runs 3] [--range 30d]
+Usage: .venv/bin/python bench/bench_funnels.py [--events 1000000 10000000] [--runs 3] [--range 30d]
 Generates the demo files under data/bench/ when missing (fawkes_analytics.demo.generate).
 """
 
