@@ -10,6 +10,8 @@ median of ``--repeat`` runs:
   and "warm" (sessions materialised, as in a run that renders several reports);
 - the total of all sections (usage, adoption, segments, retention, lifecycle, feedback and,
   when ``metrics.funnels`` exists, every catalog funnel) cold and warm;
+- process CPU seconds of the all-sections passes (all threads), which stay meaningful when
+  other work shares the machine, and the load average during the run;
 - peak resident memory of the measuring process (ru_maxrss).
 
 Usage: ``.venv/bin/python bench/bench_metrics.py [--events 1000000 10000000] [--repeat 3]``
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -82,13 +85,18 @@ def measure(path: Path, repeat: int, time_range: str) -> dict[str, object]:
     n_events = int(scan.execute()["n"].iloc[0])
     runs = families(source, cat, tr)
     scans, cold, warm = [], {k: [] for k in runs}, {k: [] for k in runs}
+    cpu_cold, cpu_warm = [], []
     for _ in range(repeat):
         scans.append(timed(scan.execute))
         metrics.clear_cache()
+        cpu = time.process_time()
         for name, fn in runs.items():
             cold[name].append(timed(fn))
+        cpu_cold.append(time.process_time() - cpu)
+        cpu = time.process_time()
         for name, fn in runs.items():
             warm[name].append(timed(fn))
+        cpu_warm.append(time.process_time() - cpu)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     med = {k: statistics.median(v) for k, v in cold.items()}
     wmed = {k: statistics.median(v) for k, v in warm.items()}
@@ -100,6 +108,9 @@ def measure(path: Path, repeat: int, time_range: str) -> dict[str, object]:
         "warm_s": wmed,
         "total_cold_s": statistics.median([sum(v[i] for v in cold.values()) for i in range(repeat)]),
         "total_warm_s": statistics.median([sum(v[i] for v in warm.values()) for i in range(repeat)]),
+        "cpu_cold_s": statistics.median(cpu_cold),
+        "cpu_warm_s": statistics.median(cpu_warm),
+        "load_avg": os.getloadavg()[0],
         "peak_mb": peak_mb,
     }
 
@@ -111,6 +122,10 @@ def report(result: dict[str, object]) -> None:
     for name in result["cold_s"]:
         print(f"{name:<12}{result['cold_s'][name]:>10.3f}{result['warm_s'][name]:>10.3f}")
     print(f"{'TOTAL':<12}{result['total_cold_s']:>10.3f}{result['total_warm_s']:>10.3f}")
+    print(
+        f"{'CPU (all)':<12}{result['cpu_cold_s']:>10.3f}{result['cpu_warm_s']:>10.3f}   (process CPU seconds, all threads)"
+    )
+    print(f"load average during the run: {result['load_avg']:.1f} (the machine has {os.cpu_count()} cores)")
     print(f"peak memory: {result['peak_mb']:.0f} MB")
     checks = [
         ("cold", result["total_cold_s"], TARGETS["cold_s"]),

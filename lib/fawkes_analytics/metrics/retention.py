@@ -153,7 +153,9 @@ def lifecycle(source: Source, time_range: TimeRange, period: str = "day", event:
     events = _named(source.events().select("user_id", "timestamp", "event_name"), event)
     seen = events.filter(events.timestamp < end)
     firsts = first_seen(source, event)
-    first_b = cal.assign(firsts.filter(firsts.first_ts >= cal_start, firsts.first_ts < end), "first_ts").select("user_id", first_b="bucket")
+    first_b = cal.assign(firsts.filter(firsts.first_ts >= cal_start, firsts.first_ts < end), "first_ts").select(
+        "user_id", first_b="bucket"
+    )
     recent = seen.filter(seen.timestamp >= cal_start)
     active = cal.assign(recent).select("user_id", "bucket").distinct()
     active = active.filter(active.bucket >= b0 - 1)
