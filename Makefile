@@ -39,7 +39,7 @@ bench: setup $(DEMO_DB)
 	$(BIN)/python bench/run_all.py
 
 serve: setup $(DEMO_DB)
-	$(BIN)/fawkes-analytics serve
+	$(BIN)/fawkes-analytics serve --preheat 2
 
 schedule: setup $(DEMO_DB)
 	$(BIN)/fawkes-analytics schedule

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from . import catalog, schema, timerange
+from typing import TYPE_CHECKING
+
 from .errors import (
     ConfigError,
     FawkesError,
@@ -13,9 +14,23 @@ from .errors import (
     SourceResponseError,
     SourceUnavailable,
 )
-from .sources import Source, connect
+if TYPE_CHECKING:
+    from .sources import Source, connect
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """Import the data layer (Ibis, DuckDB) only when it is used, so light callers stay fast."""
+    if name in ("Source", "connect"):
+        from . import sources
+
+        return getattr(sources, name)
+    if name in ("catalog", "schema", "timerange"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "ConfigError",

@@ -13,8 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import papermill
-
 from . import catalog as catalog_module
 from . import timerange
 from .errors import ParameterError
@@ -26,6 +24,8 @@ _FALSE = {"false", "0", "no", "off"}
 
 def declared(notebook: str | Path) -> dict[str, dict[str, Any]]:
     """The parameters a notebook declares: name -> {type, default, help}."""
+    import papermill  # slow to import; only needed when a notebook is inspected
+
     inspected = papermill.inspect_notebook(str(notebook))
     out = {}
     for name, info in inspected.items():

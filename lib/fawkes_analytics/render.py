@@ -59,7 +59,7 @@ def _toc_cell(entries: list[tuple[int, str]]) -> nbformat.NotebookNode:
         f'<li style="margin-left:{(level - 2) * 16}px"><a href="#{html.escape(heading_anchor(text))}">{html.escape(text)}</a></li>'
         for level, text in entries
     )
-    markup = f'<nav class="fa-toc" aria-label="Contents"><strong>Contents</strong><ul>{items}</ul></nav>'
+    markup = f'<nav class="fwk-toc" aria-label="Contents"><strong>Contents</strong><ul>{items}</ul></nav>'
     return nbformat.v4.new_code_cell(source="", outputs=[nbformat.v4.new_output("display_data", {"text/html": markup})])
 
 
@@ -69,7 +69,7 @@ def render_html(notebook_path: str | Path, html_path: str | Path, title: str) ->
     entries = table_of_contents(notebook)
     if entries:
         position = next(
-            (i + 1 for i, c in enumerate(notebook.cells) if c.cell_type == "code" and "fa-header" in str(c.get("outputs", ""))),
+            (i + 1 for i, c in enumerate(notebook.cells) if c.cell_type == "code" and "fwk-header" in str(c.get("outputs", ""))),
             0,
         )
         notebook.cells.insert(position, _toc_cell(entries))

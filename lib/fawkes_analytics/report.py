@@ -74,30 +74,30 @@ class Html:
 
 TILE_CSS = """
 <style>
-.fa-header{font-family:system-ui,sans-serif;margin:0 0 12px 0}
-.fa-header h1{margin:0 0 4px 0;font-size:26px}
-.fa-meta{color:#555;font-size:13px}
-.fa-banner{padding:8px 12px;border-radius:6px;margin:8px 0;font-weight:600;font-size:14px}
-.fa-demo{background:#fff4d6;border:1px solid #e6b800;color:#5c4a00}
-.fa-warn{background:#fde2e1;border:1px solid #d55e00;color:#7a1f00}
-.fa-tiles{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0 14px 0;font-family:system-ui,sans-serif}
-.fa-tile{border:1px solid #ddd;border-radius:8px;padding:10px 14px;min-width:150px;background:#fafafa}
-.fa-tile .fa-label{font-size:12px;color:#555;text-transform:uppercase;letter-spacing:.04em}
-.fa-tile .fa-value{font-size:24px;font-weight:700;margin:2px 0}
-.fa-tile .fa-change{font-size:12px}
-.fa-good{color:#00734d}.fa-bad{color:#b34700}.fa-flat{color:#666}
-table.fa-table{border-collapse:collapse;font-size:13px;font-family:system-ui,sans-serif}
-table.fa-table th,table.fa-table td{padding:4px 10px;border-bottom:1px solid #e5e5e5;text-align:left !important}
-table.fa-table td.num,table.fa-table th.num{text-align:right !important}
+.fwk-header{font-family:system-ui,sans-serif;margin:0 0 12px 0}
+.fwk-header h1{margin:0 0 4px 0;font-size:26px}
+.fwk-meta{color:#555;font-size:13px}
+.fwk-banner{padding:8px 12px;border-radius:6px;margin:8px 0;font-weight:600;font-size:14px}
+.fwk-demo{background:#fff4d6;border:1px solid #e6b800;color:#5c4a00}
+.fwk-warn{background:#fde2e1;border:1px solid #d55e00;color:#7a1f00}
+.fwk-tiles{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0 14px 0;font-family:system-ui,sans-serif}
+.fwk-tile{border:1px solid #ddd;border-radius:8px;padding:10px 14px;min-width:150px;background:#fafafa}
+.fwk-tile .fwk-label{font-size:12px;color:#555;text-transform:uppercase;letter-spacing:.04em}
+.fwk-tile .fwk-value{font-size:24px;font-weight:700;margin:2px 0}
+.fwk-tile .fwk-change{font-size:12px}
+.fwk-good{color:#00734d}.fwk-bad{color:#b34700}.fwk-flat{color:#666}
+table.fwk-table{border-collapse:collapse;font-size:13px;font-family:system-ui,sans-serif}
+table.fwk-table th,table.fwk-table td{padding:4px 10px;border-bottom:1px solid #e5e5e5;text-align:left !important}
+table.fwk-table td.num,table.fwk-table th.num{text-align:right !important}
 </style>
 """
 
 
 def _change_class(kpi: Kpi) -> str:
     if not kpi.change:
-        return "fa-flat"
+        return "fwk-flat"
     good = (kpi.change > 0) != (kpi.name in LOWER_IS_BETTER)
-    return "fa-good" if good else "fa-bad"
+    return "fwk-good" if good else "fwk-bad"
 
 
 def kpi_tiles(kpis: list[Kpi]) -> Html:
@@ -106,12 +106,12 @@ def kpi_tiles(kpis: list[Kpi]) -> Html:
     for kpi in kpis:
         arrow = "▲" if (kpi.change or 0) > 0 else ("▼" if (kpi.change or 0) < 0 else "■")
         tiles.append(
-            f'<div class="fa-tile" data-kpi="{html.escape(kpi.name)}">'
-            f'<div class="fa-label">{html.escape(kpi.label)}</div>'
-            f'<div class="fa-value">{html.escape(format_value(kpi.value, kpi.unit))}</div>'
-            f'<div class="fa-change {_change_class(kpi)}">{arrow} {html.escape(format_change(kpi))}</div></div>'
+            f'<div class="fwk-tile" data-kpi="{html.escape(kpi.name)}">'
+            f'<div class="fwk-label">{html.escape(kpi.label)}</div>'
+            f'<div class="fwk-value">{html.escape(format_value(kpi.value, kpi.unit))}</div>'
+            f'<div class="fwk-change {_change_class(kpi)}">{arrow} {html.escape(format_change(kpi))}</div></div>'
         )
-    return Html(TILE_CSS + '<div class="fa-tiles">' + "".join(tiles) + "</div>")
+    return Html(TILE_CSS + '<div class="fwk-tiles">' + "".join(tiles) + "</div>")
 
 
 def html_table(frame: pd.DataFrame, max_rows: int | None = 20, formats: dict[str, str] | None = None) -> Html:
@@ -136,8 +136,8 @@ def html_table(frame: pd.DataFrame, max_rows: int | None = 20, formats: dict[str
                 text = str(value)
             cells.append(f'<td class="{"num" if column in numeric else ""}">{html.escape(text)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    more = f'<p class="fa-meta">Showing {len(data)} of {len(frame)} rows; the CSV has all.</p>' if len(data) < len(frame) else ""
-    return Html(f'<table class="fa-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{more}')
+    more = f'<p class="fwk-meta">Showing {len(data)} of {len(frame)} rows; the CSV has all.</p>' if len(data) < len(frame) else ""
+    return Html(f'<table class="fwk-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{more}')
 
 
 def _slug(name: str) -> str:
@@ -197,11 +197,11 @@ class Report:
         )
         banners = ""
         if self.source.is_demo:
-            banners += '<div class="fa-banner fa-demo">Demo data: these numbers come from the generated demo data set, not from real usage.</div>'
+            banners += '<div class="fwk-banner fwk-demo">Demo data: these numbers come from the generated demo data set, not from real usage.</div>'
         status = described.get("status")
         if status:
-            banners += f'<div class="fa-banner fa-warn">{html.escape(status)}</div>'
-        return Html(TILE_CSS + f'<div class="fa-header"><h1>{html.escape(self.title)}</h1><div class="fa-meta">{meta}</div>{banners}</div>')
+            banners += f'<div class="fwk-banner fwk-warn">{html.escape(status)}</div>'
+        return Html(TILE_CSS + f'<div class="fwk-header"><h1>{html.escape(self.title)}</h1><div class="fwk-meta">{meta}</div>{banners}</div>')
 
     def kpis(self, kpis: list[Kpi]) -> Html:
         """Show KPI tiles and record them for data.json."""

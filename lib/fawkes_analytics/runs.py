@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from . import __version__, render
+from . import __version__
 from . import parameters as parameter_checks
 from .errors import ParameterError
 from .export.json import write_json
@@ -215,6 +215,8 @@ def run_report(
     clock = time.monotonic()
     status, error = _execute(notebook, work / "notebook.ipynb", params, env, timeout, cell_timeout, kernel_name, work / "run.log", stop)
     record.durations["execute"] = round(time.monotonic() - clock, 3)
+
+    from . import render  # nbconvert is slow to import; only a finished run needs it
 
     data_file = work / "data.json"
     data = json.loads(data_file.read_text(encoding="utf-8")) if data_file.exists() else {}

@@ -131,13 +131,13 @@ def time_to_convert_chart(funnel: FunnelResult) -> Figure:
 
 def experiment_status(result: ExperimentResult) -> Html:
     """The sample-ratio check (shown above everything) and the recommendation with its reason."""
-    srm_class = "fa-warn" if result.srm.flagged else "fa-ok"
+    srm_class = "fwk-warn" if result.srm.flagged else "fwk-ok"
     rec = result.recommendation
     rules = "".join(f"<li>{html.escape(rule)}</li>" for rule in rec.rules)
     return Html(
-        '<style>.fa-ok{background:#e3f4ec;border:1px solid #009e73;color:#004d36}</style>'
-        f'<div class="fa-banner {srm_class}">{html.escape(result.srm.message)}</div>'
-        f'<div class="fa-banner fa-ok" style="background:#eef4fb;border-color:#0072b2;color:#00365c">'
+        '<style>.fwk-ok{background:#e3f4ec;border:1px solid #009e73;color:#004d36}</style>'
+        f'<div class="fwk-banner {srm_class}">{html.escape(result.srm.message)}</div>'
+        f'<div class="fwk-banner fwk-ok" style="background:#eef4fb;border-color:#0072b2;color:#00365c">'
         f"Recommendation: {html.escape(rec.decision.upper())}"
         f'{" (" + html.escape(str(rec.variant)) + ")" if rec.variant else ""}. {html.escape(rec.reason)}</div>'
         f'<details><summary>Decision rules (from analytics.yaml)</summary><ul>{rules}</ul></details>'

@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-KPI_SELECTOR = ".fa-tile .fa-value"
+KPI_SELECTOR = ".fwk-tile .fwk-value"
 
 
 def free_port() -> int:
@@ -188,6 +188,6 @@ def screenshot(page: Any, path: Path) -> None:
 def kpi_values(page: Any) -> dict[str, str]:
     """The KPI tiles on the page: name -> the value text shown."""
     return page.eval_on_selector_all(
-        ".fa-tile[data-kpi]",
-        "els => Object.fromEntries(els.map(e => [e.dataset.kpi, e.querySelector('.fa-value').innerText.trim()]))",
+        ".fwk-tile[data-kpi]",
+        "els => Object.fromEntries(els.map(e => [e.dataset.kpi, e.querySelector('.fwk-value').innerText.trim()]))",
     )

@@ -39,9 +39,9 @@ def expected_tiles(kpis: dict) -> dict[str, str]:
 def wait_idle(page: object, label: str) -> None:
     """Wait until the header shows ``label`` and no 'Computing…' note is left."""
     page.wait_for_function(  # type: ignore[attr-defined]
-        """label => { const h = document.querySelector('.fa-asof');
+        """label => { const h = document.querySelector('.fwk-asof');
                      return h && h.innerText.includes('Range ' + label + ' ')
-                        && !document.body.innerText.includes('Computing ') && document.querySelector('.fa-tile .fa-value'); }""",
+                        && !document.body.innerText.includes('Computing ') && document.querySelector('.fwk-tile .fwk-value'); }""",
         arg=label,
         timeout=TIMEOUT_MS,
     )
@@ -75,7 +75,7 @@ def test_overview_first_paint_shows_the_published_kpis(
         assert section in text
     for funnel in ("Onboarding", "Deployment", "Service creation"):
         assert funnel in text
-    csv_names = page.eval_on_selector_all("a.fa-csv", "els => els.map(e => e.download)")  # type: ignore[attr-defined]
+    csv_names = page.eval_on_selector_all("a.fwk-csv", "els => els.map(e => e.download)")  # type: ignore[attr-defined]
     assert "overview_7d_kpis.csv" in csv_names
     support.screenshot(page, artifacts / "overview_published.png")  # type: ignore[attr-defined]
 
@@ -102,8 +102,8 @@ def test_changing_the_time_range_recomputes_with_the_library(
 @pytest.mark.parametrize("name", ["usage", "features", "experiments", "segments", "funnels"])
 def test_area_pages_render_without_errors(voila: support.Voila, name: str, page: object, artifacts: Path) -> None:
     page.goto(voila.page(name))  # type: ignore[attr-defined]
-    page.wait_for_selector(".fa-asof", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
-    page.wait_for_selector(".fa-dash h2", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
+    page.wait_for_selector(".fwk-asof", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
+    page.wait_for_selector(".fwk-dash h2", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
     text = assert_clean(page)
     assert "Published run" in text
     if name == "experiments":
@@ -134,7 +134,7 @@ def test_an_open_dashboard_picks_up_a_newer_run(
         data = json.loads((newer / "data.json").read_text(encoding="utf-8"))
         visits = expected_tiles(data["kpis"])["visits"]
         page.wait_for_function(  # type: ignore[attr-defined]
-            "v => document.querySelector('[data-kpi=visits] .fa-value').innerText.trim() === v",
+            "v => document.querySelector('[data-kpi=visits] .fwk-value').innerText.trim() === v",
             arg=visits,
             timeout=TIMEOUT_MS,
         )
@@ -153,13 +153,13 @@ def test_without_a_published_run_it_says_so_and_errors_stay_friendly(
     missing = f"duckdb://{tmp_path / 'missing.duckdb'}"
     with support.Voila(server_env(missing, empty)) as server:
         page.goto(server.page("overview"))  # type: ignore[attr-defined]
-        page.wait_for_selector(".fa-infobox", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
+        page.wait_for_selector(".fwk-infobox", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
         text = page.inner_text("body")  # type: ignore[attr-defined]
         assert "No overview report has been published yet" in text
         assert page.query_selector(support.KPI_SELECTOR) is None  # type: ignore[attr-defined]
         support.screenshot(page, artifacts / "overview_unpublished.png")  # type: ignore[attr-defined]
         page.get_by_role("button", name="Compute now").click()  # type: ignore[attr-defined]
-        page.wait_for_selector(".fa-error", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
+        page.wait_for_selector(".fwk-error", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
         text = page.inner_text("body")  # type: ignore[attr-defined]
         assert "could not be computed right now" in text
         assert "Traceback" not in text and "missing.duckdb" not in text and str(tmp_path) not in text
@@ -180,7 +180,7 @@ def test_token_auth_refuses_requests_without_the_token(
         assert refused.status_code in (302, 401, 403)
         if refused.status_code == 302:
             assert "login" in refused.headers["location"]
-        assert "fa-tile" not in refused.text
+        assert "fwk-tile" not in refused.text
         wrong = httpx.get(bare, params={"token": "wrong"}, timeout=30, follow_redirects=False)
         assert wrong.status_code in (302, 401, 403)
         page.goto(server.page("overview"))  # type: ignore[attr-defined]

@@ -109,5 +109,5 @@ def test_a_newer_run_is_picked_up_by_one_poll(tmp_path: Path) -> None:
 def test_without_a_run_there_are_no_numbers(tmp_path: Path) -> None:
     dashboard = Dashboard("overview", reports_dir=tmp_path, poll=0)
     assert "No overview report has been published yet" in dashboard.status.value
-    assert "fa-tile" not in dashboard.content.value
+    assert "fwk-tile" not in dashboard.content.value
     assert dashboard.compute_button.layout.display == ""

@@ -21,19 +21,16 @@ from ..report import TILE_CSS, html_table, kpi_tiles
 
 DASHBOARD_CSS = """
 <style>
-.fa-dash{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#1a1a1a}
-.fa-dash h2{font-size:18px;margin:18px 0 6px 0;border-bottom:1px solid #e5e5e5;padding-bottom:4px}
-.fa-dash h3{font-size:15px;margin:12px 0 4px 0}
-.fa-dash .fa-note{color:#555;font-size:13px;margin:4px 0}
-.fa-dash img.fa-chart{max-width:100%;height:auto}
-.fa-error{background:#fde2e1;border:1px solid #d55e00;color:#7a1f00;padding:10px 14px;border-radius:6px;font-size:14px}
-.fa-infobox{background:#e8f1fb;border:1px solid #0072b2;color:#0b3a5c;padding:10px 14px;border-radius:6px;font-size:14px}
-.fa-srm{background:#fde2e1;border:1px solid #d55e00;color:#7a1f00;padding:6px 10px;border-radius:6px;font-weight:600;font-size:13px;margin:4px 0}
-.fa-ok{color:#00734d;font-weight:600}
-.fa-links a{margin-right:14px}
-/* report.py's "fa-" classes collide with Font Awesome icons (.fa-table, .fa-header), which
-   Voila loads: without this every table and header gets a stray icon glyph. */
-.fa-table::before,.fa-header::before,.fa-dash::before{content:none!important;display:none!important}
+.fwk-dash{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#1a1a1a}
+.fwk-dash h2{font-size:18px;margin:18px 0 6px 0;border-bottom:1px solid #e5e5e5;padding-bottom:4px}
+.fwk-dash h3{font-size:15px;margin:12px 0 4px 0}
+.fwk-dash .fwk-note{color:#555;font-size:13px;margin:4px 0}
+.fwk-dash img.fwk-chart{max-width:100%;height:auto}
+.fwk-error{background:#fde2e1;border:1px solid #d55e00;color:#7a1f00;padding:10px 14px;border-radius:6px;font-size:14px}
+.fwk-infobox{background:#e8f1fb;border:1px solid #0072b2;color:#0b3a5c;padding:10px 14px;border-radius:6px;font-size:14px}
+.fwk-srm{background:#fde2e1;border:1px solid #d55e00;color:#7a1f00;padding:6px 10px;border-radius:6px;font-weight:600;font-size:13px;margin:4px 0}
+.fwk-ok{color:#00734d;font-weight:600}
+.fwk-links a{margin-right:14px}
 </style>
 """
 
@@ -43,19 +40,19 @@ def esc(value: Any) -> str:
 
 
 def section(title: str, body: str) -> str:
-    return f'<div class="fa-dash"><h2>{esc(title)}</h2>{body}</div>'
+    return f'<div class="fwk-dash"><h2>{esc(title)}</h2>{body}</div>'
 
 
 def note(text: str) -> str:
-    return f'<p class="fa-note">{esc(text)}</p>'
+    return f'<p class="fwk-note">{esc(text)}</p>'
 
 
 def info_box(text: str) -> str:
-    return DASHBOARD_CSS + f'<div class="fa-dash fa-infobox">{esc(text)}</div>'
+    return DASHBOARD_CSS + f'<div class="fwk-dash fwk-infobox">{esc(text)}</div>'
 
 
 def error_box(text: str) -> str:
-    return DASHBOARD_CSS + f'<div class="fa-dash fa-error" role="alert">{esc(text)}</div>'
+    return DASHBOARD_CSS + f'<div class="fwk-dash fwk-error" role="alert">{esc(text)}</div>'
 
 
 def figure_html(figure: Any, alt: str) -> str:
@@ -66,7 +63,7 @@ def figure_html(figure: Any, alt: str) -> str:
     figure.savefig(buffer, format="png", dpi=96, bbox_inches="tight", facecolor="white")
     plt.close(figure)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img class="fa-chart" alt="{esc(alt)}" src="data:image/png;base64,{data}">'
+    return f'<img class="fwk-chart" alt="{esc(alt)}" src="data:image/png;base64,{data}">'
 
 
 def frame(records: list[dict[str, Any]] | None, columns: list[str] | None = None) -> pd.DataFrame:
@@ -239,9 +236,9 @@ def funnels_html(areas: dict[str, Any], only: str | None = None, chart: bool = T
 def srm_html(result: dict[str, Any]) -> str:
     srm = result.get("srm") or {}
     if result.get("srm_status") not in (None, "ok"):
-        return f'<div class="fa-srm">Sample ratio mismatch: {esc(srm.get("message"))} Do not trust the results below until it is explained.</div>'
+        return f'<div class="fwk-srm">Sample ratio mismatch: {esc(srm.get("message"))} Do not trust the results below until it is explained.</div>'
     return (
-        f'<span class="fa-ok">No sample ratio mismatch</span> <span class="fa-note">(p = {srm.get("p_value", 0):.3g})</span>'
+        f'<span class="fwk-ok">No sample ratio mismatch</span> <span class="fwk-note">(p = {srm.get("p_value", 0):.3g})</span>'
         if srm
         else ""
     )
@@ -339,11 +336,11 @@ def header_html(title: str, meta: dict[str, Any]) -> str:
     line = " · ".join(parts)
     banner = ""
     if meta.get("demo"):
-        banner = '<div class="fa-banner fa-demo">Demo data: these numbers come from the generated demo data set, not from real usage.</div>'
+        banner = '<div class="fwk-banner fwk-demo">Demo data: these numbers come from the generated demo data set, not from real usage.</div>'
     return (
         TILE_CSS
         + DASHBOARD_CSS
-        + f'<div class="fa-header fa-dash"><h1>{esc(title)}</h1><div class="fa-meta fa-asof">{line}</div>{banner}</div>'
+        + f'<div class="fwk-header fwk-dash"><h1>{esc(title)}</h1><div class="fwk-meta fwk-asof">{line}</div>{banner}</div>'
     )
 
 
@@ -356,11 +353,11 @@ def csv_links_html(tables: dict[str, pd.DataFrame], stem: str) -> str:
         payload = base64.b64encode(data.to_csv(index=False).encode("utf-8")).decode("ascii")
         filename = f"{stem}_{name}.csv"
         links.append(
-            f'<a class="fa-csv" download="{esc(filename)}" href="data:text/csv;base64,{payload}">{esc(name)}.csv</a>'
+            f'<a class="fwk-csv" download="{esc(filename)}" href="data:text/csv;base64,{payload}">{esc(name)}.csv</a>'
         )
     if not links:
         return ""
-    return '<div class="fa-dash fa-links">Download CSV: ' + " ".join(links) + "</div>"
+    return '<div class="fwk-dash fwk-links">Download CSV: ' + " ".join(links) + "</div>"
 
 
 def report_links_html(links: list[Any], max_inline_bytes: int = 3_000_000) -> str:
@@ -379,4 +376,4 @@ def report_links_html(links: list[Any], max_inline_bytes: int = 3_000_000) -> st
             )
         else:
             items.append(f"<span>{esc(label)}: {esc(link.path)}</span>")
-    return '<div class="fa-dash fa-links">Latest reports: ' + " ".join(items) + "</div>"
+    return '<div class="fwk-dash fwk-links">Latest reports: ' + " ".join(items) + "</div>"
