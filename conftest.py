@@ -24,7 +24,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     folder = Path(_scratch.name)
     path = folder / "nbval-demo.duckdb"
     if not path.exists():
-        demo.generate(path, events=40_000, seed=5, days=60, end=datetime.fromisoformat("2026-11-15T12:00:00+00:00"), progress=False)
+        demo.generate(
+            path,
+            events=40_000,
+            seed=5,
+            days=60,
+            end=datetime.fromisoformat("2026-11-15T12:00:00+00:00"),
+            progress=False,
+        )
     os.environ["FAWKES_ANALYTICS_SOURCE"] = f"duckdb://{path}"
     os.environ["FAWKES_ANALYTICS_REPORTS_DIR"] = str(folder / "reports")
 

@@ -30,7 +30,9 @@ print(json.dumps({"seconds": time.perf_counter() - started, "events": summary.ev
 def measure(events: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="fawkes-bench-") as folder:
         path = Path(folder) / "demo.duckdb"
-        out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(events)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(path), str(events)], capture_output=True, text=True, check=True
+        )
         result = json.loads(out.stdout.strip().splitlines()[-1])
         result["file_mb"] = path.stat().st_size / 1e6
         return result
@@ -46,7 +48,10 @@ def main() -> int:
         runs = [measure(events) for _ in range(args.runs)]
         seconds = statistics.median(r["seconds"] for r in runs)
         peak = statistics.median(r["peak_mb"] for r in runs)
-        print(f"{runs[0]['events']:>12,} {len(runs):>4} {seconds:>9.1f} {runs[0]['events'] / seconds:>10,.0f} {peak:>8.0f} {runs[0]['file_mb']:>8.0f}", flush=True)
+        print(
+            f"{runs[0]['events']:>12,} {len(runs):>4} {seconds:>9.1f} {runs[0]['events'] / seconds:>10,.0f} {peak:>8.0f} {runs[0]['file_mb']:>8.0f}",
+            flush=True,
+        )
     return 0
 
 

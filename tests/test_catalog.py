@@ -13,7 +13,13 @@ from fawkes_analytics.errors import ConfigError
 
 def test_shipped_catalog_defines_the_platform_features_and_funnels() -> None:
     loaded = catalog.load()
-    assert set(loaded.features) == {"deploy_application", "create_service", "view_documentation", "run_pipeline", "configure_monitoring"}
+    assert set(loaded.features) == {
+        "deploy_application",
+        "create_service",
+        "view_documentation",
+        "run_pipeline",
+        "configure_monitoring",
+    }
     assert set(loaded.funnels) == {"onboarding", "deployment", "service_creation"}
     onboarding = loaded.funnels["onboarding"]
     assert [s.event for s in onboarding.steps] == ["sign_up", "profile_setup", "first_template", "first_deployment"]
@@ -26,9 +32,17 @@ def test_shipped_catalog_defines_the_platform_features_and_funnels() -> None:
     ("text", "key", "problem"),
     [
         ("funnels:\n  - name: f\n    steps: [a]\n", "funnels[0].steps", "at least two"),
-        ("funnels:\n  - name: f\n    steps: [a, b]\n    order: random\n", "funnels[0].order", "ordered, strict, unordered"),
+        (
+            "funnels:\n  - name: f\n    steps: [a, b]\n    order: random\n",
+            "funnels[0].order",
+            "ordered, strict, unordered",
+        ),
         ("funnels:\n  - name: f\n    steps: [a, b]\n    window: soon\n", "funnels[0].window", "not a duration"),
-        ("funnels:\n  - name: f\n    steps: [a, b]\n    exclusions: [{event: x, from_step: 2, to_step: 1}]\n", "funnels[0].exclusions[0]", "from_step"),
+        (
+            "funnels:\n  - name: f\n    steps: [a, b]\n    exclusions: [{event: x, from_step: 2, to_step: 1}]\n",
+            "funnels[0].exclusions[0]",
+            "from_step",
+        ),
         ("features:\n  - title: no name\n", "features[0].name", "required"),
         ("features:\n  - {name: a}\n  - {name: a}\n", "features", "defined twice"),
         ("features: [\n", "(file)", "not valid YAML"),

@@ -17,8 +17,12 @@ END = datetime(2026, 11, 15, 12, tzinfo=timezone.utc)
 def fingerprint(path: Path) -> tuple:
     with duckdb.connect(str(path), read_only=True) as con:
         return (
-            con.sql("select count(*), count(distinct user_id), sum(epoch_us(timestamp)), string_agg(distinct event_name, ',' order by event_name) from events").fetchone(),
-            con.sql("select count(*), string_agg(user_id || variant, ',' order by user_id, experiment_id) from assignments").fetchone(),
+            con.sql(
+                "select count(*), count(distinct user_id), sum(epoch_us(timestamp)), string_agg(distinct event_name, ',' order by event_name) from events"
+            ).fetchone(),
+            con.sql(
+                "select count(*), string_agg(user_id || variant, ',' order by user_id, experiment_id) from assignments"
+            ).fetchone(),
             con.sql("select count(*), sum(score) from feedback").fetchone(),
         )
 
@@ -39,10 +43,23 @@ def test_demo_data_has_the_product_shape(demo_db) -> None:
     assert source.data_as_of() <= source.default_as_of()
     with duckdb.connect(str(demo_db.path), read_only=True) as con:
         names = {r[0] for r in con.sql("select distinct event_name from events").fetchall()}
-        assert {"pageview", "sign_up", "first_deployment", "deploy_start", "deploy_success", "select_template", "service_active",
-                "view_documentation", "run_pipeline", "configure_monitoring"} <= names
+        assert {
+            "pageview",
+            "sign_up",
+            "first_deployment",
+            "deploy_start",
+            "deploy_success",
+            "select_template",
+            "service_active",
+            "view_documentation",
+            "run_pipeline",
+            "configure_monitoring",
+        } <= names
         # Funnels drop off: each onboarding step has fewer users than the one before.
-        steps = [con.sql(f"select count(distinct user_id) from events where event_name = '{s}'").fetchone()[0] for s in demo.ONBOARDING]
+        steps = [
+            con.sql(f"select count(distinct user_id) from events where event_name = '{s}'").fetchone()[0]
+            for s in demo.ONBOARDING
+        ]
         assert steps == sorted(steps, reverse=True) and steps[-1] > 0
         # Weekly rhythm: weekdays busier than weekends.
         weekday, weekend = con.sql(
@@ -50,9 +67,18 @@ def test_demo_data_has_the_product_shape(demo_db) -> None:
             "(select date_trunc('day', timestamp) d, dayofweek(min(timestamp)) dow, count(*) n from events group by 1)"
         ).fetchone()
         assert weekday > 1.5 * weekend
-        variants = dict(con.sql("select variant, count(*) from assignments where experiment_id = 'pipeline_templates' group by 1").fetchall())
+        variants = dict(
+            con.sql(
+                "select variant, count(*) from assignments where experiment_id = 'pipeline_templates' group by 1"
+            ).fetchall()
+        )
         assert set(variants) == {"control", "gallery", "gallery_compact"}
-        assert con.sql("select count(*) from events where timestamp >= ?", params=[demo_db.end.replace(tzinfo=None)]).fetchone()[0] == 0
+        assert (
+            con.sql(
+                "select count(*) from events where timestamp >= ?", params=[demo_db.end.replace(tzinfo=None)]
+            ).fetchone()[0]
+            == 0
+        )
         assert con.sql("select count(*) - count(distinct event_id) from events").fetchone()[0] == 0
         assert con.sql("select min(score) >= 0 and max(score) <= 10 from feedback").fetchone()[0]
 

@@ -27,7 +27,13 @@ pytestmark = pytest.mark.slow
 
 def expected_kpis(report: str, params: dict, source, cat) -> dict[str, float | None]:
     """What the library says for the same parameters (the notebook must publish exactly this)."""
-    tr = timerange.resolve(params.get("time_range", "7d"), params.get("start") or None, params.get("end") or None, params.get("tz", "UTC"), as_of=source.default_as_of())
+    tr = timerange.resolve(
+        params.get("time_range", "7d"),
+        params.get("start") or None,
+        params.get("end") or None,
+        params.get("tz", "UTC"),
+        as_of=source.default_as_of(),
+    )
     if report == "usage_trends":
         kpis = usage_trends(source, tr, params.get("granularity"), segment=params.get("segment"), catalog=cat).kpis
     elif report == "feature_adoption":
@@ -38,7 +44,9 @@ def expected_kpis(report: str, params: dict, source, cat) -> dict[str, float | N
         kpis = views.funnel_kpis({n: funnel_report(source, cat.funnel(n), tr) for n in params["funnels"].split(",")})
     elif report == "experiment_results":
         e = params["experiment_id"]
-        kpis = views.experiment_kpis(analyze_experiment(source, cat, e, as_of=tr.end), analyze_experiment(source, cat, e, as_of=tr.start))
+        kpis = views.experiment_kpis(
+            analyze_experiment(source, cat, e, as_of=tr.end), analyze_experiment(source, cat, e, as_of=tr.start)
+        )
     else:
         kpis = usage_trends(source, tr).kpis
     return {k.name: k.value for k in kpis}
@@ -118,9 +126,9 @@ def test_hostile_page_names_are_escaped_and_neutralised(hostile_source: Path, tm
     with (folder / "usage_top_pages.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     pages = {row["page"]: row for row in rows}
-    assert "'=HYPERLINK(\"http://evil.example\",\"click\")" in pages
-    assert "=HYPERLINK(\"http://evil.example\",\"click\")" not in pages
-    hyperlink = pages["'=HYPERLINK(\"http://evil.example\",\"click\")"]
+    assert '\'=HYPERLINK("http://evil.example","click")' in pages
+    assert '=HYPERLINK("http://evil.example","click")' not in pages
+    hyperlink = pages['\'=HYPERLINK("http://evil.example","click")']
     assert hyperlink["pageviews"] == "40" and hyperlink["visitors"] == "40", "numbers stay numbers"
 
 
@@ -144,7 +152,12 @@ def test_bad_parameters_fail_before_execution(report: str, params: dict, named: 
 def test_pdf_is_rendered_from_the_html(demo_env, tmp_path: Path) -> None:
     if not shutil.which("chromium"):
         pytest.fail("Debian's chromium is required for PDF reports (scripts/install-system-deps.sh installs it)")
-    record = runs.run_report("feature_adoption", {"time_range": "7d"}, reports_dir=tmp_path / "reports", outputs=("html", "pdf", "csv", "json"))
+    record = runs.run_report(
+        "feature_adoption",
+        {"time_range": "7d"},
+        reports_dir=tmp_path / "reports",
+        outputs=("html", "pdf", "csv", "json"),
+    )
     assert record.succeeded, record.error
     pdf = Path(record.run_dir) / "report.pdf"
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 10_000

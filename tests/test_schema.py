@@ -53,12 +53,18 @@ def test_null_user_id_names_the_offending_row() -> None:
 def test_unparseable_timestamp() -> None:
     with pytest.raises(SchemaError) as caught:
         schema.validate("events", events(timestamp=["2026-11-01T10:00:00Z", "yesterday", "2026-11-01T11:00:00Z"]))
-    assert "column 'timestamp'" in str(caught.value) and "unparseable" in str(caught.value) and "row 2" in str(caught.value)
+    assert (
+        "column 'timestamp'" in str(caught.value)
+        and "unparseable" in str(caught.value)
+        and "row 2" in str(caught.value)
+    )
 
 
 def test_timezone_less_timestamp_is_refused() -> None:
     with pytest.raises(SchemaError) as caught:
-        schema.validate("events", events(timestamp=["2026-11-01T10:00:00Z", "2026-11-01T10:05:00Z", "2026-11-01 11:00:00"]))
+        schema.validate(
+            "events", events(timestamp=["2026-11-01T10:00:00Z", "2026-11-01T10:05:00Z", "2026-11-01 11:00:00"])
+        )
     assert "timezone-less" in str(caught.value) and "row 3" in str(caught.value)
     naive = events()
     naive["timestamp"] = pd.to_datetime(["2026-11-01 10:00", "2026-11-01 10:05", "2026-11-01 11:00"])
@@ -73,7 +79,11 @@ def test_wrong_type_is_refused() -> None:
     feedback = pd.DataFrame({"user_id": ["u1"], "timestamp": ["2026-11-01T10:00:00Z"], "score": ["great"]})
     with pytest.raises(SchemaError) as caught:
         schema.validate("feedback", feedback)
-    assert "table 'feedback'" in str(caught.value) and "column 'score'" in str(caught.value) and "'great'" in str(caught.value)
+    assert (
+        "table 'feedback'" in str(caught.value)
+        and "column 'score'" in str(caught.value)
+        and "'great'" in str(caught.value)
+    )
 
 
 def test_negative_and_out_of_range_scores_are_impossible() -> None:
@@ -95,7 +105,12 @@ def test_duplicated_events_are_dropped_and_counted() -> None:
 
 def test_numeric_ids_become_text_and_row_offset_counts_from_stream_start() -> None:
     assignments = pd.DataFrame(
-        {"experiment_id": ["x", "x"], "variant": ["a", "b"], "user_id": [116, 337], "assigned_at": ["2026-11-01T00:00:00Z", None]}
+        {
+            "experiment_id": ["x", "x"],
+            "variant": ["a", "b"],
+            "user_id": [116, 337],
+            "assigned_at": ["2026-11-01T00:00:00Z", None],
+        }
     )
     with pytest.raises(SchemaError) as caught:
         schema.validate("assignments", assignments, row_offset=1000)

@@ -14,6 +14,7 @@ from .errors import (
     SourceResponseError,
     SourceUnavailable,
 )
+
 if TYPE_CHECKING:
     from .sources import Source, connect
 
@@ -31,6 +32,7 @@ def __getattr__(name: str) -> object:
 
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ConfigError",

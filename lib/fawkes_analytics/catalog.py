@@ -31,7 +31,11 @@ def parse_duration(value: object, path: str, key: str) -> timedelta:
         return timedelta(seconds=float(value))
     match = _DURATION.match(str(value))
     if not match or float(match.group(1)) <= 0:
-        raise ConfigError(path, key, f"{value!r} is not a duration (allowed: a positive number of seconds or '<n>s|m|h|d|w', e.g. '14d')")
+        raise ConfigError(
+            path,
+            key,
+            f"{value!r} is not a duration (allowed: a positive number of seconds or '<n>s|m|h|d|w', e.g. '14d')",
+        )
     return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
 
 
@@ -137,8 +141,13 @@ def _parse_funnel(raw: Any, path: str, where: str) -> Funnel:
         exclusions.append(Exclusion(str(event), start, stop))
     breakdown = raw.get("breakdown")
     return Funnel(
-        name, str(raw.get("title", name.replace("_", " ").capitalize())), tuple(steps), order, window,
-        tuple(exclusions), str(breakdown) if breakdown else None,
+        name,
+        str(raw.get("title", name.replace("_", " ").capitalize())),
+        tuple(steps),
+        order,
+        window,
+        tuple(exclusions),
+        str(breakdown) if breakdown else None,
     )
 
 
@@ -163,8 +172,14 @@ def load(path: str | os.PathLike | None = None) -> Catalog:
     where = str(path)
     if not isinstance(raw, dict):
         raise ConfigError(where, "(top level)", "must be a mapping")
-    features = _unique([_parse_feature(f, where, f"features[{i}]") for i, f in enumerate(raw.get("features", []) or [])], where, "features")
-    funnels = _unique([_parse_funnel(f, where, f"funnels[{i}]") for i, f in enumerate(raw.get("funnels", []) or [])], where, "funnels")
+    features = _unique(
+        [_parse_feature(f, where, f"features[{i}]") for i, f in enumerate(raw.get("features", []) or [])],
+        where,
+        "features",
+    )
+    funnels = _unique(
+        [_parse_funnel(f, where, f"funnels[{i}]") for i, f in enumerate(raw.get("funnels", []) or [])], where, "funnels"
+    )
     adoption = raw.get("adoption", {}) or {}
     threshold = adoption.get("trend_threshold_pct", 10.0)
     if not isinstance(threshold, (int, float)) or threshold < 0:
@@ -173,5 +188,11 @@ def load(path: str | os.PathLike | None = None) -> Catalog:
     if not isinstance(experiments, list):
         raise ConfigError(where, "experiments", "must be a list")
     return Catalog(
-        where, features, funnels, float(threshold), raw.get("segments", {}) or {}, experiments, raw.get("kpis", {}) or {},
+        where,
+        features,
+        funnels,
+        float(threshold),
+        raw.get("segments", {}) or {},
+        experiments,
+        raw.get("kpis", {}) or {},
     )

@@ -62,19 +62,53 @@ SOURCES = [
 ]
 SOURCE_SHARE = np.array([s[5] for s in SOURCES])
 PAGES = [
-    "/", "/pricing", "/blog/zero-downtime-deploys", "/blog/platform-engineering", "/signup", "/login",
-    "/docs", "/docs/getting-started", "/docs/deploy", "/docs/services", "/docs/pipelines", "/docs/monitoring",
-    "/dashboard", "/apps", "/apps/deploy", "/services", "/services/new", "/pipelines", "/monitoring",
-    "/templates", "/settings/profile",
+    "/",
+    "/pricing",
+    "/blog/zero-downtime-deploys",
+    "/blog/platform-engineering",
+    "/signup",
+    "/login",
+    "/docs",
+    "/docs/getting-started",
+    "/docs/deploy",
+    "/docs/services",
+    "/docs/pipelines",
+    "/docs/monitoring",
+    "/dashboard",
+    "/apps",
+    "/apps/deploy",
+    "/services",
+    "/services/new",
+    "/pipelines",
+    "/monitoring",
+    "/templates",
+    "/settings/profile",
 ]
 _ENTRY = {
     "app": {"/dashboard": 6, "/apps": 2, "/pipelines": 1, "/login": 2},
-    "docs": {"/docs": 2, "/docs/getting-started": 3, "/docs/deploy": 2, "/docs/services": 1, "/docs/pipelines": 1, "/": 1},
+    "docs": {
+        "/docs": 2,
+        "/docs/getting-started": 3,
+        "/docs/deploy": 2,
+        "/docs/services": 1,
+        "/docs/pipelines": 1,
+        "/": 1,
+    },
     "marketing": {"/": 4, "/pricing": 2, "/blog/zero-downtime-deploys": 2, "/blog/platform-engineering": 2},
 }
 _BROWSE = {
-    "/dashboard": 6, "/apps": 4, "/apps/deploy": 2, "/services": 3, "/services/new": 1, "/pipelines": 3,
-    "/monitoring": 2, "/templates": 1, "/settings/profile": 1, "/docs": 1, "/docs/deploy": 1, "/pricing": 0.5,
+    "/dashboard": 6,
+    "/apps": 4,
+    "/apps/deploy": 2,
+    "/services": 3,
+    "/services/new": 1,
+    "/pipelines": 3,
+    "/monitoring": 2,
+    "/templates": 1,
+    "/settings/profile": 1,
+    "/docs": 1,
+    "/docs/deploy": 1,
+    "/pricing": 0.5,
 }
 
 # Custom event blocks: each block is an ordered sequence; a visit emits the first k events.
@@ -82,14 +116,33 @@ ONBOARDING = ("sign_up", "profile_setup", "first_template", "first_deployment")
 DEPLOYMENT = ("deploy_start", "deploy_configure", "build_complete", "deploy_success")
 SERVICE = ("select_template", "configure_service", "review_and_create", "service_active")
 EVENT_PAGE = {
-    "sign_up": "/signup", "profile_setup": "/settings/profile", "first_template": "/templates",
-    "first_deployment": "/apps/deploy", "deploy_start": "/apps/deploy", "deploy_configure": "/apps/deploy",
-    "build_complete": "/apps/deploy", "deploy_success": "/apps/deploy", "deploy_failed": "/apps/deploy",
-    "select_template": "/services/new", "configure_service": "/services/new", "review_and_create": "/services/new",
-    "service_active": "/services", "view_documentation": "/docs", "run_pipeline": "/pipelines",
+    "sign_up": "/signup",
+    "profile_setup": "/settings/profile",
+    "first_template": "/templates",
+    "first_deployment": "/apps/deploy",
+    "deploy_start": "/apps/deploy",
+    "deploy_configure": "/apps/deploy",
+    "build_complete": "/apps/deploy",
+    "deploy_success": "/apps/deploy",
+    "deploy_failed": "/apps/deploy",
+    "select_template": "/services/new",
+    "configure_service": "/services/new",
+    "review_and_create": "/services/new",
+    "service_active": "/services",
+    "view_documentation": "/docs",
+    "run_pipeline": "/pipelines",
     "configure_monitoring": "/monitoring",
 }
-EVENT_NAMES = ("pageview", *ONBOARDING, *DEPLOYMENT, "deploy_failed", *SERVICE, "view_documentation", "run_pipeline", "configure_monitoring")
+EVENT_NAMES = (
+    "pageview",
+    *ONBOARDING,
+    *DEPLOYMENT,
+    "deploy_failed",
+    *SERVICE,
+    "view_documentation",
+    "run_pipeline",
+    "configure_monitoring",
+)
 PLANS = ("free", "team", "enterprise")
 NPS_CATEGORIES = ("deployments", "documentation", "pricing", "performance", "support")
 NPS_COMMENTS = (
@@ -145,7 +198,9 @@ def _expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return parent, np.arange(len(parent)) - starts[parent]
 
 
-def _block(counts: np.ndarray, names: tuple[str, ...], block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _block(
+    counts: np.ndarray, names: tuple[str, ...], block: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     visit, pos = _expand(counts)
     codes = np.array([EVENT_NAMES.index(n) for n in names])[np.minimum(pos, len(names) - 1)]
     return visit, np.full(len(visit), block), pos, codes
@@ -186,7 +241,9 @@ def _visits(rng: np.random.Generator, pop: _Population, day0: int, day1: int, st
     return {"user": user[order], "kind": kind[order], "start": start[order], "first": first[order]}
 
 
-def _events_of(rng: np.random.Generator, pop: _Population, visits: dict[str, np.ndarray], start_us: int, days: int) -> pa.Table:
+def _events_of(
+    rng: np.random.Generator, pop: _Population, visits: dict[str, np.ndarray], start_us: int, days: int
+) -> pa.Table:
     """Expand visits into events: pageviews plus the custom event blocks, in order."""
     n = len(visits["user"])
     user, kind, first = visits["user"], visits["kind"], visits["first"]
@@ -335,9 +392,13 @@ def _assignments(pop: _Population, start_us: int) -> pa.Table:
     parts = []
     onboarded = np.flatnonzero(np.isfinite(pop.onboarding_assigned))
     variants = np.where(pop.checklist[onboarded], 1, 0)
-    parts.append(("onboarding_checklist", onboarded, variants, pop.onboarding_assigned[onboarded], ["control", "checklist"]))
+    parts.append(
+        ("onboarding_checklist", onboarded, variants, pop.onboarding_assigned[onboarded], ["control", "checklist"])
+    )
     piped = np.flatnonzero(np.isfinite(pop.pipeline_assigned))
-    parts.append(("pipeline_templates", piped, pop.pipeline_variant[piped], pop.pipeline_assigned[piped], list(PIPELINE_SPLIT)))
+    parts.append(
+        ("pipeline_templates", piped, pop.pipeline_variant[piped], pop.pipeline_assigned[piped], list(PIPELINE_SPLIT))
+    )
     tables = []
     for experiment, users, codes, day, names in parts:
         tables.append(
@@ -424,7 +485,9 @@ def generate(
             keep = pc.less(table["timestamp"], pa.scalar(end_us, pa.timestamp("us")))
             table = table.filter(keep)
             table = table.sort_by("timestamp")
-            ids = pc.binary_join_element_wise("e", pc.cast(pa.array(np.arange(written + 1, written + 1 + table.num_rows)), pa.string()), "")
+            ids = pc.binary_join_element_wise(
+                "e", pc.cast(pa.array(np.arange(written + 1, written + 1 + table.num_rows)), pa.string()), ""
+            )
             table = table.set_column(0, "event_id", ids)
             con.register("chunk", table)
             con.execute("INSERT INTO events SELECT * FROM chunk")

@@ -53,13 +53,17 @@ class Overview(Result):
     def to_frames(self) -> dict[str, pd.DataFrame]:
         frames: dict[str, pd.DataFrame] = {}
         parts: dict[str, Result] = {"usage": self.usage, "features": self.features, "segments": self.segments}
-        parts |= {f"funnel_{n}": r for n, r in self.funnels.items()} | {f"experiment_{n}": r for n, r in self.experiments.items()}
+        parts |= {f"funnel_{n}": r for n, r in self.funnels.items()} | {
+            f"experiment_{n}": r for n, r in self.experiments.items()
+        }
         for prefix, result in parts.items():
             frames |= {f"{prefix}_{name}": frame for name, frame in result.to_frames().items()}
         return frames
 
 
-def build_overview(source: Source, catalog: Catalog, time_range: TimeRange, experiments_as_of: datetime | None = None) -> Overview:
+def build_overview(
+    source: Source, catalog: Catalog, time_range: TimeRange, experiments_as_of: datetime | None = None
+) -> Overview:
     """Compute the overview; experiments are read cumulatively up to the end of the range."""
     as_of = experiments_as_of or time_range.end
     return Overview(

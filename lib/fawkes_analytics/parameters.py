@@ -58,7 +58,11 @@ def _coerce(name: str, value: Any, type_name: str) -> Any:
             if expected is float:
                 return float(text)
             if expected is list:
-                return [part.strip() for part in text.split(",") if part.strip()] if not text.startswith("[") else ast.literal_eval(text)
+                return (
+                    [part.strip() for part in text.split(",") if part.strip()]
+                    if not text.startswith("[")
+                    else ast.literal_eval(text)
+                )
         except (ValueError, SyntaxError) as exc:
             raise ParameterError(name, f"{value!r} is not a valid {type_name}") from exc
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
@@ -69,7 +73,12 @@ def _coerce(name: str, value: Any, type_name: str) -> Any:
 
 
 def _check_time(params: dict[str, Any], catalog: catalog_module.Catalog) -> None:
-    timerange.resolve(params.get("time_range") or "7d", params.get("start") or None, params.get("end") or None, params.get("tz") or "UTC")
+    timerange.resolve(
+        params.get("time_range") or "7d",
+        params.get("start") or None,
+        params.get("end") or None,
+        params.get("tz") or "UTC",
+    )
 
 
 def _check_funnels(params: dict[str, Any], catalog: catalog_module.Catalog) -> None:
@@ -114,7 +123,9 @@ CHECKS: dict[str, Callable[[dict[str, Any], catalog_module.Catalog], None]] = {
 SECRET_WORDS = ("password", "token", "secret", "api_key", "apikey")
 
 
-def resolve(notebook: str | Path, given: dict[str, Any] | None, catalog: catalog_module.Catalog | None = None) -> dict[str, Any]:
+def resolve(
+    notebook: str | Path, given: dict[str, Any] | None, catalog: catalog_module.Catalog | None = None
+) -> dict[str, Any]:
     """Coerce and check ``given`` against the notebook's declared parameters.
 
     Returns only the parameters that were given (papermill keeps the notebook's defaults for

@@ -70,8 +70,14 @@ def empty(title: str, message: str = "No data in this period") -> Figure:
 
 
 def timeseries(
-    frame: pd.DataFrame, x: str, columns: Sequence[str], title: str, ylabel: str | None = None,
-    labels: Sequence[str] | None = None, percent: bool = False, allow_negative: bool = False,
+    frame: pd.DataFrame,
+    x: str,
+    columns: Sequence[str],
+    title: str,
+    ylabel: str | None = None,
+    labels: Sequence[str] | None = None,
+    percent: bool = False,
+    allow_negative: bool = False,
 ) -> Figure:
     """Lines over time, one per column, each with its own colour and marker."""
     if frame.empty:
@@ -79,8 +85,13 @@ def timeseries(
     fig, ax = _figure()
     for i, column in enumerate(columns):
         ax.plot(
-            frame[x], frame[column], color=PALETTE[i % len(PALETTE)], marker=MARKERS[i % len(MARKERS)],
-            markersize=3.5, linewidth=1.8, label=(labels or columns)[i],
+            frame[x],
+            frame[column],
+            color=PALETTE[i % len(PALETTE)],
+            marker=MARKERS[i % len(MARKERS)],
+            markersize=3.5,
+            linewidth=1.8,
+            label=(labels or columns)[i],
         )
     _style_axes(ax, title, ylabel)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=not percent))
@@ -99,7 +110,12 @@ def timeseries(
 
 
 def bars(
-    frame: pd.DataFrame, label: str, value: str, title: str, percent: bool = False, color: int = 0,
+    frame: pd.DataFrame,
+    label: str,
+    value: str,
+    title: str,
+    percent: bool = False,
+    color: int = 0,
     xlabel: str | None = None,
 ) -> Figure:
     """Horizontal bars, largest on top, with the value written at the end of each bar."""

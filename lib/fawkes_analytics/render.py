@@ -20,8 +20,14 @@ from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 
 HIDDEN_TAGS = {"parameters", "injected-parameters", "remove-cell"}
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--no-pdf-header-footer",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-pdf-header-footer",
 )
 
 
@@ -30,7 +36,11 @@ class DropStderr(Preprocessor):
 
     def preprocess_cell(self, cell, resources, index):  # noqa: ANN001, ANN201 - nbconvert's signature
         if cell.get("cell_type") == "code":
-            cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+            cell.outputs = [
+                o
+                for o in cell.get("outputs", [])
+                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            ]
         return cell, resources
 
 
@@ -50,7 +60,7 @@ def table_of_contents(notebook: nbformat.NotebookNode) -> list[tuple[int, str]]:
             for level in (2, 3):
                 marker = "#" * level + " "
                 if stripped.startswith(marker):
-                    entries.append((level, stripped[len(marker):].strip()))
+                    entries.append((level, stripped[len(marker) :].strip()))
     return entries
 
 
@@ -69,11 +79,17 @@ def render_html(notebook_path: str | Path, html_path: str | Path, title: str) ->
     entries = table_of_contents(notebook)
     if entries:
         position = next(
-            (i + 1 for i, c in enumerate(notebook.cells) if c.cell_type == "code" and "fwk-header" in str(c.get("outputs", ""))),
+            (
+                i + 1
+                for i, c in enumerate(notebook.cells)
+                if c.cell_type == "code" and "fwk-header" in str(c.get("outputs", ""))
+            ),
             0,
         )
         notebook.cells.insert(position, _toc_cell(entries))
-    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(
+        template_name="lab", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
     exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags=HIDDEN_TAGS), enabled=True)
     exporter.register_preprocessor(DropStderr(), enabled=True)
     body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title}})
@@ -94,7 +110,13 @@ def render_pdf(html_path: str | Path, pdf_path: str | Path, timeout: float = 120
         raise RuntimeError("PDF output needs Debian's chromium package (apt-get install chromium)")
     pdf_path = Path(pdf_path).resolve()
     with tempfile.TemporaryDirectory(prefix="fawkes-chromium-") as profile:
-        command = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--print-to-pdf={pdf_path}", Path(html_path).resolve().as_uri()]
+        command = [
+            browser,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--print-to-pdf={pdf_path}",
+            Path(html_path).resolve().as_uri(),
+        ]
         completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     if not pdf_path.exists() or pdf_path.stat().st_size == 0:
         raise RuntimeError(f"chromium did not write {pdf_path.name}: {completed.stderr.strip()[-500:]}")

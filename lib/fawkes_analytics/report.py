@@ -26,8 +26,8 @@ from matplotlib.figure import Figure
 from . import catalog as catalog_module
 from . import sources, timerange
 from .export.csv import write_csv
-from .metrics.kpis import Kpi
 from .export.json import write_json
+from .metrics.kpis import Kpi
 from .results import Result, jsonable
 
 RUN_DIR_ENV = "FAWKES_ANALYTICS_RUN_DIR"
@@ -136,7 +136,11 @@ def html_table(frame: pd.DataFrame, max_rows: int | None = 20, formats: dict[str
                 text = str(value)
             cells.append(f'<td class="{"num" if column in numeric else ""}">{html.escape(text)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    more = f'<p class="fwk-meta">Showing {len(data)} of {len(frame)} rows; the CSV has all.</p>' if len(data) < len(frame) else ""
+    more = (
+        f'<p class="fwk-meta">Showing {len(data)} of {len(frame)} rows; the CSV has all.</p>'
+        if len(data) < len(frame)
+        else ""
+    )
     return Html(f'<table class="fwk-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{more}')
 
 
@@ -201,7 +205,10 @@ class Report:
         status = described.get("status")
         if status:
             banners += f'<div class="fwk-banner fwk-warn">{html.escape(status)}</div>'
-        return Html(TILE_CSS + f'<div class="fwk-header"><h1>{html.escape(self.title)}</h1><div class="fwk-meta">{meta}</div>{banners}</div>')
+        return Html(
+            TILE_CSS
+            + f'<div class="fwk-header"><h1>{html.escape(self.title)}</h1><div class="fwk-meta">{meta}</div>{banners}</div>'
+        )
 
     def kpis(self, kpis: list[Kpi]) -> Html:
         """Show KPI tiles and record them for data.json."""
@@ -209,7 +216,9 @@ class Report:
         self.kpis_shown.extend(k for k in kpis if k.name not in known)
         return kpi_tiles(kpis)
 
-    def table(self, name: str, frame: pd.DataFrame, max_rows: int | None = 20, formats: dict[str, str] | None = None) -> Html:
+    def table(
+        self, name: str, frame: pd.DataFrame, max_rows: int | None = 20, formats: dict[str, str] | None = None
+    ) -> Html:
         """Show an escaped table and record it; it is published as ``<name>.csv``."""
         self.tables[_slug(name)] = frame
         return html_table(frame, max_rows, formats)

@@ -42,7 +42,9 @@ def jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, (timedelta, pd.Timedelta)):
         return value.total_seconds()
-    if value is pd.NaT or (value is not None and not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value)):
+    if value is pd.NaT or (
+        value is not None and not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value)
+    ):
         return None
     return value
 

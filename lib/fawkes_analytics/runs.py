@@ -145,8 +145,15 @@ def _execute(
 ) -> tuple[str, str | None]:
     """Run the notebook in a child process; return (status, error)."""
     command = [
-        sys.executable, "-m", "fawkes_analytics._execute", str(notebook), str(output), json.dumps(params),
-        str(cell_timeout or 0), kernel_name or "", str(notebook.parent),
+        sys.executable,
+        "-m",
+        "fawkes_analytics._execute",
+        str(notebook),
+        str(output),
+        json.dumps(params),
+        str(cell_timeout or 0),
+        kernel_name or "",
+        str(notebook.parent),
     ]
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -206,14 +213,18 @@ def run_report(
     work = base / f".tmp-{run_id}"
     work.mkdir()
     started = datetime.now(timezone.utc)
-    record = RunRecord(report, run_id, str(base / run_id), "running", started.isoformat(), parameters=params, versions=_versions())
+    record = RunRecord(
+        report, run_id, str(base / run_id), "running", started.isoformat(), parameters=params, versions=_versions()
+    )
     write_json(record, work / "run.json")
 
     env = dict(os.environ, **{RUN_DIR_ENV: str(work)})
     if source_url:
         env["FAWKES_ANALYTICS_SOURCE"] = source_url
     clock = time.monotonic()
-    status, error = _execute(notebook, work / "notebook.ipynb", params, env, timeout, cell_timeout, kernel_name, work / "run.log", stop)
+    status, error = _execute(
+        notebook, work / "notebook.ipynb", params, env, timeout, cell_timeout, kernel_name, work / "run.log", stop
+    )
     record.durations["execute"] = round(time.monotonic() - clock, 3)
 
     from . import render  # nbconvert is slow to import; only a finished run needs it

@@ -109,14 +109,20 @@ def _to_timestamp(table: Table, column: Column, df: pd.DataFrame, where: str | N
     if pd.api.types.is_datetime64_any_dtype(values):
         if getattr(values.dt, "tz", None) is None:
             raise SchemaError(
-                table.name, column.name, "timezone-less timestamps (give an offset or 'Z')",
-                _example(df, values.notna(), offset), where,
+                table.name,
+                column.name,
+                "timezone-less timestamps (give an offset or 'Z')",
+                _example(df, values.notna(), offset),
+                where,
             )
         return values.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
     if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
         raise SchemaError(
-            table.name, column.name, f"wrong type {values.dtype}, expected a timestamp",
-            _example(df, values.notna() | values.isna(), offset), where,
+            table.name,
+            column.name,
+            f"wrong type {values.dtype}, expected a timestamp",
+            _example(df, values.notna() | values.isna(), offset),
+            where,
         )
     text = values.astype("string")
     parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
@@ -126,8 +132,11 @@ def _to_timestamp(table: Table, column: Column, df: pd.DataFrame, where: str | N
     has_zone = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)\s*$", regex=True, na=True)
     if (~has_zone).any():
         raise SchemaError(
-            table.name, column.name, "timezone-less timestamp (give an offset or 'Z')",
-            _example(df, ~has_zone, offset), where,
+            table.name,
+            column.name,
+            "timezone-less timestamp (give an offset or 'Z')",
+            _example(df, ~has_zone, offset),
+            where,
         )
     return parsed.dt.tz_localize(None).astype("datetime64[us]")
 
@@ -135,24 +144,34 @@ def _to_timestamp(table: Table, column: Column, df: pd.DataFrame, where: str | N
 def _to_number(table: Table, column: Column, df: pd.DataFrame, where: str | None, offset: int) -> pd.Series:
     values = df[column.name]
     if pd.api.types.is_bool_dtype(values):
-        raise SchemaError(table.name, column.name, "wrong type bool, expected a number", _example(df, values.notna(), offset), where)
+        raise SchemaError(
+            table.name, column.name, "wrong type bool, expected a number", _example(df, values.notna(), offset), where
+        )
     numbers = pd.to_numeric(values, errors="coerce")
     bad = numbers.isna() & values.notna()
     if bad.any():
         raise SchemaError(table.name, column.name, "wrong type, expected a number", _example(df, bad, offset), where)
     if column.minimum is not None and (numbers < column.minimum).any():
         raise SchemaError(
-            table.name, column.name, f"value below {column.minimum:g} is impossible",
-            _example(df, numbers < column.minimum, offset), where,
+            table.name,
+            column.name,
+            f"value below {column.minimum:g} is impossible",
+            _example(df, numbers < column.minimum, offset),
+            where,
         )
     if column.maximum is not None and (numbers > column.maximum).any():
         raise SchemaError(
-            table.name, column.name, f"value above {column.maximum:g} is impossible",
-            _example(df, numbers > column.maximum, offset), where,
+            table.name,
+            column.name,
+            f"value above {column.maximum:g} is impossible",
+            _example(df, numbers > column.maximum, offset),
+            where,
         )
     if column.kind == "integer":
         if ((numbers % 1) != 0).any():
-            raise SchemaError(table.name, column.name, "expected whole numbers", _example(df, (numbers % 1) != 0, offset), where)
+            raise SchemaError(
+                table.name, column.name, "expected whole numbers", _example(df, (numbers % 1) != 0, offset), where
+            )
         return numbers.astype("Int64" if column.nullable else "int64")
     return numbers.astype("float64")
 
@@ -161,13 +180,22 @@ def _to_string(table: Table, column: Column, df: pd.DataFrame, where: str | None
     values = df[column.name]
     if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_bool_dtype(values):
         raise SchemaError(
-            table.name, column.name, f"wrong type {values.dtype}, expected text",
-            _example(df, values.notna() | values.isna(), offset), where,
+            table.name,
+            column.name,
+            f"wrong type {values.dtype}, expected text",
+            _example(df, values.notna() | values.isna(), offset),
+            where,
         )
     if pd.api.types.is_float_dtype(values):
         whole = values.dropna()
         if ((whole % 1) != 0).any():
-            raise SchemaError(table.name, column.name, "wrong type float, expected text or an integer id", _example(df, values.notna() & ((values % 1) != 0), offset), where)
+            raise SchemaError(
+                table.name,
+                column.name,
+                "wrong type float, expected text or an integer id",
+                _example(df, values.notna() & ((values % 1) != 0), offset),
+                where,
+            )
         values = values.astype("Int64")
     return values.astype("string").astype(object).where(values.notna(), None)
 
@@ -196,7 +224,9 @@ def validate(table_name: str, df: pd.DataFrame, where: str | None = None, row_of
         if not column.nullable:
             empty = values.isna() | (values.astype("string").str.strip() == "")
             if empty.any():
-                raise SchemaError(table.name, column.name, "null or empty value", _example(df, empty, row_offset), where)
+                raise SchemaError(
+                    table.name, column.name, "null or empty value", _example(df, empty, row_offset), where
+                )
         out[column.name] = _CONVERTERS[column.kind](table, column, df, where, row_offset)
     frame = pd.DataFrame(out, columns=table.column_names)
     dropped = 0

@@ -76,14 +76,18 @@ def _zone(tz: str) -> ZoneInfo:
     try:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ParameterError("tz", f"unknown time zone {tz!r}", "an IANA name such as 'UTC' or 'Europe/Berlin'") from exc
+        raise ParameterError(
+            "tz", f"unknown time zone {tz!r}", "an IANA name such as 'UTC' or 'Europe/Berlin'"
+        ) from exc
 
 
 def _parse(name: str, value: str | datetime, zone: ZoneInfo) -> datetime:
     try:
         moment = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
-        raise ParameterError(name, f"cannot parse {value!r} as a date or time", "ISO 8601, e.g. 2026-11-01 or 2026-11-01T12:00Z") from exc
+        raise ParameterError(
+            name, f"cannot parse {value!r} as a date or time", "ISO 8601, e.g. 2026-11-01 or 2026-11-01T12:00Z"
+        ) from exc
     if moment.tzinfo is None:
         moment = moment.tz_localize(zone)
     return moment.to_pydatetime().astimezone(timezone.utc)

@@ -30,7 +30,10 @@ def usage_chart(usage: UsageTrends, tz: str = "UTC") -> Figure:
     """Visitors, visits and pageviews per bucket of the range."""
     series = usage.timeseries.assign(local=lambda f: _local(f, tz)) if len(usage.timeseries) else usage.timeseries
     return plots.timeseries(
-        series, "local", list(USAGE_SERIES), f"Visitors, visits and pageviews per {usage.granularity}",
+        series,
+        "local",
+        list(USAGE_SERIES),
+        f"Visitors, visits and pageviews per {usage.granularity}",
         labels=list(USAGE_SERIES.values()),
     )
 
@@ -38,12 +41,16 @@ def usage_chart(usage: UsageTrends, tz: str = "UTC") -> Figure:
 def active_users_chart(usage: UsageTrends, tz: str = "UTC") -> Figure:
     """Active users per bucket (the daily chart of the usage report)."""
     series = usage.timeseries.assign(local=lambda f: _local(f, tz)) if len(usage.timeseries) else usage.timeseries
-    return plots.timeseries(series, "local", ["active_users"], f"Active users per {usage.granularity}", labels=["Active users"])
+    return plots.timeseries(
+        series, "local", ["active_users"], f"Active users per {usage.granularity}", labels=["Active users"]
+    )
 
 
 def bounce_chart(usage: UsageTrends, tz: str = "UTC") -> Figure:
     series = usage.timeseries.assign(local=lambda f: _local(f, tz)) if len(usage.timeseries) else usage.timeseries
-    return plots.timeseries(series, "local", ["bounce_rate"], f"Bounce rate per {usage.granularity}", labels=["Bounce rate"], percent=True)
+    return plots.timeseries(
+        series, "local", ["bounce_rate"], f"Bounce rate per {usage.granularity}", labels=["Bounce rate"], percent=True
+    )
 
 
 def _labelled(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
@@ -51,7 +58,13 @@ def _labelled(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     return frame[list(present)].rename(columns=present)
 
 
-BREAKDOWN_COLUMNS = {"visitors": "Visitors", "visits": "Visits", "pageviews": "Pageviews", "bounce_rate": "Bounce rate %", "visit_duration": "Visit duration s"}
+BREAKDOWN_COLUMNS = {
+    "visitors": "Visitors",
+    "visits": "Visits",
+    "pageviews": "Pageviews",
+    "bounce_rate": "Bounce rate %",
+    "visit_duration": "Visit duration s",
+}
 
 
 def breakdown_table(frame: pd.DataFrame, key: str, label: str) -> pd.DataFrame:
@@ -68,8 +81,12 @@ def adoption_table(adoption: FeatureAdoption) -> pd.DataFrame:
     return _labelled(
         adoption.features,
         {
-            "title": "Feature", "adoption_rate": "Adoption %", "rate_change_points": "Change pp", "unique_users": "Users",
-            "usage_count": "Uses", "trend": "Trend",
+            "title": "Feature",
+            "adoption_rate": "Adoption %",
+            "rate_change_points": "Change pp",
+            "unique_users": "Users",
+            "usage_count": "Uses",
+            "trend": "Trend",
         },
     )
 
@@ -93,8 +110,13 @@ def segments_table(segments: UserSegments) -> pd.DataFrame:
     return _labelled(
         segments.segments,
         {
-            "segment": "Segment", "users": "Users", "share": "Share %", "mean_engagement": "Engagement (0-10)",
-            "mean_active_days": "Active days", "mean_events": "Events per user", "mean_features_used": "Features used",
+            "segment": "Segment",
+            "users": "Users",
+            "share": "Share %",
+            "mean_engagement": "Engagement (0-10)",
+            "mean_active_days": "Active days",
+            "mean_events": "Events per user",
+            "mean_features_used": "Features used",
         },
     )
 
@@ -102,7 +124,13 @@ def segments_table(segments: UserSegments) -> pd.DataFrame:
 def power_curve_chart(segments: UserSegments, window: int = 28) -> Figure:
     """How many users were active on 1, 2, ... days of the last ``window`` days."""
     curve = segments.power_curve[segments.power_curve["window"] == window]
-    fig = plots.bars(curve.assign(label=curve["days"].astype(str) + " d"), "label", "users", f"Power-user curve: users by active days (L{window})", color=4)
+    fig = plots.bars(
+        curve.assign(label=curve["days"].astype(str) + " d"),
+        "label",
+        "users",
+        f"Power-user curve: users by active days (L{window})",
+        color=4,
+    )
     return fig
 
 
@@ -114,8 +142,13 @@ def funnel_table(funnel: FunnelResult) -> pd.DataFrame:
     return _labelled(
         funnel.steps,
         {
-            "step": "Step", "label": "Name", "count": "People", "conversion_from_start_pct": "From start %",
-            "conversion_from_previous_pct": "From previous %", "drop_off": "Dropped", "median_seconds_to_convert": "Median s to convert",
+            "step": "Step",
+            "label": "Name",
+            "count": "People",
+            "conversion_from_start_pct": "From start %",
+            "conversion_from_previous_pct": "From previous %",
+            "drop_off": "Dropped",
+            "median_seconds_to_convert": "Median s to convert",
             "conversion_from_start_change_pp": "Change pp",
         },
     )
@@ -125,7 +158,11 @@ def time_to_convert_chart(funnel: FunnelResult) -> Figure:
     frame = funnel.time_to_convert
     if frame.empty:
         return plots.empty(f"{funnel.title}: time to convert")
-    labels = frame.assign(label=[f"{lo / 60:.0f}-{hi / 60:.0f} min" for lo, hi in zip(frame.lower_seconds, frame.upper_seconds, strict=True)])
+    labels = frame.assign(
+        label=[
+            f"{lo / 60:.0f}-{hi / 60:.0f} min" for lo, hi in zip(frame.lower_seconds, frame.upper_seconds, strict=True)
+        ]
+    )
     return plots.bars(labels.iloc[::-1], "label", "people", f"{funnel.title}: time from first to last step", color=1)
 
 
@@ -135,12 +172,12 @@ def experiment_status(result: ExperimentResult) -> Html:
     rec = result.recommendation
     rules = "".join(f"<li>{html.escape(rule)}</li>" for rule in rec.rules)
     return Html(
-        '<style>.fwk-ok{background:#e3f4ec;border:1px solid #009e73;color:#004d36}</style>'
+        "<style>.fwk-ok{background:#e3f4ec;border:1px solid #009e73;color:#004d36}</style>"
         f'<div class="fwk-banner {srm_class}">{html.escape(result.srm.message)}</div>'
         f'<div class="fwk-banner fwk-ok" style="background:#eef4fb;border-color:#0072b2;color:#00365c">'
         f"Recommendation: {html.escape(rec.decision.upper())}"
-        f'{" (" + html.escape(str(rec.variant)) + ")" if rec.variant else ""}. {html.escape(rec.reason)}</div>'
-        f'<details><summary>Decision rules (from analytics.yaml)</summary><ul>{rules}</ul></details>'
+        f"{' (' + html.escape(str(rec.variant)) + ')' if rec.variant else ''}. {html.escape(rec.reason)}</div>"
+        f"<details><summary>Decision rules (from analytics.yaml)</summary><ul>{rules}</ul></details>"
     )
 
 
@@ -151,15 +188,25 @@ def experiment_table(result: ExperimentResult) -> pd.DataFrame:
         return frame
     frame["lift_pct"] = 100 * frame["lift"]
     frame["lift_interval"] = [
-        "–" if pd.isna(lo) else f"{100 * lo:+.1f}% to {100 * hi:+.1f}%" for lo, hi in zip(frame["lift_ci_low"], frame["lift_ci_high"], strict=True)
+        "–" if pd.isna(lo) else f"{100 * lo:+.1f}% to {100 * hi:+.1f}%"
+        for lo, hi in zip(frame["lift_ci_low"], frame["lift_ci_high"], strict=True)
     ]
     frame["chance_to_beat_pct"] = 100 * frame["chance_to_beat"]
     return _labelled(
         frame,
         {
-            "metric": "Metric", "variant": "Variant", "status": "Status", "n_control": "Users (control)", "n_variant": "Users (variant)",
-            "mean_control": "Control", "mean_variant": "Variant value", "lift_pct": "Lift %", "lift_interval": "95% interval",
-            "p_value_adjusted": "p (adjusted)", "seq_p_value_adjusted": "Always-valid p", "chance_to_beat_pct": "Chance to beat %",
+            "metric": "Metric",
+            "variant": "Variant",
+            "status": "Status",
+            "n_control": "Users (control)",
+            "n_variant": "Users (variant)",
+            "mean_control": "Control",
+            "mean_variant": "Variant value",
+            "lift_pct": "Lift %",
+            "lift_interval": "95% interval",
+            "p_value_adjusted": "p (adjusted)",
+            "seq_p_value_adjusted": "Always-valid p",
+            "chance_to_beat_pct": "Chance to beat %",
             "verdict": "Verdict",
         },
     )
@@ -201,7 +248,15 @@ def funnels_summary(funnels: dict[str, FunnelResult]) -> pd.DataFrame:
 def adoption_kpis(adoption: FeatureAdoption) -> list[Kpi]:
     """One tile per feature: adoption rate, change in percentage points."""
     return [
-        Kpi(f"adoption_{r.feature}", r.title, r.adoption_rate, r.adoption_rate_previous, r.rate_change_points, "points", "%")
+        Kpi(
+            f"adoption_{r.feature}",
+            r.title,
+            r.adoption_rate,
+            r.adoption_rate_previous,
+            r.rate_change_points,
+            "points",
+            "%",
+        )
         for r in adoption.features.itertuples()
     ]
 
@@ -211,7 +266,12 @@ def segment_kpis(current: UserSegments, previous: UserSegments) -> list[Kpi]:
     before = dict(zip(previous.segments["segment"], previous.segments["users"], strict=True))
     kpis = [Kpi.compare("segment_population", "Users in scope", current.population, previous.population)]
     kpis += [
-        Kpi.compare(f"segment_{r.segment}", f"{str(r.segment).replace('_', ' ').capitalize()} users", r.users, before.get(r.segment, 0))
+        Kpi.compare(
+            f"segment_{r.segment}",
+            f"{str(r.segment).replace('_', ' ').capitalize()} users",
+            r.users,
+            before.get(r.segment, 0),
+        )
         for r in current.segments.itertuples()
     ]
     return kpis
@@ -220,7 +280,15 @@ def segment_kpis(current: UserSegments, previous: UserSegments) -> list[Kpi]:
 def funnel_kpis(funnels: dict[str, FunnelResult]) -> list[Kpi]:
     """Overall conversion of each funnel, change in percentage points."""
     return [
-        Kpi(f"funnel_{f.name}", f"{f.title} conversion", f.conversion_rate_pct, f.previous_conversion_rate_pct, f.conversion_rate_change_pp, "points", "%")
+        Kpi(
+            f"funnel_{f.name}",
+            f"{f.title} conversion",
+            f.conversion_rate_pct,
+            f.previous_conversion_rate_pct,
+            f.conversion_rate_change_pp,
+            "points",
+            "%",
+        )
         for f in funnels.values()
     ]
 
@@ -228,7 +296,10 @@ def funnel_kpis(funnels: dict[str, FunnelResult]) -> list[Kpi]:
 def experiment_kpis(current: ExperimentResult, earlier: ExperimentResult) -> list[Kpi]:
     """Users per variant now against the readout at the start of the range."""
     before = dict(zip(earlier.users["variant"], earlier.users["users"], strict=True))
-    return [Kpi.compare(f"users_{r.variant}", f"Users in {r.variant}", r.users, before.get(r.variant, 0)) for r in current.users.itertuples()]
+    return [
+        Kpi.compare(f"users_{r.variant}", f"Users in {r.variant}", r.users, before.get(r.variant, 0))
+        for r in current.users.itertuples()
+    ]
 
 
 def feedback_kpis(feedback: FeedbackSummary) -> list[Kpi]:
@@ -253,7 +324,9 @@ def retention_table(retention: Retention, tz: str = "UTC") -> pd.DataFrame:
         return frame
     frame["cohort_start"] = _local(frame.rename(columns={"cohort_start": "start"}), tz).dt.strftime("%Y-%m-%d")
     periods = [c for c in frame.columns if c.startswith("period_")]
-    renamed = {"cohort_start": "Cohort", "size": "Users"} | {c: f"{retention.period.capitalize()} {c.split('_')[1]}" for c in periods}
+    renamed = {"cohort_start": "Cohort", "size": "Users"} | {
+        c: f"{retention.period.capitalize()} {c.split('_')[1]}" for c in periods
+    }
     return frame.rename(columns=renamed)
 
 
@@ -264,4 +337,10 @@ def lifecycle_chart(lifecycle: Lifecycle, tz: str = "UTC") -> Figure:
     columns = [c for c in ("new", "returning", "resurrecting", "dormant") if c in frame.columns]
     x = "start" if "start" in frame.columns else frame.columns[0]
     frame = frame.assign(local=_local(frame, tz)) if x == "start" else frame.assign(local=frame[x])
-    return plots.timeseries(frame.assign(dormant=-frame["dormant"]) if "dormant" in columns else frame, "local", columns, f"Lifecycle per {lifecycle.period}", allow_negative=True)
+    return plots.timeseries(
+        frame.assign(dormant=-frame["dormant"]) if "dormant" in columns else frame,
+        "local",
+        columns,
+        f"Lifecycle per {lifecycle.period}",
+        allow_negative=True,
+    )

@@ -38,7 +38,9 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write ``frame`` as a safe UTF-8 CSV with a header row, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=path.parent, suffix=".tmp", delete=False) as handle:
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", newline="", dir=path.parent, suffix=".tmp", delete=False
+    ) as handle:
         safe_frame(frame).to_csv(handle, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
     os.replace(handle.name, path)
     return path

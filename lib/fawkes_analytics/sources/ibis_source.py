@@ -34,7 +34,9 @@ class IbisSource(Source):
                 raise SourceUnavailable(f"source {redact_url(self.url)}: table '{stored}' not found")
             return schema.as_memtable(name, schema.empty_frame(name))
         table = self.backend.table(stored)
-        schema.check_columns(name, {k: str(v) for k, v in table.schema().items()}, where=f"source {redact_url(self.url)}")
+        schema.check_columns(
+            name, {k: str(v) for k, v in table.schema().items()}, where=f"source {redact_url(self.url)}"
+        )
         return table
 
     @cached_property
@@ -67,7 +69,11 @@ class IbisSource(Source):
         latest = self.events().timestamp.max().execute()
         if latest is None or str(latest) == "NaT":
             return None
-        return latest.to_pydatetime().replace(tzinfo=timezone.utc) if hasattr(latest, "to_pydatetime") else latest.replace(tzinfo=timezone.utc)
+        return (
+            latest.to_pydatetime().replace(tzinfo=timezone.utc)
+            if hasattr(latest, "to_pydatetime")
+            else latest.replace(tzinfo=timezone.utc)
+        )
 
     def data_as_of(self) -> datetime | None:
         return self._as_of
@@ -82,7 +88,9 @@ def open_duckdb(path: str | Path, read_only: bool = True) -> IbisSource:
     """Open a DuckDB file; read-only by default so several reports can read at once."""
     path = Path(path)
     if not path.exists():
-        raise SourceUnavailable(f"DuckDB file {path} does not exist (run `make run` or `fawkes-analytics demo-data` to create the demo data)")
+        raise SourceUnavailable(
+            f"DuckDB file {path} does not exist (run `make run` or `fawkes-analytics demo-data` to create the demo data)"
+        )
     backend = ibis.duckdb.connect(str(path), read_only=read_only)
     backend.raw_sql("SET enable_progress_bar = false")  # progress bars would litter notebook output
     return IbisSource(backend, f"duckdb://{path}", "duckdb")
