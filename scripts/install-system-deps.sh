@@ -3,6 +3,7 @@
 #   chromium                                  PDF reports and the Voila browser tests
 #   prometheus, prometheus-pushgateway        the metrics integration tests (promtool too)
 #   fonts-dejavu-core, fonts-liberation       readable text in PDFs and screenshots
+#   openjdk-17-jre-headless                   Apache Spark (local mode) for the engine parity tests
 # Needs root (or sudo) and apt-get; otherwise it prints what to install and carries on.
 set -eu
 
@@ -12,6 +13,7 @@ command -v prometheus >/dev/null 2>&1 || missing="$missing prometheus"
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 [ -x /usr/bin/prometheus-pushgateway ] || missing="$missing prometheus-pushgateway"
 [ -d /usr/share/fonts/truetype/dejavu ] || missing="$missing fonts-dejavu-core fonts-liberation"
+command -v java >/dev/null 2>&1 || missing="$missing openjdk-17-jre-headless"
 
 if [ -z "$missing" ]; then
     exit 0

@@ -26,18 +26,10 @@ def published(demo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return reports
 
 
-def server_env(source_url: str, reports: Path, poll: float = 2.0) -> dict[str, str]:
-    return {
-        "FAWKES_ANALYTICS_SOURCE": source_url,
-        "FAWKES_ANALYTICS_REPORTS_DIR": str(reports),
-        "FAWKES_DASHBOARD_POLL_SECONDS": str(poll),
-    }
-
-
 @pytest.fixture(scope="session")
 def voila(demo_url: str, published: Path) -> Iterator[support.Voila]:
     """Voilà with the production settings, no token (loopback), serving the published run."""
-    with support.Voila(server_env(demo_url, published)) as server:
+    with support.Voila(support.server_env(demo_url, published)) as server:
         yield server
 
 

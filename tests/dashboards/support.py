@@ -191,3 +191,12 @@ def kpi_values(page: Any) -> dict[str, str]:
         ".fwk-tile[data-kpi]",
         "els => Object.fromEntries(els.map(e => [e.dataset.kpi, e.querySelector('.fwk-value').innerText.trim()]))",
     )
+
+
+def server_env(source_url: str, reports: Path, poll: float = 2.0) -> dict[str, str]:
+    """Environment of a test Voilà: the demo source, the reports folder and a fast poll."""
+    return {
+        "FAWKES_ANALYTICS_SOURCE": source_url,
+        "FAWKES_ANALYTICS_REPORTS_DIR": str(reports),
+        "FAWKES_DASHBOARD_POLL_SECONDS": str(poll),
+    }

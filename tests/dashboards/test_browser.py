@@ -120,11 +120,10 @@ def test_area_pages_render_without_errors(voila: support.Voila, name: str, page:
 def test_an_open_dashboard_picks_up_a_newer_run(
     demo_url: str, published: Path, tmp_path: Path, page: object, artifacts: Path
 ) -> None:
-    from conftest import server_env
 
     reports = tmp_path / "reports"
     shutil.copytree(published, reports, symlinks=True)
-    with support.Voila(server_env(demo_url, reports, poll=2)) as server:
+    with support.Voila(support.server_env(demo_url, reports, poll=2)) as server:
         page.goto(server.page("overview"))  # type: ignore[attr-defined]
         page.wait_for_selector(support.KPI_SELECTOR, timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
         newer = support.publish_overview_direct(reports, demo_url, "24h")
@@ -146,12 +145,11 @@ def test_an_open_dashboard_picks_up_a_newer_run(
 def test_without_a_published_run_it_says_so_and_errors_stay_friendly(
     tmp_path: Path, page: object, artifacts: Path
 ) -> None:
-    from conftest import server_env
 
     empty = tmp_path / "reports"
     empty.mkdir()
     missing = f"duckdb://{tmp_path / 'missing.duckdb'}"
-    with support.Voila(server_env(missing, empty)) as server:
+    with support.Voila(support.server_env(missing, empty)) as server:
         page.goto(server.page("overview"))  # type: ignore[attr-defined]
         page.wait_for_selector(".fwk-infobox", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
         text = page.inner_text("body")  # type: ignore[attr-defined]
@@ -171,10 +169,9 @@ def test_without_a_published_run_it_says_so_and_errors_stay_friendly(
 def test_token_auth_refuses_requests_without_the_token(
     demo_url: str, published: Path, page: object, artifacts: Path
 ) -> None:
-    from conftest import server_env
 
     token = "s3cret-test-token"
-    with support.Voila(server_env(demo_url, published), token=token) as server:
+    with support.Voila(support.server_env(demo_url, published), token=token) as server:
         bare = f"{server.url}/voila/render/overview.ipynb"
         refused = httpx.get(bare, timeout=30, follow_redirects=False)
         assert refused.status_code in (302, 401, 403)

@@ -324,3 +324,30 @@ def test_events_are_not_offered(plausible, env):
         source.events()
     with pytest.raises(ParameterError, match="segment"):
         source.usage_trends(RANGE, segment="power")
+
+
+@pytest.mark.slow
+def test_usage_report_renders_from_a_plausible_server(plausible, env, monkeypatch, tmp_path):
+    """The whole usage report on Plausible alone: data.json and HTML show the server's numbers."""
+    import json as json_module
+
+    from fawkes_analytics import runs
+
+    url = f"plausible+http://127.0.0.1:{plausible.port}/{SITE}?retries=2&backoff=0.01"
+    monkeypatch.setenv("FAWKES_ANALYTICS_SOURCE", url)
+    record = runs.run_report(
+        "usage_trends", {"start": "2024-03-04T00:00:00Z", "end": "2024-03-11T00:00:00Z"}, reports_dir=tmp_path / "reports"
+    )
+    assert record.succeeded, record.error
+    folder = tmp_path / "reports" / "usage_trends" / "latest"
+    data = json_module.loads((folder / "data.json").read_text(encoding="utf-8"))
+    current, previous = TOTALS["2024-03-04"], TOTALS["2024-02-26"]
+    for metric in USAGE_METRICS:
+        assert data["kpis"][metric]["value"] == pytest.approx(current[metric]), metric
+        assert data["kpis"][metric]["previous"] == pytest.approx(previous[metric]), metric
+    assert data["source"]["kind"] == "plausible" and data["demo"] is False
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert "Demo data" not in html and "/page-00" in html and "420" in html
+    for published in folder.rglob("*"):
+        if published.is_file():
+            assert KEY not in published.read_text(encoding="utf-8", errors="ignore"), f"API key leaked into {published.name}"

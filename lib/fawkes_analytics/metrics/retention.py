@@ -12,7 +12,8 @@ Lifecycle per period of the range, for users with any event (or ``event``):
 new (first-ever activity in this period), returning (active in this period and the previous
 one), resurrecting (active now, not in the previous period, and not new), dormant (active in
 the previous period, not in this one). PostHog draws dormant as a negative bar; here it is a
-positive count.
+positive count. Periods are whole local days or ISO weeks, so the first and last may reach
+beyond the range; the period before the first one is read to classify it.
 """
 
 from __future__ import annotations

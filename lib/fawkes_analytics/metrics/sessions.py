@@ -5,21 +5,24 @@ previous one; a gap of more than 30 minutes starts a new session (exactly 30 min
 joins). Sessions are derived from event times only; a ``session_id`` column in the source is
 ignored so that every source yields the same numbers.
 
-Per session (Plausible's sessions table): ``start`` and ``end`` (first and last event),
+Per session (Plausible's sessions table): ``user_id``, ``session_no`` (position of the
+session's first event among the user's events: increasing, not consecutive),
+``session_id`` (``user_id#session_no``), ``start`` and ``end`` (first and last event),
 ``duration`` in seconds (millisecond precision), ``pageviews``, ``events``, ``is_bounce``
 (exactly one pageview and no other event: a pageview followed by a custom event is not a
 bounce), and the entry page, referrer, traffic source and UTM fields of the session's first
 event (Plausible takes the entry page from the first event of the session).
 
-Range boundaries: sessions are built over the whole events table, so a session that crosses
-the start of a report range is not cut in two. Like Plausible, a session belongs to the
+Range boundaries: sessions are never cut at a range boundary: a session that crosses the
+start of a report range is found whole (see ``sessions(since=...)``), and one that runs past
+the end keeps its later events. Like Plausible, a session belongs to the
 period in which it *starts*: ``sessions_in`` keeps the sessions whose first event lies in
 ``[start, end)``, with all their events, even those after ``end``.
 
 Materialisation: building sessions is the most expensive query of the usage report, so the
 table is built only from the events a report needs (see ``sessions(since=...)``, exact) and
 materialised once per data version (row count and newest timestamp of the events table)
-with Ibis ``.cache()`` (a temp table on DuckDB, which works on a read-only connection;
+with Ibis ``.cache()``, as is each user's first-seen time (``first_seen``) (a temp table on DuckDB, which works on a read-only connection;
 a cached DataFrame on Spark) and reused by every later call on the same source.
 """
 
@@ -54,39 +57,60 @@ def seconds_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.
 
 
 def build_sessions(events: ir.Table) -> ir.Table:
-    """The sessions of ``events`` (an Ibis expression; nothing is executed)."""
-    ordered = ibis.cumulative_window(group_by=events.user_id, order_by=[events.timestamp, events.event_id])
-    previous = events.timestamp.lag().over(
-        ibis.window(group_by=events.user_id, order_by=[events.timestamp, events.event_id])
+    """The sessions of ``events`` (an Ibis expression; nothing is executed).
+
+    One window pass per user, in time order (ties broken by event id), gives each event its
+    previous and next time, its position and the running count of pageviews. A session
+    starts after a gap of more than 30 minutes and ends before one; only these edge rows
+    are kept, and each start is paired with its end (itself, or the next edge row). Counts
+    follow from positions and running totals, so no second sort or group-by over all events
+    is needed.
+    """
+    is_pageview = (events.event_name == PAGEVIEW).cast("int64")
+    keys = {"group_by": events.user_id, "order_by": [events.timestamp, events.event_id]}
+    window = ibis.window(**keys)
+    rows = events.mutate(
+        prev_ts=events.timestamp.lag().over(window),
+        next_ts=events.timestamp.lead().over(window),
+        rn=ibis.row_number().over(window),
+        pv=is_pageview,
+        cum_pv=is_pageview.sum().over(ibis.cumulative_window(**keys)),
     )
-    starts = (previous.isnull() | (events.timestamp > previous + SESSION_GAP)).name("is_start")
-    marked = events.mutate(is_start=starts)
-    marked = marked.mutate(session_no=marked.is_start.cast("int64").sum().over(ordered))
-    is_pageview = marked.event_name == PAGEVIEW
-    first = {name: marked[name].max(where=marked.is_start) for name in FIRST_EVENT_FIELDS}
-    grouped = marked.group_by(["user_id", "session_no"]).aggregate(
-        start=marked.timestamp.min(),
-        end=marked.timestamp.max(),
-        pageviews=is_pageview.cast("int64").sum(),
-        events=marked.count(),
-        **first,
+    rows = rows.mutate(
+        is_start=rows.prev_ts.isnull() | (rows.timestamp > rows.prev_ts + SESSION_GAP),
+        is_end=rows.next_ts.isnull() | (rows.next_ts > rows.timestamp + SESSION_GAP),
     )
-    return grouped.select(
+    edges = rows.filter(rows.is_start | rows.is_end)
+    following = ibis.window(group_by=edges.user_id, order_by=edges.rn)
+    edges = edges.mutate(
+        later_rn=edges.rn.lead().over(following),
+        later_ts=edges.timestamp.lead().over(following),
+        later_cum=edges.cum_pv.lead().over(following),
+    )
+    starts = edges.filter(edges.is_start)
+    starts = starts.mutate(
+        end_rn=ibis.ifelse(starts.is_end, starts.rn, starts.later_rn),
+        end_ts=ibis.ifelse(starts.is_end, starts.timestamp, starts.later_ts),
+        end_cum=ibis.ifelse(starts.is_end, starts.cum_pv, starts.later_cum),
+    )
+    pageviews = (starts.end_cum - starts.cum_pv + starts.pv).cast("int64")
+    n_events = (starts.end_rn - starts.rn + 1).cast("int64")
+    return starts.select(
         "user_id",
-        "session_no",
-        session_id=grouped.user_id.concat("#", grouped.session_no.cast("string")),
-        start=grouped.start,
-        end=grouped.end,
-        duration=seconds_between(grouped.end, grouped.start),
-        pageviews=grouped.pageviews,
-        events=grouped.events,
-        is_bounce=(grouped.pageviews == 1) & (grouped.events == 1),
-        entry_page=grouped.page,
-        referrer=grouped.referrer,
-        source=grouped.source,
-        utm_source=grouped.utm_source,
-        utm_medium=grouped.utm_medium,
-        utm_campaign=grouped.utm_campaign,
+        session_no=starts.rn.cast("int64"),
+        session_id=starts.user_id.concat("#", starts.rn.cast("string")),
+        start=starts.timestamp,
+        end=starts.end_ts,
+        duration=seconds_between(starts.end_ts, starts.timestamp),
+        pageviews=pageviews,
+        events=n_events,
+        is_bounce=(pageviews == 1) & (n_events == 1),
+        entry_page=starts.page,
+        referrer=starts.referrer,
+        source=starts.source,
+        utm_source=starts.utm_source,
+        utm_medium=starts.utm_medium,
+        utm_campaign=starts.utm_campaign,
     )
 
 

@@ -134,6 +134,9 @@ def usage_trends(
     ``segment`` restricts everything to the users of one engagement segment (needs
     ``catalog``, see ``segments.users_in_segment``); ``top`` bounds the breakdown tables.
     """
+    own = getattr(source, "usage_trends", None)
+    if callable(own):  # aggregate-only sources (Plausible) answer with their own API
+        return own(time_range, granularity, segment=segment, catalog=catalog, top=top)
     granularity = buckets.check_granularity(granularity or time_range.default_granularity())
     users = None
     if segment is not None:
