@@ -111,6 +111,12 @@ def _check_granularity(params: dict[str, Any], catalog: catalog_module.Catalog) 
         raise ParameterError("granularity", f"unknown granularity {params['granularity']!r}", allowed)
 
 
+def _check_period(params: dict[str, Any], catalog: catalog_module.Catalog) -> None:
+    allowed = ["auto", "day", "week"]
+    if params.get("retention_period") not in allowed:
+        raise ParameterError("retention_period", f"unknown period {params.get('retention_period')!r}", allowed)
+
+
 # Checks keyed by the parameter they look at; each runs when that parameter is declared.
 CHECKS: dict[str, Callable[[dict[str, Any], catalog_module.Catalog], None]] = {
     "time_range": _check_time,
@@ -118,6 +124,7 @@ CHECKS: dict[str, Callable[[dict[str, Any], catalog_module.Catalog], None]] = {
     "experiment_id": _check_experiment,
     "segment": _check_segment,
     "granularity": _check_granularity,
+    "retention_period": _check_period,
 }
 
 SECRET_WORDS = ("password", "token", "secret", "api_key", "apikey")

@@ -153,3 +153,23 @@ def funnel(frame: pd.DataFrame, label: str, count: str, title: str) -> Figure:
     ax.set_xlim(0, first * 1.3)
     ax.set_xticks([])
     return fig
+
+
+def columns(
+    frame: pd.DataFrame, label: str, value: str, title: str, color: int = 0, xlabel: str | None = None
+) -> Figure:
+    """Vertical bars in the frame's order (a histogram or a distribution over ordered buckets)."""
+    if frame.empty:
+        return empty(title)
+    fig, ax = _figure()
+    positions = range(len(frame))
+    ax.bar(positions, frame[value], color=PALETTE[color % len(PALETTE)], width=0.8)
+    step = max(1, len(frame) // 14)
+    ax.set_xticks(
+        list(positions)[::step], frame[label].astype(str).tolist()[::step], rotation=0 if len(frame) <= 10 else 45
+    )
+    _style_axes(ax, title)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    return fig

@@ -18,6 +18,7 @@ from .metrics import FeatureAdoption, FeedbackSummary, Lifecycle, Retention, Usa
 from .metrics.funnels import FunnelResult
 from .metrics.kpis import Kpi
 from .report import Html
+from .timerange import TimeRange
 
 USAGE_SERIES = {"visitors": "Visitors", "visits": "Visits", "pageviews": "Pageviews"}
 
@@ -123,15 +124,15 @@ def segments_table(segments: UserSegments) -> pd.DataFrame:
 
 def power_curve_chart(segments: UserSegments, window: int = 28) -> Figure:
     """How many users were active on 1, 2, ... days of the last ``window`` days."""
-    curve = segments.power_curve[segments.power_curve["window"] == window]
-    fig = plots.bars(
-        curve.assign(label=curve["days"].astype(str) + " d"),
-        "label",
+    curve = segments.power_curve[segments.power_curve["window"] == window].sort_values("days")
+    return plots.columns(
+        curve,
+        "days",
         "users",
-        f"Power-user curve: users by active days (L{window})",
+        f"Power-user curve: users by days active in the last {window}",
         color=4,
+        xlabel="days active",
     )
-    return fig
 
 
 def funnel_chart(funnel: FunnelResult) -> Figure:
@@ -154,16 +155,24 @@ def funnel_table(funnel: FunnelResult) -> pd.DataFrame:
     )
 
 
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def time_to_convert_chart(funnel: FunnelResult) -> Figure:
+    """Histogram of the time from the first to the last step of converted people."""
     frame = funnel.time_to_convert
+    title = f"{funnel.title}: time from first to last step"
     if frame.empty:
-        return plots.empty(f"{funnel.title}: time to convert")
-    labels = frame.assign(
+        return plots.empty(title)
+    labelled = frame.assign(
         label=[
-            f"{lo / 60:.0f}-{hi / 60:.0f} min" for lo, hi in zip(frame.lower_seconds, frame.upper_seconds, strict=True)
+            f"{_duration(lo)}-{_duration(hi)}" for lo, hi in zip(frame.lower_seconds, frame.upper_seconds, strict=True)
         ]
     )
-    return plots.bars(labels.iloc[::-1], "label", "people", f"{funnel.title}: time from first to last step", color=1)
+    return plots.columns(labelled, "label", "people", title, color=1, xlabel="minutes:seconds (or hours)")
 
 
 def experiment_status(result: ExperimentResult) -> Html:
@@ -181,34 +190,53 @@ def experiment_status(result: ExperimentResult) -> Html:
     )
 
 
+def _p(value: float | None) -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    return "<0.0001" if value < 0.0001 else f"{value:.4f}"
+
+
 def experiment_table(result: ExperimentResult) -> pd.DataFrame:
-    """One row per metric and treatment: rates, lift with interval, p-values, chance to beat."""
-    frame = result.results.copy()
+    """One row per metric and treatment: values, lift with interval, p-values, chance to beat."""
+    frame = result.results
     if frame.empty:
         return frame
-    frame["lift_pct"] = 100 * frame["lift"]
-    frame["lift_interval"] = [
-        "–" if pd.isna(lo) else f"{100 * lo:+.1f}% to {100 * hi:+.1f}%"
-        for lo, hi in zip(frame["lift_ci_low"], frame["lift_ci_high"], strict=True)
-    ]
-    frame["chance_to_beat_pct"] = 100 * frame["chance_to_beat"]
-    return _labelled(
-        frame,
+    rows = []
+    for r in frame.itertuples():
+        ok = r.status == "ok"
+        rows.append(
+            {
+                "Metric": r.metric + (" (primary)" if r.primary else ""),
+                "Variant": r.variant,
+                "Users": f"{r.n_control:,} / {r.n_variant:,}",
+                "Control": f"{r.mean_control:.4g}" if ok else "–",
+                "Variant value": f"{r.mean_variant:.4g}" if ok else "–",
+                "Lift (95% interval)": f"{100 * r.lift:+.1f}% ({100 * r.lift_ci_low:+.1f}% to {100 * r.lift_ci_high:+.1f}%)"
+                if ok
+                else f"not enough data: {r.reason}",
+                "p (adjusted)": _p(r.p_value_adjusted) if ok else "–",
+                "Always-valid p": _p(r.seq_p_value_adjusted) if ok else "–",
+                "Chance to beat": f"{100 * r.chance_to_beat:.1f}%" if ok else "–",
+                "Verdict": r.verdict,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def power_table(result: ExperimentResult) -> pd.DataFrame:
+    """Detectable lift now, and users and days needed for the target lift."""
+    frame = result.power
+    if frame.empty:
+        return frame
+    return pd.DataFrame(
         {
-            "metric": "Metric",
-            "variant": "Variant",
-            "status": "Status",
-            "n_control": "Users (control)",
-            "n_variant": "Users (variant)",
-            "mean_control": "Control",
-            "mean_variant": "Variant value",
-            "lift_pct": "Lift %",
-            "lift_interval": "95% interval",
-            "p_value_adjusted": "p (adjusted)",
-            "seq_p_value_adjusted": "Always-valid p",
-            "chance_to_beat_pct": "Chance to beat %",
-            "verdict": "Verdict",
-        },
+            "Metric": frame["metric"],
+            "Variant": frame["variant"],
+            "Detectable lift now": [f"{100 * v:.1f}%" if pd.notna(v) else "–" for v in frame["mde_relative"]],
+            "Target lift": [f"{100 * v:.1f}%" for v in frame["target_lift"]],
+            "Users needed": [f"{v:,.0f}" if pd.notna(v) else "–" for v in frame["total_needed"]],
+            "Days still needed": [f"{max(v, 0):,.0f}" if pd.notna(v) else "–" for v in frame["days_remaining"]],
+        }
     )
 
 
@@ -344,3 +372,10 @@ def lifecycle_chart(lifecycle: Lifecycle, tz: str = "UTC") -> Figure:
         f"Lifecycle per {lifecycle.period}",
         allow_negative=True,
     )
+
+
+def retention_period(time_range: TimeRange, choice: str = "auto") -> str:
+    """The retention/lifecycle period: days for ranges up to 14 days, weeks beyond (or as chosen)."""
+    if choice != "auto":
+        return choice
+    return "day" if time_range.duration.days <= 14 else "week"
