@@ -164,9 +164,11 @@ def columns(
     fig, ax = _figure()
     positions = range(len(frame))
     ax.bar(positions, frame[value], color=PALETTE[color % len(PALETTE)], width=0.8)
+    labels = frame[label].astype(str).tolist()
     step = max(1, len(frame) // 14)
+    crowded = len(labels) * max(len(t) for t in labels) > 60
     ax.set_xticks(
-        list(positions)[::step], frame[label].astype(str).tolist()[::step], rotation=0 if len(frame) <= 10 else 45
+        list(positions)[::step], labels[::step], rotation=30 if crowded else 0, ha="right" if crowded else "center"
     )
     _style_axes(ax, title)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
