@@ -23,6 +23,7 @@ from fawkes_analytics.metrics import feature_adoption, usage_trends, user_segmen
 from fawkes_analytics.metrics.funnels import funnel_report
 
 pytestmark = pytest.mark.slow
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
 
 def expected_kpis(report: str, params: dict, source, cat) -> dict[str, float | None]:
@@ -83,10 +84,13 @@ def test_report_publishes_html_csv_json_matching_the_library(report: str, demo_e
     assert set(expected) <= set(data["kpis"])
     csv_files = list(folder.glob("*.csv"))
     assert csv_files, "one CSV per table"
+    documented = README.split("## CSV files and their columns", 1)[1]
     for path in csv_files:
         with path.open(encoding="utf-8", newline="") as handle:
             header = next(csv.reader(handle))
         assert header and all(header), f"{path.name} has a header row"
+        for column in header:
+            assert f"`{re.sub(r'^period_[0-9]+$', 'period_N', column)}`" in documented, f"{path.name}: column {column!r} not in the README"
 
 
 def test_overview_payload_has_every_area(demo_env, tmp_path: Path) -> None:
