@@ -90,7 +90,9 @@ def test_report_publishes_html_csv_json_matching_the_library(report: str, demo_e
             header = next(csv.reader(handle))
         assert header and all(header), f"{path.name} has a header row"
         for column in header:
-            assert f"`{re.sub(r'^period_[0-9]+$', 'period_N', column)}`" in documented, f"{path.name}: column {column!r} not in the README"
+            assert f"`{re.sub(r'^period_[0-9]+$', 'period_N', column)}`" in documented, (
+                f"{path.name}: column {column!r} not in the README"
+            )
 
 
 def test_overview_payload_has_every_area(demo_env, tmp_path: Path) -> None:

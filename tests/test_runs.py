@@ -115,3 +115,27 @@ def test_unknown_report_lists_the_reports(tmp_path: Path) -> None:
     with pytest.raises(ParameterError) as caught:
         run("no_such_report", tmp_path)
     assert "ok_report" in str(caught.value)
+
+
+@pytest.mark.slow
+def test_a_run_that_breaks_after_execution_is_still_recorded(demo_env, tmp_path: Path) -> None:
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {
+        "name": "fawkes-analytics",
+        "display_name": "Fawkes Analytics",
+        "language": "python",
+    }
+    notebook.cells = [
+        nbformat.v4.new_code_cell('time_range: str = "7d"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "import os, pathlib\npathlib.Path(os.environ['FAWKES_ANALYTICS_RUN_DIR'], 'data.json').write_text('{broken')"
+        ),
+    ]
+    (tmp_path / "nbs").mkdir()
+    nbformat.write(notebook, tmp_path / "nbs" / "broken_output.ipynb")
+    record = runs.run_report("broken_output", notebooks=tmp_path / "nbs", reports_dir=tmp_path / "reports")
+    assert record.status == "failed" and "JSONDecodeError" in record.error
+    assert Path(record.run_dir, "run.json").exists(), "the failure is recorded"
+    assert not list((tmp_path / "reports" / "broken_output").glob(".tmp-*")), "no temporary folder left behind"

@@ -84,9 +84,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_run_all(args: argparse.Namespace) -> int:
     from .runs import available_reports, run_report
 
-    reports = [r for r in DEFAULT_REPORTS if r in available_reports()] + [
-        r for r in available_reports() if r not in DEFAULT_REPORTS and r not in args.skip
-    ]
+    known = available_reports()
+    ordered = [r for r in DEFAULT_REPORTS if r in known] + [r for r in known if r not in DEFAULT_REPORTS]
+    reports = [r for r in ordered if r not in args.skip]
     failed = 0
     for i, report in enumerate(reports, 1):
         print(f"[{i}/{len(reports)}] running {report} ...", flush=True)

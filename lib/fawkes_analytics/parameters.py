@@ -9,6 +9,7 @@ here, before a kernel starts, with a ``ParameterError`` naming the parameter and
 from __future__ import annotations
 
 import ast
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,17 @@ def declared(notebook: str | Path) -> dict[str, dict[str, Any]]:
             type_name = type(default).__name__ if default is not None else "str"
         out[name] = {"type": type_name, "default": default, "help": info.get("help", "")}
     return out
+
+
+def env_int(name: str, default: int) -> int:
+    """An integer setting from the environment, with an error naming the variable if it is not one."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ParameterError(name, f"{value!r} is not a whole number") from exc
 
 
 def _coerce(name: str, value: Any, type_name: str) -> Any:
@@ -94,9 +106,10 @@ def _check_experiment(params: dict[str, Any], catalog: catalog_module.Catalog) -
 
 
 def segment_names(catalog: catalog_module.Catalog) -> list[str]:
-    """Segment names the catalog defines (plus 'all')."""
-    rules = catalog.segments_raw.get("rules", []) if isinstance(catalog.segments_raw, dict) else []
-    return ["all", *[str(r.get("name")) for r in rules if isinstance(r, dict)]]
+    """Segments a report can filter on: 'all', the catalog's rules, and users no rule matched."""
+    from .metrics import segments
+
+    return ["all", *(rule.name for rule in segments.parse_rules(catalog)), segments.OTHER]
 
 
 def _check_segment(params: dict[str, Any], catalog: catalog_module.Catalog) -> None:

@@ -249,6 +249,7 @@ class Report:
     # --- publishing --------------------------------------------------------------------
     def payload(self) -> dict[str, Any]:
         """Everything data.json holds: meta, KPIs, tables and results."""
+        described = self.source.describe()
         return {
             "report": self.name,
             "title": self.title,
@@ -256,9 +257,9 @@ class Report:
             "parameters": jsonable(self.parameters),
             "time_range": self.time_range.to_dict(),
             "previous_range": self.time_range.previous().to_dict(),
-            "source": self.source.describe(),
+            "source": described,
             "demo": self.source.is_demo,
-            "source_status": self.source.describe().get("status"),
+            "source_status": described.get("status"),
             "kpis": {k.name: jsonable(k) for k in self.kpis_shown},
             "tables": {name: jsonable(frame) for name, frame in self.tables.items()},
             "results": jsonable(self.results),

@@ -32,6 +32,8 @@ from .errors import ParameterError
 from .export.json import write_json
 from .report import RUN_DIR_ENV
 from .results import Result
+from .sources import ENV_VAR as SOURCE_ENV
+from .sources.base import redact_text
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -184,6 +186,53 @@ def _update_latest(base: Path, run_id: str) -> None:
     os.replace(temporary, link)
 
 
+def _execute_and_render(
+    report: str,
+    notebook: Path,
+    work: Path,
+    params: dict[str, Any],
+    record: RunRecord,
+    outputs: tuple[str, ...] | list[str],
+    source_url: str | None,
+    timeout: float | None,
+    cell_timeout: float | None,
+    kernel_name: str | None,
+    stop: threading.Event | None,
+) -> tuple[str, str | None, dict[str, Any]]:
+    """Execute the notebook into ``work`` and render what ``outputs`` asks; (status, error, data.json)."""
+    env = dict(os.environ, **{RUN_DIR_ENV: str(work)})
+    if source_url:
+        env[SOURCE_ENV] = source_url
+    clock = time.monotonic()
+    status, error = _execute(
+        notebook, work / "notebook.ipynb", params, env, timeout, cell_timeout, kernel_name, work / "run.log", stop
+    )
+    record.durations["execute"] = round(time.monotonic() - clock, 3)
+    data_file = work / "data.json"
+    data = json.loads(data_file.read_text(encoding="utf-8")) if data_file.exists() else {}
+    if status != "succeeded":
+        return status, error, data
+
+    from . import render  # nbconvert is slow to import; only a finished run needs it
+
+    clock = time.monotonic()
+    try:
+        title = data.get("title") or report.replace("_", " ").title()
+        if "html" in outputs or "pdf" in outputs:
+            render.render_html(work / "notebook.ipynb", work / "report.html", title)
+        if "pdf" in outputs:
+            render.render_pdf(work / "report.html", work / "report.pdf")
+        if "html" not in outputs:
+            (work / "report.html").unlink(missing_ok=True)
+        if "csv" not in outputs:
+            for csv_file in work.glob("*.csv"):
+                csv_file.unlink()
+    except Exception as exc:  # rendering problems fail the run, they never publish half a report
+        status, error = "failed", f"rendering failed: {exc}"
+    record.durations["render"] = round(time.monotonic() - clock, 3)
+    return status, error, data
+
+
 def run_report(
     report: str,
     parameters: dict[str, Any] | None = None,
@@ -218,38 +267,16 @@ def run_report(
     )
     write_json(record, work / "run.json")
 
-    env = dict(os.environ, **{RUN_DIR_ENV: str(work)})
-    if source_url:
-        env["FAWKES_ANALYTICS_SOURCE"] = source_url
-    clock = time.monotonic()
-    status, error = _execute(
-        notebook, work / "notebook.ipynb", params, env, timeout, cell_timeout, kernel_name, work / "run.log", stop
-    )
-    record.durations["execute"] = round(time.monotonic() - clock, 3)
-
-    from . import render  # nbconvert is slow to import; only a finished run needs it
-
-    data_file = work / "data.json"
-    data = json.loads(data_file.read_text(encoding="utf-8")) if data_file.exists() else {}
-    if status == "succeeded":
-        clock = time.monotonic()
-        try:
-            title = data.get("title") or report.replace("_", " ").title()
-            if "html" in outputs or "pdf" in outputs:
-                render.render_html(work / "notebook.ipynb", work / "report.html", title)
-            if "pdf" in outputs:
-                render.render_pdf(work / "report.html", work / "report.pdf")
-            if "html" not in outputs:
-                (work / "report.html").unlink(missing_ok=True)
-            if "csv" not in outputs:
-                for csv_file in work.glob("*.csv"):
-                    csv_file.unlink()
-        except Exception as exc:  # rendering problems fail the run, they never publish half a report
-            status, error = "failed", f"rendering failed: {exc}"
-        record.durations["render"] = round(time.monotonic() - clock, 3)
+    data: dict[str, Any] = {}
+    try:
+        status, error, data = _execute_and_render(
+            report, notebook, work, params, record, outputs, source_url, timeout, cell_timeout, kernel_name, stop
+        )
+    except Exception as exc:  # whatever goes wrong, the run is recorded and its folder kept
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
 
     finished = datetime.now(timezone.utc)
-    record.status, record.error = status, error
+    record.status, record.error = status, redact_text(error) if error else None
     record.finished_at = finished.isoformat()
     record.duration_seconds = round((finished - started).total_seconds(), 3)
     record.source = data.get("source", {})

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ParameterError
+from .parameters import env_int
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866
@@ -81,7 +82,7 @@ class ServeSettings:
 
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
-    token: str = ""
+    token: str = field(default="", repr=False)
     notebooks_dir: Path = field(default_factory=default_notebooks_dir)
     preheat: int = 0
     preheat_notebooks: tuple[str, ...] = DEFAULT_PREHEAT_NOTEBOOKS
@@ -89,7 +90,7 @@ class ServeSettings:
     cull_interval: int = DEFAULT_CULL_INTERVAL_SECONDS
     cull_connected: bool = True
     base_url: str = "/"
-    cookie_secret: bytes = b""
+    cookie_secret: bytes = field(default=b"", repr=False)
     metrics_port: int | None = None
     cell_timeout: int = 120
 
@@ -270,7 +271,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preheat",
         type=int,
-        default=int(os.environ.get("FAWKES_VOILA_PREHEAT", "0")),
+        default=None,
         metavar="N",
         help="keep N preheated kernels for the overview dashboard (0 = off; env FAWKES_VOILA_PREHEAT)",
     )
@@ -304,7 +305,7 @@ def _run(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             notebooks_dir=args.notebooks_dir,
-            preheat=args.preheat,
+            preheat=args.preheat if args.preheat is not None else env_int("FAWKES_VOILA_PREHEAT", 0),
             cull_idle_timeout=args.cull_idle,
             cull_interval=args.cull_interval,
             base_url=args.base_url,

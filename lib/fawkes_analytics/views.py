@@ -23,13 +23,20 @@ from .timerange import TimeRange
 USAGE_SERIES = {"visitors": "Visitors", "visits": "Visits", "pageviews": "Pageviews"}
 
 
+def _with_local(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """The frame with a ``local`` column: each bucket's start as naive local time, for the x axis."""
+    return (
+        frame.assign(local=_local(frame, tz)) if len(frame) else frame.assign(local=pd.Series(dtype="datetime64[ns]"))
+    )
+
+
 def _local(frame: pd.DataFrame, tz: str) -> pd.Series:
     return pd.to_datetime(frame["start"], utc=True).dt.tz_convert(tz).dt.tz_localize(None)
 
 
 def usage_chart(usage: UsageTrends, tz: str = "UTC") -> Figure:
     """Visitors, visits and pageviews per bucket of the range."""
-    series = usage.timeseries.assign(local=lambda f: _local(f, tz)) if len(usage.timeseries) else usage.timeseries
+    series = _with_local(usage.timeseries, tz)
     return plots.timeseries(
         series,
         "local",
@@ -41,14 +48,14 @@ def usage_chart(usage: UsageTrends, tz: str = "UTC") -> Figure:
 
 def active_users_chart(usage: UsageTrends, tz: str = "UTC") -> Figure:
     """Active users per bucket (the daily chart of the usage report)."""
-    series = usage.timeseries.assign(local=lambda f: _local(f, tz)) if len(usage.timeseries) else usage.timeseries
+    series = _with_local(usage.timeseries, tz)
     return plots.timeseries(
         series, "local", ["active_users"], f"Active users per {usage.granularity}", labels=["Active users"]
     )
 
 
 def bounce_chart(usage: UsageTrends, tz: str = "UTC") -> Figure:
-    series = usage.timeseries.assign(local=lambda f: _local(f, tz)) if len(usage.timeseries) else usage.timeseries
+    series = _with_local(usage.timeseries, tz)
     return plots.timeseries(
         series, "local", ["bounce_rate"], f"Bounce rate per {usage.granularity}", labels=["Bounce rate"], percent=True
     )

@@ -246,7 +246,7 @@ class SmtpServer:
             "FAWKES_SMTP_PORT": str(self.port),
             "FAWKES_SMTP_SECURITY": "none",
             "FAWKES_SMTP_FROM": "reports@fawkes.test",
-            "FAWKES_REPORTS_BASE_URL": "https://reports.fawkes.test",
+            "FAWKES_ANALYTICS_REPORTS_URL": "https://reports.fawkes.test",
             **extra,
         }
 

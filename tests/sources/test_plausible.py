@@ -336,7 +336,9 @@ def test_usage_report_renders_from_a_plausible_server(plausible, env, monkeypatc
     url = f"plausible+http://127.0.0.1:{plausible.port}/{SITE}?retries=2&backoff=0.01"
     monkeypatch.setenv("FAWKES_ANALYTICS_SOURCE", url)
     record = runs.run_report(
-        "usage_trends", {"start": "2024-03-04T00:00:00Z", "end": "2024-03-11T00:00:00Z"}, reports_dir=tmp_path / "reports"
+        "usage_trends",
+        {"start": "2024-03-04T00:00:00Z", "end": "2024-03-11T00:00:00Z"},
+        reports_dir=tmp_path / "reports",
     )
     assert record.succeeded, record.error
     folder = tmp_path / "reports" / "usage_trends" / "latest"
@@ -350,4 +352,6 @@ def test_usage_report_renders_from_a_plausible_server(plausible, env, monkeypatc
     assert "Demo data" not in html and "/page-00" in html and "420" in html
     for published in folder.rglob("*"):
         if published.is_file():
-            assert KEY not in published.read_text(encoding="utf-8", errors="ignore"), f"API key leaked into {published.name}"
+            assert KEY not in published.read_text(encoding="utf-8", errors="ignore"), (
+                f"API key leaked into {published.name}"
+            )

@@ -15,8 +15,7 @@ from typing import Any
 from .. import catalog as catalog_module
 from .. import sources, timerange
 from ..results import jsonable
-
-ALL_AREAS = ("kpis", "usage", "features", "segments", "funnels", "experiments")
+from .published import AREAS as ALL_AREAS
 
 
 @dataclass

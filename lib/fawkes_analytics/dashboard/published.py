@@ -33,7 +33,7 @@ def latest_run(report: str, reports_dir: Path | None = None) -> Path | None:
     return link.resolve() if link.exists() else None
 
 
-AREAS = ("kpis", "usage", "features", "segments", "funnels", "experiments")
+AREAS = ("kpis", "usage", "features", "segments", "funnels", "experiments")  # every area of the overview payload
 REPORTS_URL_ENV = "FAWKES_ANALYTICS_REPORTS_URL"
 
 

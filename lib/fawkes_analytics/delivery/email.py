@@ -29,6 +29,7 @@ from ..errors import ConfigError
 from ..report import format_value
 from .state import read_json
 
+REPORTS_URL_ENV = "FAWKES_ANALYTICS_REPORTS_URL"  # where reports/ is published, for links
 SECURITY_MODES = ("starttls", "tls", "none")
 _DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
@@ -50,7 +51,8 @@ class SmtpSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SmtpSettings:
         """Build settings from ``FAWKES_SMTP_HOST``, ``_PORT``, ``_SECURITY`` (starttls|tls|none),
-        ``_USER``, ``_PASSWORD``, ``_FROM``, ``_TIMEOUT``, ``_CA_FILE`` and ``FAWKES_REPORTS_BASE_URL``."""
+        ``_USER``, ``_PASSWORD``, ``_FROM``, ``_TIMEOUT``, ``_CA_FILE`` and ``FAWKES_ANALYTICS_REPORTS_URL``
+        (the older name ``FAWKES_REPORTS_BASE_URL`` is still read)."""
         env = os.environ if env is None else env
         host = env.get("FAWKES_SMTP_HOST", "").strip()
         if not host:
@@ -86,7 +88,7 @@ class SmtpSettings:
             user=user,
             password=password,
             sender=env.get("FAWKES_SMTP_FROM") or "fawkes-analytics@localhost",
-            reports_base_url=(env.get("FAWKES_REPORTS_BASE_URL") or "").rstrip("/") or None,
+            reports_base_url=(env.get(REPORTS_URL_ENV) or env.get("FAWKES_REPORTS_BASE_URL") or "").rstrip("/") or None,
             timeout=float(env.get("FAWKES_SMTP_TIMEOUT") or 30),
             ca_file=env.get("FAWKES_SMTP_CA_FILE") or None,
         )

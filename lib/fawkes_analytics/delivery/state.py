@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,24 +23,15 @@ from typing import Any
 
 from filelock import FileLock
 
+from .. import atomic
+
 SENDING, SENT, FAILED, SKIPPED, UNCONFIRMED = "sending", "sent", "failed", "skipped", "unconfirmed"
 FINAL_STATES = (SENT, SKIPPED, UNCONFIRMED)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to ``path`` via a temporary file and ``os.replace``: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, default=str)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def read_json(path: Path, default: Any = None) -> Any:

@@ -9,12 +9,10 @@ in JSON and never an exception.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..results import Result
@@ -410,11 +408,3 @@ def analyze_experiment(
     if timeline:
         result.timeline = cumulative_readout(exp_source, experiment, as_of)
     return result
-
-
-def finite_or_none(value: Any) -> float | None:
-    """A float, or None for None/NaN/inf (for rendering)."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) and not np.isnan(value) else None

@@ -58,10 +58,6 @@ class Metric:
     higher_is_better: bool = True
     cap_percentile: float | None = None
 
-    @property
-    def is_binomial(self) -> bool:
-        return self.kind == "conversion"
-
 
 @dataclass(frozen=True)
 class Rules:

@@ -9,10 +9,11 @@ numbers (a negative number is a number, not a formula).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from .. import atomic
 
 DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -36,11 +37,4 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write ``frame`` as a safe UTF-8 CSV with a header row, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", newline="", dir=path.parent, suffix=".tmp", delete=False
-    ) as handle:
-        safe_frame(frame).to_csv(handle, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
-    os.replace(handle.name, path)
-    return path
+    return atomic.write_text(path, safe_frame(frame).to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S%z"))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from .. import atomic
 from ..results import jsonable
 
 
@@ -18,9 +18,4 @@ def dumps(payload: Any) -> str:
 
 def write_json(payload: Any, path: str | os.PathLike) -> Path:
     """Write ``payload`` as UTF-8 JSON, atomically (readers never see half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False) as handle:
-        handle.write(dumps(payload))
-    os.replace(handle.name, path)
-    return path
+    return atomic.write_text(path, dumps(payload))

@@ -40,6 +40,7 @@ from prometheus_client import CollectorRegistry, generate_latest, push_to_gatewa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from .. import atomic
 from ..catalog import Catalog
 from ..errors import RunError
 from ..results import Result
@@ -296,11 +297,7 @@ class RefreshState:
 
     def save(self, path: Path) -> Path:
         """Write the state atomically (temporary file + rename)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.__dict__, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return atomic.write_text(path, json.dumps(self.__dict__, indent=2) + "\n")
 
 
 def state_path_for(textfile: Path) -> Path:
@@ -639,7 +636,7 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 
     source = sources.connect(args.source)
     resolved = timerange.resolve(args.time_range, as_of=source.default_as_of())
-    push_url = os.environ.get(PUSHGATEWAY_ENV) if args.push else None
+    push_url = pushgateway_url() if args.push else None
     if args.push and not push_url:
         print(f"--push needs the Pushgateway URL in ${PUSHGATEWAY_ENV}", file=sys.stderr)
         return 2

@@ -29,6 +29,7 @@ a cached DataFrame on Spark) and reused by every later call on the same source.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,7 +48,9 @@ LOOKBACK = timedelta(hours=1)  # must exceed the 30-minute session gap
 
 # source -> data version -> (kind, parameter) -> materialised table
 _cache: weakref.WeakKeyDictionary[Source, dict[Any, dict[tuple[str, Any], ir.Table]]] = weakref.WeakKeyDictionary()
+_versions: weakref.WeakKeyDictionary[Source, tuple[float, tuple[int, str]]] = weakref.WeakKeyDictionary()
 _lock = threading.RLock()
+VERSION_TTL_SECONDS = 5.0  # how long a checked data version is trusted before it is queried again
 
 
 def seconds_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
@@ -168,9 +171,18 @@ def first_seen(source: Source, event: str | None = None, materialise: bool = Tru
         return entries[key]
 
 
+def _current_version(source: Source) -> tuple[int, str]:
+    """``data_version`` remembered for a few seconds: one report asks for it many times."""
+    now = time.monotonic()
+    checked = _versions.get(source)
+    if checked is None or now - checked[0] > VERSION_TTL_SECONDS:
+        checked = _versions[source] = (now, data_version(source))
+    return checked[1]
+
+
 def _entries(source: Source) -> dict[tuple[str, Any], ir.Table]:
     """The materialised tables of ``source`` for its current data version (caller holds the lock)."""
-    version = data_version(source)
+    version = _current_version(source)
     per_source = _cache.setdefault(source, {})
     if version not in per_source:  # tables of an older data version are stale
         per_source.clear()
@@ -197,5 +209,7 @@ def clear_cache(source: Source | None = None) -> None:
     with _lock:
         if source is None:
             _cache.clear()
+            _versions.clear()
         else:
             _cache.pop(source, None)
+            _versions.pop(source, None)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..parameters import env_int
 
 
 def _reports_dir(value: str | None) -> Path:
@@ -71,7 +72,9 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         state_dir=_state_dir(args.state_dir, reports_dir),
         reports_dir=reports_dir,
         runner=_load_runner(args.runner),
-        max_concurrent=args.max_concurrent,
+        max_concurrent=args.max_concurrent
+        if args.max_concurrent is not None
+        else env_int("FAWKES_MAX_CONCURRENT_RUNS", 2),
         grace=args.grace,
         isolation="inline" if args.inline else "process",
     )
@@ -133,8 +136,8 @@ def register_cli(subparsers) -> None:
     p.add_argument(
         "--max-concurrent",
         type=int,
-        default=int(os.environ.get("FAWKES_MAX_CONCURRENT_RUNS", "2")),
-        help="global limit of simultaneous runs (default 2)",
+        default=None,
+        help="global limit of simultaneous runs (default 2, or $FAWKES_MAX_CONCURRENT_RUNS)",
     )
     p.add_argument(
         "--grace",

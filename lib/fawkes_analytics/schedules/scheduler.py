@@ -242,7 +242,7 @@ class Scheduler:
                 status,
                 f": {attempt.get('error')}" if attempt.get("error") else "",
             )
-            if status in ("succeeded", "interrupted") or status not in RETRY_ON or not attempt.get("retryable", True):
+            if status not in RETRY_ON or not attempt.get("retryable", True):
                 return attempt
             if attempt_no > schedule.retries:
                 return attempt
@@ -357,6 +357,9 @@ class Scheduler:
         with ThreadPoolExecutor(max_workers=self.max_concurrent, thread_name_prefix="fawkes-sched") as pool:
             futures = [pool.submit(self.run_slot, schedule, slot) for schedule, slot in due]
             self._wait_with_grace(futures)
+        for future in futures:
+            if future.done() and future.exception() is not None:
+                log.error("a scheduled slot failed unexpectedly", exc_info=future.exception())
         return [f.result() for f in futures if f.done() and f.exception() is None]
 
     def serve(self) -> int:

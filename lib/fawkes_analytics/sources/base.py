@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -23,6 +24,20 @@ def redact_url(url: str) -> str:
         for k, _, v in (p.partition("=") for p in parts.query.split("&") if p)
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+", re.IGNORECASE)
+_SECRET_PAIR = re.compile(r"\b(password|passwd|pwd|token|secret|api_key|apikey)=([^\s&;'\"]+)", re.IGNORECASE)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with credentials removed from any URL or ``password=...`` pair it contains.
+
+    Driver errors often echo the connection string; everything that ends up in run.json,
+    a log or an email passes through here first.
+    """
+    text = _URL.sub(lambda match: redact_url(match.group(0)), text)
+    return _SECRET_PAIR.sub(lambda match: f"{match.group(1)}=***", text)
 
 
 class Source:

@@ -33,7 +33,8 @@ from typing import Any
 
 import httpx
 
-from ..errors import SourceResponseError, SourceUnavailable
+from .. import atomic
+from ..errors import ParameterError, SourceResponseError, SourceUnavailable
 from .base import redact_url
 from .fallback import SourceStatus, StatusTracker, with_last_good
 
@@ -52,6 +53,10 @@ class RetryPolicy:
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     retry_after_max: float = 120.0  # a longer Retry-After gives up (and falls back) at once
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ParameterError("retries", f"{self.attempts} attempts means no request at all", ">= 1")
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Wait before retry number ``attempt + 1``: exponential, equal jitter."""
@@ -98,10 +103,7 @@ class ResponseCache:
     def put(self, key: str, endpoint: str, data: Any, fetched_at: datetime | None = None) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         record = {"endpoint": endpoint, "fetched_at": (fetched_at or datetime.now(UTC)).isoformat(), "data": data}
-        path = self._path(key)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(record))
-        os.replace(temporary, path)
+        atomic.write_text(self._path(key), json.dumps(record))
 
     def expire(self, endpoint_prefix: str = "") -> int:
         """Mark entries (of endpoints starting with the prefix) stale; keep them as fallback."""
@@ -115,7 +117,7 @@ class ResponseCache:
                 "expired"
             ):
                 record["expired"] = True
-                path.write_text(json.dumps(record))
+                atomic.write_text(path, json.dumps(record))
                 count += 1
         return count
 

@@ -12,7 +12,7 @@ import ibis.expr.types as ir
 
 from .. import schema
 from ..errors import SourceUnavailable
-from .base import Source, redact_url
+from .base import Source, redact_text, redact_url
 
 META_TABLE = "fawkes_meta"
 
@@ -103,5 +103,5 @@ def open_ibis_url(url: str) -> IbisSource:
     try:
         backend = ibis.connect(url)
     except Exception as exc:  # the backend's own error type varies per driver
-        raise SourceUnavailable(f"cannot connect to {redact_url(url)}: {exc}") from exc
+        raise SourceUnavailable(f"cannot connect to {redact_url(url)}: {redact_text(str(exc))}") from exc
     return IbisSource(backend, url)
