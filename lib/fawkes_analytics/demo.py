@@ -40,6 +40,8 @@ GALLERY_LIFT = 0.25  # relative lift of pipeline runs per visit for the gallery 
 EXPERIMENT_DAYS = {"onboarding_checklist": 60, "pipeline_templates": 45}
 PIPELINE_SPLIT = {"control": 0.34, "gallery": 0.33, "gallery_compact": 0.33}
 DAY_US = 86_400_000_000
+CHUNK_EVENTS = 250_000  # about this many events are generated and written at a time
+CHECKPOINT_EVENTS = 1_000_000  # DuckDB writes its buffers to the file after this many
 
 ARCHETYPES = ("power", "regular", "casual", "at_risk")
 ARCHETYPE_SHARE = np.array([0.10, 0.45, 0.30, 0.15])
@@ -326,7 +328,7 @@ def _dictionary(codes: np.ndarray, values: list[str | None]) -> pa.Array:
     if null_values.any():
         mask = mask | null_values[np.maximum(codes, 0)]
     indices = pa.array(np.maximum(codes, 0).astype(np.int32), mask=mask)
-    return pc.cast(pa.DictionaryArray.from_arrays(indices, dictionary), pa.string())
+    return pa.DictionaryArray.from_arrays(indices, dictionary)  # DuckDB stores it as VARCHAR
 
 
 def _user_ids(users: np.ndarray) -> pa.Array:
@@ -467,13 +469,15 @@ def generate(
     users = max(200, round(events / _events_per_user(days)))
     rng = np.random.default_rng(seed)
     pop = _Population(rng, users, days)
-    chunk_days = max(1, min(30, round(days * 1_000_000 / max(events, 1))))
+    chunk_days = max(1, min(30, round(days * CHUNK_EVENTS / max(events, 1))))
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     partial.unlink(missing_ok=True)
-    con = duckdb.connect(str(partial))
+    # DuckDB would otherwise keep much of what it was given in memory until the end; capping
+    # it makes it write to disk as it goes, so memory stays flat whatever the event count.
+    con = duckdb.connect(str(partial), config={"memory_limit": "128MB"})
     written = 0
     try:
         _create_tables(con)
@@ -493,6 +497,8 @@ def generate(
             con.execute("INSERT INTO events SELECT * FROM chunk")
             con.unregister("chunk")
             written += table.num_rows
+            if written // CHECKPOINT_EVENTS > (written - table.num_rows) // CHECKPOINT_EVENTS:
+                con.execute("CHECKPOINT")  # flush to the file so memory does not grow with the data
             if bar is not None:
                 bar.update(table.num_rows)
         if bar is not None:

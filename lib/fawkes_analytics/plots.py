@@ -103,8 +103,8 @@ def timeseries(
         ax.axhline(0, color="#333333", linewidth=0.8)
     else:
         ax.set_ylim(bottom=0)
-    if len(columns) > 1:
-        ax.legend(loc="upper left", ncols=min(len(columns), 4))
+    if len(columns) > 1:  # beside the plot, where it never hides a line
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.autofmt_xdate()
     return fig
 

@@ -107,7 +107,15 @@ def adoption_trend_chart(adoption: FeatureAdoption, tz: str = "UTC") -> Figure:
     wide = series.pivot_table(index="start", columns="feature", values="adoption_rate").reset_index()
     wide["local"] = _local(wide, tz)
     features = [c for c in wide.columns if c not in ("start", "local")]
-    return plots.timeseries(wide, "local", features, "Adoption rate over time (%)", percent=True)
+    titles = dict(zip(adoption.features["feature"], adoption.features["title"], strict=True))
+    return plots.timeseries(
+        wide,
+        "local",
+        features,
+        "Adoption rate over time (%)",
+        labels=[titles.get(f, f) for f in features],
+        percent=True,
+    )
 
 
 def segments_chart(segments: UserSegments) -> Figure:
