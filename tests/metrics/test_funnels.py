@@ -367,3 +367,26 @@ def test_bad_parameters_name_the_parameter(make_source, kwargs: dict, name: str)
     with pytest.raises(ParameterError) as info:
         report(make_source, [ev("u1", 0, "a")], funnel("a", "b"), **kwargs)
     assert info.value.name == name
+
+
+@pytest.mark.parametrize("numbering", ["from timestamps", "per-person sort"])
+def test_both_event_numbering_paths_give_the_same_counts(make_source, monkeypatch, numbering) -> None:
+    """The fast path numbers events from their timestamps; with same-step ties it sorts per person."""
+    from fawkes_analytics.metrics import funnel_paths
+
+    if numbering == "per-person sort":
+        monkeypatch.setattr(funnel_paths, "_has_ties", lambda matches: True)
+    rows = [
+        ev("u1", 0, "a"),
+        ev("u1", 0, "a"),  # two a at the same instant: a same-step tie
+        ev("u1", 5, "b"),
+        ev("u1", 6, "c"),  # u1 converts
+        ev("u2", 0, "a"),
+        ev("u2", 2, "b"),  # u2 reaches b
+        ev("u3", 0, "c"),
+        ev("u3", 0, "b"),
+        ev("u3", 0, "a"),  # equal timestamps are taken in step order: u3 converts
+    ]
+    result = report(make_source, rows, funnel("a", "b", "c"))
+    # step1 {u1,u2,u3} = 3, step2 {u1,u2,u3} = 3, step3 {u1,u3} = 2
+    assert counts(result) == [3, 3, 2]

@@ -152,7 +152,7 @@ def people(source: Source, funnel: Funnel, time_range: TimeRange, breakdown: str
     try:
         found, exclusions = _entries(source, funnel, time_range, breakdown, hold)
         if exclusions is not None:
-            found = drop_excluded(hold(found), exclusions, funnel)
+            found = drop_excluded(found, exclusions, funnel)
         yield hold(_best(found))
     finally:
         for table in reversed(held):
