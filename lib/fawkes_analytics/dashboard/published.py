@@ -13,24 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..runs import LATEST, latest_run
+from ..runs import default_reports_dir as reports_dir_default
+
 OVERVIEW_REPORT = "overview"
-# The run-folder layout of ``fawkes_analytics.runs`` (REPORTS_DIR_ENV, LATEST, latest_run),
-# mirrored here because importing runs pulls in nbformat/jsonschema (~4 s), which would
-# add that much to every viewer's first paint.
-REPORTS_DIR_ENV = "FAWKES_ANALYTICS_REPORTS_DIR"
-LATEST = "latest"
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-
-
-def reports_dir_default() -> Path:
-    """Same answer as ``reports_dir_default()``."""
-    return Path(os.environ.get(REPORTS_DIR_ENV) or PROJECT_ROOT / "reports")
-
-
-def latest_run(report: str, reports_dir: Path | None = None) -> Path | None:
-    """Same answer as ``latest_run()``: the newest successful run's folder, if any."""
-    link = Path(reports_dir or reports_dir_default()) / report / LATEST
-    return link.resolve() if link.exists() else None
 
 
 AREAS = ("kpis", "usage", "features", "segments", "funnels", "experiments")  # every area of the overview payload
