@@ -52,6 +52,20 @@ _LABELS = {
 POINT_KPIS = ("bounce_rate",)
 
 
+# Columns of ``UsageTrends.timeseries``, whatever the source (events engine or Plausible).
+TIMESERIES_COLUMNS = (
+    "bucket",
+    "start",
+    "active_users",
+    "visitors",
+    "visits",
+    "pageviews",
+    "views_per_visit",
+    "bounce_rate",
+    "visit_duration",
+)
+
+
 @dataclass
 class UsageTrends(Result):
     """Headline usage numbers, their previous-period values, a time series and breakdowns."""
@@ -272,16 +286,4 @@ def _timeseries(in_range: ir.Table, range_sessions: ir.Table, time_range: TimeRa
     frame = _session_rates(frame)
     visits = frame["visits"].astype("float64")
     frame["views_per_visit"] = (frame["pageviews"] / visits.where(visits > 0)).fillna(0.0)
-    return frame[
-        [
-            "bucket",
-            "start",
-            "active_users",
-            "visitors",
-            "visits",
-            "pageviews",
-            "views_per_visit",
-            "bounce_rate",
-            "visit_duration",
-        ]
-    ]
+    return frame[list(TIMESERIES_COLUMNS)]

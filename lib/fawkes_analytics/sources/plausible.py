@@ -328,6 +328,7 @@ def _totals(client: PlausibleClient, time_range: TimeRange, api: str) -> dict[st
 def _series(client: PlausibleClient, time_range: TimeRange, granularity: str, api: str) -> pd.DataFrame:
     """Plausible's time series placed on the report's calendar (every bucket, empty ones 0)."""
     from ..metrics import buckets
+    from ..metrics.usage import TIMESERIES_COLUMNS  # metrics imports sources: import late
 
     if api == "v1":
         interval = "hour" if granularity == "hour" else "date"
@@ -367,18 +368,7 @@ def _series(client: PlausibleClient, time_range: TimeRange, granularity: str, ap
         bounce_rate=(100.0 * frame["bounces"] / visits).fillna(0.0),
         visit_duration=(frame["duration"] / visits).fillna(0.0),
     )
-    columns = [
-        "bucket",
-        "start",
-        "active_users",
-        "visitors",
-        "visits",
-        "pageviews",
-        "views_per_visit",
-        "bounce_rate",
-        "visit_duration",
-    ]
-    return frame[columns].sort_values("bucket", ignore_index=True)
+    return frame[list(TIMESERIES_COLUMNS)].sort_values("bucket", ignore_index=True)
 
 
 def _breakdown(
