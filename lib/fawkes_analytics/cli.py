@@ -16,6 +16,7 @@ from .errors import FawkesError, ParameterError
 # Modules that add sub-commands of their own (imported when the CLI starts).
 COMMAND_MODULES: tuple[str, ...] = (
     "fawkes_analytics.export.prometheus",  # metrics
+    "fawkes_analytics.rollups.cli",  # refresh
     "fawkes_analytics.schedules.cli",  # schedule, history
     "fawkes_analytics.serve",  # serve
     "fawkes_analytics.sources.access_log",  # import-logs

@@ -16,6 +16,8 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ..results import Result, point_change
+from ..rollups.derive import SLOT_SECONDS
+from ..rollups.tables import tables_for
 from ..sources.base import Source
 from ..timerange import TimeRange
 from . import buckets
@@ -51,11 +53,13 @@ def nps_score(promoters: int, detractors: int, responses: int) -> float | None:
 
 
 def _nps_counts(table: ir.Table) -> dict[str, ir.Value]:
+    """Responses by NPS group of a table of ``score, responses`` rows (counts per score)."""
+    n = table.responses
     return {
-        "responses": table.count(),
-        "promoters": (table.score >= 9).cast("int64").sum(),
-        "passives": ((table.score >= 7) & (table.score <= 8)).cast("int64").sum(),
-        "detractors": (table.score <= 6).cast("int64").sum(),
+        "responses": n.sum(),
+        "promoters": n.sum(where=table.score >= 9),
+        "passives": n.sum(where=(table.score >= 7) & (table.score <= 8)),
+        "detractors": n.sum(where=table.score <= 6),
     }
 
 
@@ -72,12 +76,13 @@ def feedback_summary(source: Source, time_range: TimeRange, granularity: str | N
     """NPS and ratings for ``time_range`` (NPS also for the previous period)."""
     granularity = buckets.check_granularity(granularity or time_range.default_granularity())
     prev = time_range.previous()
-    start, end = time_range.start_naive_utc, time_range.end_naive_utc
-    fb = source.feedback()
-    fb = fb.mutate(category=fb.category.fill_null(NONE_LABEL), kind=fb.kind.fill_null("nps"))
-    both = fb.filter(fb.timestamp >= prev.start_naive_utc, fb.timestamp < end)
+    first, last = int(time_range.start.timestamp()) // SLOT_SECONDS, int(time_range.end.timestamp()) // SLOT_SECONDS
+    prev_first = int(prev.start.timestamp()) // SLOT_SECONDS
+    fb = tables_for(source, time_range.end).table("feedback_slots", prev.start, time_range.end)
+    fb = fb.mutate(category=fb.category.fill_null(NONE_LABEL))
+    both = fb.filter(fb.slot >= prev_first, fb.slot < last)
     nps_rows = both.filter(both.kind == "nps")
-    periods = nps_rows.group_by(current=nps_rows.timestamp >= start).aggregate(**_nps_counts(nps_rows)).execute()
+    periods = nps_rows.group_by(current=nps_rows.slot >= first).aggregate(**_nps_counts(nps_rows)).execute()
     cur = periods[periods["current"]]
     old = periods[~periods["current"].astype(bool)]
 
@@ -87,29 +92,33 @@ def feedback_summary(source: Source, time_range: TimeRange, granularity: str | N
     nps_now = nps_score(pick(cur, "promoters"), pick(cur, "detractors"), pick(cur, "responses"))
     nps_old = nps_score(pick(old, "promoters"), pick(old, "detractors"), pick(old, "responses"))
 
-    in_range = fb.filter(fb.timestamp >= start, fb.timestamp < end)
+    in_range = both.filter(both.slot >= first)
     nps_in = in_range.filter(in_range.kind == "nps")
     cal = buckets.calendar(time_range.start, time_range.end, time_range.tz, granularity)
-    nb = cal.assign(nps_in)
+    nb = cal.assign_slots(nps_in)
     series = _with_nps(cal.label(nb.group_by("bucket").aggregate(**_nps_counts(nb)).execute()))
     by_category = _with_nps(nps_in.group_by("category").aggregate(**_nps_counts(nps_in)).execute())
     by_category = by_category.sort_values("category").reset_index(drop=True)
 
     rated = in_range.filter(in_range.kind == "rating")
     dist = (
-        rated.group_by("score").aggregate(responses=rated.count()).execute().sort_values("score").reset_index(drop=True)
+        rated.group_by("score")
+        .aggregate(responses=rated.responses.sum())
+        .execute()
+        .sort_values("score")
+        .reset_index(drop=True)
     )
     total = int(dist["responses"].sum()) if len(dist) else 0
     dist["share"] = 100.0 * dist["responses"] / total if total else []
     mean = float((dist["score"] * dist["responses"]).sum() / total) if total else None
-    rb = cal.assign(rated)
-    rating_series = rb.group_by(["bucket", "score"]).aggregate(responses=rb.count()).execute()
+    rb = cal.assign_slots(rated)
+    rating_series = rb.group_by(["bucket", "score"]).aggregate(responses=rb.responses.sum()).execute()
     rating_series = (
         cal.buckets.merge(rating_series, on="bucket", how="inner")
         .sort_values(["bucket", "score"])
         .reset_index(drop=True)
     )
-    rating_cat = rated.group_by(["category", "score"]).aggregate(responses=rated.count()).execute()
+    rating_cat = rated.group_by(["category", "score"]).aggregate(responses=rated.responses.sum()).execute()
     rating_cat = rating_cat.sort_values(["category", "score"]).reset_index(drop=True)
     return FeedbackSummary(
         time_range=time_range,

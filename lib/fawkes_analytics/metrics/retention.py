@@ -26,10 +26,11 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ..results import Result
+from ..rollups.derive import PAGEVIEW
+from ..rollups.tables import Tables, tables_for
 from ..sources.base import Source
 from ..timerange import TimeRange
 from . import buckets
-from .sessions import first_seen
 
 PERIODS = ("day", "week")
 _FAR_PAST = -(10**9)
@@ -43,8 +44,21 @@ def _check_period(period: str) -> str:
     return period
 
 
-def _named(events: ir.Table, name: str | None) -> ir.Table:
-    return events if name is None else events.filter(events.event_name == name)
+def _firsts(tables: Tables, name: str | None, end: object) -> ir.Table:
+    """Each user's first event (or first ``name`` event): ``user_id, first_ts``."""
+    if name is None:
+        return tables.table("users", None, end)
+    firsts = tables.table("first_seen", None, end)
+    return firsts.filter(firsts.event_name == name).select("user_id", "first_ts")
+
+
+def _active_slots(tables: Tables, name: str | None, start: object, end: object) -> ir.Table:
+    """``user_id, slot`` of every slot in which the user did anything (or a ``name`` event)."""
+    if name is None or name == PAGEVIEW:
+        slots = tables.table("user_slots", start, end)
+        return (slots if name is None else slots.filter(slots.pageviews > 0)).select("user_id", "slot")
+    slots = tables.table("event_slots", start, end)
+    return slots.filter(slots.event_name == name).select("user_id", "slot")
 
 
 @dataclass
@@ -82,14 +96,13 @@ def retention(
     start, end = time_range.start_naive_utc, time_range.end_naive_utc
     cal = buckets.calendar(time_range.start, time_range.end, time_range.tz, period)
     last = int(cal.buckets["bucket"].max())
-    events = source.events().select("user_id", "timestamp", "event_name")
-    firsts = first_seen(source, start_event)
+    tables = tables_for(source, time_range.end)
+    firsts = _firsts(tables, start_event, time_range.end)
     firsts = firsts.filter(firsts.first_ts >= start, firsts.first_ts < end)
     cohorts = cal.assign(firsts, "first_ts").select("user_id", cohort="bucket")
 
-    returns = _named(events, return_event)
-    returns = returns.filter(returns.timestamp >= start, returns.timestamp < end)
-    active = cal.assign(returns).select("user_id", "bucket").distinct()
+    returns = _active_slots(tables, return_event, time_range.start, time_range.end)
+    active = cal.assign_slots(returns).select("user_id", "bucket").distinct()
     joined = active.join(cohorts, "user_id")
     joined = joined.filter(joined.bucket > joined.cohort).mutate(n=joined.bucket - joined.cohort)
 
@@ -151,14 +164,13 @@ def lifecycle(source: Source, time_range: TimeRange, period: str = "day", event:
     cal_start = pd.Timestamp(time_range.start - lead_in).tz_convert("UTC").tz_localize(None).to_pydatetime()
     last = int(cal.buckets["bucket"].max())
 
-    events = _named(source.events().select("user_id", "timestamp", "event_name"), event)
-    seen = events.filter(events.timestamp < end)
-    firsts = first_seen(source, event)
+    tables = tables_for(source, time_range.end)
+    firsts = _firsts(tables, event, time_range.end)
     first_b = cal.assign(firsts.filter(firsts.first_ts >= cal_start, firsts.first_ts < end), "first_ts").select(
         "user_id", first_b="bucket"
     )
-    recent = seen.filter(seen.timestamp >= cal_start)
-    active = cal.assign(recent).select("user_id", "bucket").distinct()
+    recent = _active_slots(tables, event, time_range.start - lead_in, time_range.end)
+    active = cal.assign_slots(recent).select("user_id", "bucket").distinct()
     active = active.filter(active.bucket >= b0 - 1)
     active = active.left_join(first_b, "user_id").drop("user_id_right")
     w = ibis.window(group_by=active.user_id, order_by=active.bucket)

@@ -19,6 +19,10 @@ Population: users with any event in the horizon, the largest window any rule nam
 least 28 days). A user no rule matches is put in segment ``other`` (absent with the default
 rules, whose last rule takes every active user).
 
+Activity comes from the derived tables (``rollups``): an active day is a 24-hour day with any
+kept event, engagement events included; ``events`` counts session events (pageviews and
+custom events, not engagement events); a user's first event is their first kept event.
+
 Engagement score (0-10), over the horizon, monotone in each input::
 
     10 * (0.5 * active_days / horizon_days
@@ -43,9 +47,10 @@ import pandas as pd
 from ..catalog import Catalog
 from ..errors import ConfigError, ParameterError
 from ..results import Result
+from ..rollups.derive import SLOT_SECONDS
+from ..rollups.tables import tables_for
 from ..sources.base import Source
 from ..timerange import TimeRange
-from .sessions import first_seen
 
 OTHER = "other"
 MIN_HORIZON_DAYS = 28
@@ -218,17 +223,20 @@ def user_activity(source: Source, catalog: Catalog, time_range: TimeRange, rules
     """
     rules = rules if rules is not None else parse_rules(catalog)
     horizon = horizon_days(rules)
-    end = time_range.end_naive_utc
-    window_start = end - timedelta(days=horizon)
+    window_start = time_range.end - timedelta(days=horizon)
     end_epoch = math.ceil(time_range.end.timestamp())
-    events = source.events()
-    seen = events.filter(events.timestamp < end)
-    first = first_seen(source).rename(first_seen="first_ts")
-    recent = seen.filter(seen.timestamp >= window_start)
-    recent = recent.mutate(idx=((end_epoch - 1 - recent.timestamp.epoch_seconds()) // DAY).cast("int64"))
+    first_slot, last_slot = (
+        int(window_start.timestamp()) // SLOT_SECONDS,
+        int(time_range.end.timestamp()) // SLOT_SECONDS,
+    )
+    tables = tables_for(source, time_range.end, catalog)
+    recent = tables.table("user_slots", window_start, time_range.end)
+    recent = recent.filter(recent.slot >= first_slot, recent.slot < last_slot)
+    # Day index back from the end: exact per slot, as the end is a whole quarter hour.
+    recent = recent.mutate(idx=((end_epoch - 1 - recent.slot * SLOT_SECONDS) // DAY).cast("int64"))
     day_windows = sorted(_active_day_windows(rules))
     # One row per user and active day first; the per-user figures are plain sums of it.
-    daily = recent.group_by(["user_id", "idx"]).aggregate(n=recent.count())
+    daily = recent.group_by(["user_id", "idx"]).aggregate(n=recent.events.sum())
     stats = daily.group_by("user_id").aggregate(
         events=daily.n.sum(),
         last_idx=daily.idx.min(),
@@ -241,13 +249,16 @@ def user_activity(source: Source, catalog: Catalog, time_range: TimeRange, rules
         fmap = ibis.memtable(
             pd.DataFrame(pairs, columns=["feature", "event_name"]), schema={"feature": "string", "event_name": "string"}
         )
-        used = recent.select("user_id", "event_name").join(fmap, "event_name")
+        named = tables.table("event_slots", window_start, time_range.end)
+        named = named.filter(named.slot >= first_slot, named.slot < last_slot)
+        used = named.select("user_id", "event_name").join(fmap, "event_name")
         feats = used.group_by("user_id").aggregate(features_used=used.feature.nunique())
         stats = stats.left_join(feats, "user_id").drop("user_id_right")
         features_used = stats.features_used.fill_null(0)
     else:
         features_used = ibis.literal(0)
     stats = stats.mutate(features_used=features_used.cast("int64"))
+    first = tables.table("users", None, time_range.end).rename(first_seen="first_ts")
     stats = stats.join(first, "user_id")
     first_idx = ((end_epoch - 1 - stats.first_seen.epoch_seconds()) // DAY).cast("int64")
     event_part = ((stats.events.cast("float64") + 1).ln() / math.log(1 + EVENTS_SATURATION)).clip(upper=1.0)
