@@ -85,6 +85,7 @@ class Catalog:
     segments_raw: dict[str, Any] = field(default_factory=dict)
     experiments_raw: list[dict[str, Any]] = field(default_factory=list)
     kpis: dict[str, dict[str, float]] = field(default_factory=dict)
+    engagement_event: str = "engagement"  # keeps a session open, counts nowhere (Plausible)
 
     def funnel(self, name: str) -> Funnel:
         from .errors import ParameterError
@@ -184,6 +185,10 @@ def load(path: str | os.PathLike | None = None) -> Catalog:
     threshold = adoption.get("trend_threshold_pct", 10.0)
     if not isinstance(threshold, (int, float)) or threshold < 0:
         raise ConfigError(where, "adoption.trend_threshold_pct", "must be a non-negative number")
+    web = raw.get("web", {}) or {}
+    engagement = web.get("engagement_event", "engagement") if isinstance(web, dict) else None
+    if not isinstance(engagement, str) or not engagement.strip():
+        raise ConfigError(where, "web.engagement_event", "must be an event name (default: engagement)")
     experiments = raw.get("experiments", []) or []
     if not isinstance(experiments, list):
         raise ConfigError(where, "experiments", "must be a list")
@@ -195,4 +200,5 @@ def load(path: str | os.PathLike | None = None) -> Catalog:
         raw.get("segments", {}) or {},
         experiments,
         raw.get("kpis", {}) or {},
+        engagement.strip(),
     )

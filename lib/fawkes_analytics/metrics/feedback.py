@@ -65,7 +65,7 @@ def _nps_counts(table: ir.Table) -> dict[str, ir.Value]:
 
 def _with_nps(frame: pd.DataFrame) -> pd.DataFrame:
     counts = ["responses", "promoters", "passives", "detractors"]
-    frame[counts] = frame[counts].fillna(0).astype("int64")
+    frame[counts] = frame[counts].apply(pd.to_numeric).fillna(0).astype("int64")
     frame["nps"] = [
         nps_score(p, d, n) for p, d, n in zip(frame["promoters"], frame["detractors"], frame["responses"], strict=True)
     ]
@@ -87,7 +87,8 @@ def feedback_summary(source: Source, time_range: TimeRange, granularity: str | N
     old = periods[~periods["current"].astype(bool)]
 
     def pick(frame: pd.DataFrame, name: str) -> int:
-        return int(frame[name].iloc[0]) if len(frame) else 0
+        value = frame[name].iloc[0] if len(frame) else None
+        return 0 if value is None or pd.isna(value) else int(value)
 
     nps_now = nps_score(pick(cur, "promoters"), pick(cur, "detractors"), pick(cur, "responses"))
     nps_old = nps_score(pick(old, "promoters"), pick(old, "detractors"), pick(old, "responses"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
-from .refresh import RefreshBusy, RefreshResult, refresh
+from .incremental import RefreshBusy, RefreshResult, refresh
 from .store import Manifest, RollupStore
 from .tables import Tables, engagement_event, tables_for
 

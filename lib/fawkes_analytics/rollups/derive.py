@@ -124,8 +124,17 @@ def nullable(table: ir.Table) -> ir.Table:
     return table.select(*(table[c].cast(table[c].type().copy(nullable=True)).name(c) for c in table.columns))
 
 
+OPTIONAL_TEXT = ("page", *FIRST_EVENT_FIELDS)
+
+
 def valid_events(events: ir.Table, since: datetime | None = None, until: datetime | None = None) -> ir.Table:
-    """Events that can be counted: a user and a timestamp, inside ``[since, until)``."""
+    """Events that can be counted: a user and a timestamp, inside ``[since, until)``.
+
+    Optional columns a source does not have (``page``, ``referrer``, ...) read as null.
+    """
+    missing = {name: ibis.null().cast("string") for name in OPTIONAL_TEXT if name not in events.columns}
+    if missing:
+        events = events.mutate(**missing)
     conditions = [events.user_id.notnull(), events.timestamp.notnull()]
     if since is not None:
         conditions.append(events.timestamp >= since)

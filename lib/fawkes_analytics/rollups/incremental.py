@@ -121,6 +121,11 @@ def _rows(entry: Any) -> int:
     return int(entry["rows"]) if isinstance(entry, dict) else int(entry)
 
 
+def _typed(table: ir.Table, schema: ibis.Schema) -> ir.Table:
+    """``table`` with exactly ``schema``'s columns and types (so old and new rows union)."""
+    return table.select(*(table[c].cast(t).name(c) for c, t in schema.items()))
+
+
 class _Refresh:
     """One refresh of one store from one source (holds the lock while it runs)."""
 
@@ -335,7 +340,7 @@ class _Refresh:
         """Write the months from ``cut``'s month on; return the table's files of every month."""
         schema = SCHEMAS[name]
         key = TIME_KEYS[name]
-        fresh = fresh.select(*(fresh[c].cast(t).name(c) for c, t in schema.items()))
+        fresh = _typed(fresh, schema)
         first_month = _month(cut)
         kept: dict[str, list[str]] = {}
         if manifest is not None:
@@ -344,6 +349,7 @@ class _Refresh:
             boundary = months.get(first_month, [])
             if boundary:
                 old = engines.read_files(self.backend, self.store.absolute(boundary), schema)
+                old = _typed(old, schema)
                 before = old.filter(
                     (old[key] < int(slot_of(ibis.literal(cut)).execute())) if key == "slot" else (old[key] < cut)
                 )
