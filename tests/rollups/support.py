@@ -91,6 +91,7 @@ class EventLog:
 def random_events(seed: int, start: datetime, days: int, users: int = 8, rate: int = 40) -> pd.DataFrame:
     """Events with the mess the rules care about: gaps near 30 minutes, ties, engagement events."""
     rng = np.random.default_rng(seed)
+    start = start.replace(tzinfo=None)  # naive UTC, the storage convention
     rows = []
     names = ["pageview"] * 6 + ["engagement"] * 2 + ["deploy", "read_docs", "sign_up"]
     pages = ["/", "/docs", "/apps", None]
@@ -122,6 +123,7 @@ def random_events(seed: int, start: datetime, days: int, users: int = 8, rate: i
 
 def random_feedback(seed: int, start: datetime, days: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed + 1000)
+    start = start.replace(tzinfo=None)
     n = 12
     return pd.DataFrame(
         {

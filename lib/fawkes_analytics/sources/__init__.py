@@ -39,6 +39,14 @@ def connect(url: str | None = None) -> Source:
     return opener(url)
 
 
+def _open_spark_connect(url: str) -> Source:
+    from .spark_connect import open_spark_connect  # imports pyspark: only when used
+
+    return open_spark_connect(url)
+
+
+register("sc", _open_spark_connect)
+
 # Each of these modules registers its URL schemes on import.
 from . import access_log, files, plausible, services  # noqa: E402,F401
 

@@ -46,6 +46,9 @@ class IbisSource(Source):
 
     def _table(self, name: str) -> ir.Table:
         stored = self.table_names[name]
+        if "." in stored:  # a qualified name in a catalog (Spark): the engine says if it is there
+            database, table_name = stored.rsplit(".", 1)
+            return self.backend.table(table_name, database=database)
         if stored not in self.backend.list_tables():
             # An absent optional table reads as empty so a report can say "no data".
             if name == "events":
