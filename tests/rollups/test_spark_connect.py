@@ -13,8 +13,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from fawkes_analytics import metrics, sources, timerange
 from fawkes_analytics import catalog as catalog_module
+from fawkes_analytics import metrics, sources, timerange
 from fawkes_analytics.rollups import refresh_source
 from fawkes_analytics.rollups.derive import TABLES
 from fawkes_analytics.rollups.tables import StoreTables, forget, tables_for

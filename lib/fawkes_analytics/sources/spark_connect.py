@@ -14,7 +14,6 @@ docs/scale-out.md says what runs where.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..errors import ParameterError, SourceUnavailable
