@@ -80,6 +80,7 @@ TILE_CSS = """
 .fwk-banner{padding:8px 12px;border-radius:6px;margin:8px 0;font-weight:600;font-size:14px}
 .fwk-demo{background:#fff4d6;border:1px solid #e6b800;color:#5c4a00}
 .fwk-warn{background:#fde2e1;border:1px solid #d55e00;color:#7a1f00}
+.fwk-note{background:#eef4fb;border:1px solid #56b4e9;color:#0b3b5c;font-weight:500}
 .fwk-tiles{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0 14px 0;font-family:system-ui,sans-serif}
 .fwk-tile{border:1px solid #ddd;border-radius:8px;padding:10px 14px;min-width:150px;background:#fafafa}
 .fwk-tile .fwk-label{font-size:12px;color:#555;text-transform:uppercase;letter-spacing:.04em}
@@ -91,6 +92,27 @@ table.fwk-table th,table.fwk-table td{padding:4px 10px;border-bottom:1px solid #
 table.fwk-table td.num,table.fwk-table th.num{text-align:right !important}
 </style>
 """
+
+
+def quality_note(counts: dict[str, int] | None) -> str | None:
+    """One sentence about left-out or merged rows, or None when there were none."""
+    if not counts:
+        return None
+
+
+    def events(n: int) -> str:
+        return f"{n:,} event" + ("" if n == 1 else "s")
+
+    parts = []
+    if counts.get("null_user_ids"):
+        parts.append(f"{events(counts['null_user_ids'])} without a user id left out")
+    if counts.get("duplicate_event_ids"):
+        parts.append(f"{events(counts['duplicate_event_ids'])} with a repeated event id counted once")
+    if counts.get("null_timestamps"):
+        parts.append(f"{events(counts['null_timestamps'])} without a timestamp (anywhere in the source) left out")
+    if not parts:
+        return None
+    return "Data quality: " + "; ".join(parts) + " (this period and the previous one)."
 
 
 def _change_class(kpi: Kpi) -> str:
@@ -189,6 +211,22 @@ class Report:
             self._catalog = catalog_module.load()
         return self._catalog
 
+    @property
+    def derived(self) -> Any:
+        """The derived tables this report reads (rollup store or raw events), or None."""
+        if getattr(self.source, "backend", None) is None:
+            return None  # aggregate-only sources (Plausible) have no events to derive from
+        from .rollups.tables import tables_for
+
+        return tables_for(self.source, self.time_range.end, self.catalog)
+
+    def data_quality(self) -> dict[str, int] | None:
+        """Rows the report left out or counted once (in its range; rows without a time anywhere)."""
+        derived = self.derived
+        if derived is None:
+            return None
+        return derived.quality(self.time_range.previous().start, self.time_range.end)
+
     # --- what the notebook shows -------------------------------------------------------
     def header(self) -> Html:
         """Title, the data-as-of / range / source line, and banners (demo data, source down)."""
@@ -205,6 +243,9 @@ class Report:
         status = described.get("status")
         if status:
             banners += f'<div class="fwk-banner fwk-warn">{html.escape(status)}</div>'
+        quality = quality_note(self.data_quality())
+        if quality:
+            banners += f'<div class="fwk-banner fwk-note" data-quality>{html.escape(quality)}</div>'
         return Html(
             TILE_CSS
             + f'<div class="fwk-header"><h1>{html.escape(self.title)}</h1><div class="fwk-meta">{meta}</div>{banners}</div>'
@@ -260,6 +301,8 @@ class Report:
             "source": described,
             "demo": self.source.is_demo,
             "source_status": described.get("status"),
+            "data_quality": self.data_quality(),
+            "rollups": self.derived.describe() if self.derived is not None else None,
             "kpis": {k.name: jsonable(k) for k in self.kpis_shown},
             "tables": {name: jsonable(frame) for name, frame in self.tables.items()},
             "results": jsonable(self.results),

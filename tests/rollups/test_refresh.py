@@ -167,6 +167,19 @@ def test_data_quality_gate(log, monkeypatch):
 
     usage = usage_trends(log.source(), day)
     assert (usage.pageviews, usage.visitors) == (4, 3)
+    # Reports say so above everything (HTML) and in data.json.
+    from fawkes_analytics.report import Report
+
+    report = Report("usage_trends", "Usage trends", log.source(), day)
+    header = report.header().markup
+    assert "Data quality: 2 events without a user id left out; 2 events with a repeated event id counted once" in header
+    assert "1 event without a timestamp (anywhere in the source) left out" in header
+    payload = report.payload()
+    assert payload["data_quality"] == {"null_user_ids": 2, "duplicate_event_ids": 2, "null_timestamps": 1}
+    assert payload["rollups"]["kind"] == "rollups" and payload["rollups"]["version"] == log.store.latest().version
+    clean = Report("usage_trends", "Usage trends", log.source(), timerange.resolve(start="2026-03-10", end="2026-03-11"))
+    assert clean.data_quality() == {"null_user_ids": 0, "duplicate_event_ids": 0, "null_timestamps": 1}
+    assert "without a user id" not in clean.header().markup
     # The raw path leaves out and counts the same rows.
     monkeypatch.setenv("FAWKES_ANALYTICS_ROLLUPS", "off")
     forget()

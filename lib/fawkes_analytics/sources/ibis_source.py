@@ -97,6 +97,12 @@ class IbisSource(Source):
         )
 
     def data_as_of(self) -> datetime | None:
+        """The newest event: from the rollup store's manifest when there is one, else a query."""
+        from ..rollups.tables import engagement_event, store_tables
+
+        stored = store_tables(self, engagement_event(None))
+        if stored is not None and stored.manifest.watermark is not None:
+            return stored.manifest.watermark.replace(tzinfo=timezone.utc)
         return self._as_of
 
     def default_as_of(self) -> datetime:
