@@ -177,7 +177,9 @@ def test_data_quality_gate(log, monkeypatch):
     payload = report.payload()
     assert payload["data_quality"] == {"null_user_ids": 2, "duplicate_event_ids": 2, "null_timestamps": 1}
     assert payload["rollups"]["kind"] == "rollups" and payload["rollups"]["version"] == log.store.latest().version
-    clean = Report("usage_trends", "Usage trends", log.source(), timerange.resolve(start="2026-03-10", end="2026-03-11"))
+    clean = Report(
+        "usage_trends", "Usage trends", log.source(), timerange.resolve(start="2026-03-10", end="2026-03-11")
+    )
     assert clean.data_quality() == {"null_user_ids": 0, "duplicate_event_ids": 0, "null_timestamps": 1}
     assert "without a user id" not in clean.header().markup
     # The raw path leaves out and counts the same rows.
