@@ -99,7 +99,6 @@ def quality_note(counts: dict[str, int] | None) -> str | None:
     if not counts:
         return None
 
-
     def events(n: int) -> str:
         return f"{n:,} event" + ("" if n == 1 else "s")
 

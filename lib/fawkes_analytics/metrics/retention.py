@@ -31,6 +31,7 @@ from ..rollups.tables import Tables, tables_for
 from ..sources.base import Source
 from ..timerange import TimeRange
 from . import buckets
+from .materialise import materialised
 
 PERIODS = ("day", "week")
 _FAR_PAST = -(10**9)
@@ -107,9 +108,10 @@ def retention(
     joined = joined.filter(joined.bucket > joined.cohort).mutate(n=joined.bucket - joined.cohort)
 
     sizes = cohorts.group_by("cohort").aggregate(size=cohorts.count()).execute()
-    on = joined.group_by(["cohort", "n"]).aggregate(on=joined.user_id.nunique()).execute()
-    reach = joined.group_by(["cohort", "user_id"]).aggregate(max_n=joined.n.max())
-    furthest = reach.group_by(["cohort", "max_n"]).aggregate(users=reach.count()).execute()
+    with materialised(joined) as joined:
+        on = joined.group_by(["cohort", "n"]).aggregate(on=joined.user_id.nunique()).execute()
+        reach = joined.group_by(["cohort", "user_id"]).aggregate(max_n=joined.n.max())
+        furthest = reach.group_by(["cohort", "max_n"]).aggregate(users=reach.count()).execute()
 
     rows = []
     for cohort, size in zip(sizes["cohort"].astype(int), sizes["size"].astype(int), strict=True):
@@ -180,12 +182,13 @@ def lifecycle(source: Source, time_range: TimeRange, period: str = "day", event:
         (marked.prev_b.notnull() & (marked.prev_b == marked.bucket - 1), "returning"),
         else_="resurrecting",
     )
-    now = marked.filter(marked.bucket >= b0).mutate(status=status)
-    counts = now.group_by(["bucket", "status"]).aggregate(users=now.count()).execute()
-    gone = marked.filter(marked.next_b.isnull() | (marked.next_b > marked.bucket + 1))
-    gone = gone.mutate(at=gone.bucket + 1)
-    gone = gone.filter(gone.at >= b0, gone.at <= last)
-    dormant = gone.group_by("at").aggregate(users=gone.count()).execute()
+    with materialised(marked.mutate(status=status)) as marked:
+        now = marked.filter(marked.bucket >= b0)
+        counts = now.group_by(["bucket", "status"]).aggregate(users=now.count()).execute()
+        gone = marked.filter(marked.next_b.isnull() | (marked.next_b > marked.bucket + 1))
+        gone = gone.mutate(at=gone.bucket + 1)
+        gone = gone.filter(gone.at >= b0, gone.at <= last)
+        dormant = gone.group_by("at").aggregate(users=gone.count()).execute()
 
     frame = cal.buckets[cal.buckets["bucket"] >= b0].copy()
     wide = counts.pivot(index="bucket", columns="status", values="users") if len(counts) else pd.DataFrame()

@@ -51,6 +51,7 @@ from ..rollups.derive import SLOT_SECONDS
 from ..rollups.tables import tables_for
 from ..sources.base import Source
 from ..timerange import TimeRange
+from .materialise import materialised
 
 OTHER = "other"
 MIN_HORIZON_DAYS = 28
@@ -306,7 +307,12 @@ class UserSegments(Result):
 def user_segments(source: Source, catalog: Catalog, time_range: TimeRange) -> UserSegments:
     """Assign each user active in the horizon to one segment and describe the segments."""
     rules = parse_rules(catalog)
-    users = user_activity(source, catalog, time_range, rules)
+    with materialised(user_activity(source, catalog, time_range, rules)) as users:
+        return _describe(users, rules, time_range)
+
+
+def _describe(users: ir.Table, rules: list[Rule], time_range: TimeRange) -> UserSegments:
+    """Segment sizes and activity, the power-user curve and the engagement histogram."""
     per = (
         users.group_by("segment")
         .aggregate(
