@@ -425,7 +425,12 @@ def plausible_usage(
         previous=previous,
         change=change,
         timeseries=_series(client, time_range, granularity, api),
-        top_pages=_breakdown(client, time_range, "event:page", "page", ("visitors", "pageviews"), top, api),
+        top_pages=_breakdown(
+            client, time_range, "event:page", "page", ("visitors", "pageviews", "time_on_page"), top, api
+        ),
+        exit_pages=_breakdown(
+            client, time_range, "visit:exit_page", "page", ("visitors", "visits", "exit_rate"), top, api
+        ),
         **breakdowns,
         notes=[f"Usage from Plausible ({client.http.name}); total and active users show Plausible's visitors."],
     )
