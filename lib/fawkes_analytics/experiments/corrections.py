@@ -1,32 +1,13 @@
-"""Multiple-testing adjustment across variants and metrics: Holm-Bonferroni or Benjamini-Hochberg.
+"""Multiple-testing adjustment: Holm-Bonferroni or Benjamini-Hochberg (statsmodels ``multipletests``).
 
-Adjusted p-values as statsmodels' ``multipletests`` ('holm', 'fdr_bh'); None entries (tests
-that could not run) are skipped and stay None.
+None entries (tests that could not run) stay None and are left out of the family.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from statsmodels.stats.multitest import multipletests
 
-
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values (family-wise error rate)."""
-    m = len(p)
-    order = np.argsort(p)
-    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out = np.empty(m)
-    out[order] = np.minimum(stepped, 1.0)
-    return out
-
-
-def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg step-up adjusted p-values (false discovery rate)."""
-    m = len(p)
-    order = np.argsort(p)[::-1]
-    stepped = np.minimum.accumulate(p[order] * m / np.arange(m, 0, -1))
-    out = np.empty(m)
-    out[order] = np.minimum(stepped, 1.0)
-    return out
+METHODS = {"holm": "holm", "bh": "fdr_bh"}
 
 
 def adjust(p_values: list[float | None], method: str = "holm") -> list[float | None]:
@@ -35,8 +16,7 @@ def adjust(p_values: list[float | None], method: str = "holm") -> list[float | N
     out: list[float | None] = list(p_values)
     if not idx or method == "none":
         return out
-    values = np.array([p_values[i] for i in idx], dtype=float)
-    adjusted = holm(values) if method == "holm" else benjamini_hochberg(values)
-    for i, v in zip(idx, adjusted, strict=True):
-        out[i] = float(v)
+    adjusted = multipletests([p_values[i] for i in idx], method=METHODS[method])[1]
+    for i, value in zip(idx, adjusted, strict=True):
+        out[i] = float(value)
     return out
