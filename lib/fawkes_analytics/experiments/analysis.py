@@ -306,13 +306,13 @@ def cumulative_readout(source: Any, experiment: Experiment, as_of: Any = None, f
     if start is None or end is None:
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
     cuts = [c for c in pd.date_range(start.floor("D") + pd.Timedelta(freq), end, freq=freq) if c < end]
-    parts = []
+    records = []
     for cut in [*cuts, end]:
         suff = final if cut == end else exp_source.sufficient_stats(experiment, cut.to_pydatetime())
         table = readout_table(experiment, suff["stats"][suff["stats"].variant.isin(experiment.variants)])
         table.insert(0, "as_of", cut)
-        parts.append(table[TIMELINE_COLUMNS])
-    return pd.concat(parts, ignore_index=True)
+        records.extend(table[TIMELINE_COLUMNS].to_dict("records"))
+    return pd.DataFrame(records, columns=TIMELINE_COLUMNS)
 
 
 def analyze_experiment(

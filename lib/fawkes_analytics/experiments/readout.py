@@ -148,7 +148,8 @@ def readout_row(experiment: Experiment, metric: Metric, control_row: Any, treatm
         a, b = pair_arms(metric, control_row, treatment_row, experiment.control, variant)
         lift = effect(a, b, relative=True)
     except NotEnoughData as exc:
-        return row | {"status": exc.status, "reason": str(exc)}
+        means = {"mean_control": _plain_mean(metric, control_row), "mean_variant": _plain_mean(metric, treatment_row)}
+        return row | means | {"status": exc.status, "reason": str(exc)}
     row |= {
         "status": OK,
         "reason": "",
@@ -179,6 +180,15 @@ def readout_row(experiment: Experiment, metric: Metric, control_row: Any, treatm
         "df": lift.df if isinstance(test, FixedHorizonTest) else None,
         "p_value": float(test.p_value(z, lift.df, n_a + n_b)),
     }
+
+
+def _plain_mean(metric: Metric, row: Any) -> float | None:
+    """The variant's metric value when it has one (shown even when no test is possible)."""
+    if row is None or int(row["n"]) == 0:
+        return None
+    if metric.kind == "ratio":
+        return float(row["sum_y"]) / float(row["sum_d"]) if float(row["sum_d"]) else None
+    return float(row["sum_y"]) / int(row["n"])
 
 
 def _direction(point: float, higher_is_better: bool) -> str:

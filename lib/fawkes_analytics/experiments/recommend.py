@@ -96,7 +96,11 @@ def describe_rules(experiment: Experiment) -> list[str]:
             f"{name} < {rules.alpha:g} ({rules.alternative}, {correction} correction over the non-guardrail "
             "metrics and treatments); the interval shown agrees with it"
         )
-        worse = f"{name} < {rules.alpha:g}; guardrails by a one-sided test for harm, not corrected"
+        adjusted = "" if rules.correction == "none" else "adjusted "
+        worse = (
+            f"primary: {adjusted}{name} < {rules.alpha:g}; guardrails: one-sided test for harm, {name} < "
+            f"{rules.alpha:g}, not corrected"
+        )
     return [
         f"Sample ratio mismatch (chi-square p < {rules.srm_threshold:g} over all observed variants; any user in a "
         "variant that is not in the plan counts) -> investigate.",
