@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from . import plots
 from .experiments import ExperimentResult
+from .experiments.recommend import format_bound, format_p
 from .metrics import FeatureAdoption, FeedbackSummary, Lifecycle, Retention, UsageTrends, UserSegments
 from .metrics.funnels import FunnelResult
 from .metrics.kpis import Kpi
@@ -207,14 +208,6 @@ def experiment_window(result: ExperimentResult, fallback: TimeRange) -> TimeRang
     return TimeRange(start, end, fallback.tz, "experiment analysis window")
 
 
-def _bound(value: float) -> str:
-    if value == float("inf"):
-        return "+∞"
-    if value == float("-inf"):
-        return "−∞"
-    return f"{100 * value:+.1f}%"
-
-
 def experiment_verdict(result: ExperimentResult) -> Html:
     """The recommendation first, with its one-sentence reason, then the rules that decided it."""
     rec = result.recommendation
@@ -261,7 +254,7 @@ def experiment_table(result: ExperimentResult) -> pd.DataFrame:
     rows = []
     for r in frame.itertuples():
         ok = r.status == "ok"
-        guard = " (guardrail: tested for harm)" if r.role == "guardrail" else f" ({r.role})"
+        guard = " (guardrail: tested for harm, not adjusted)" if r.role == "guardrail" else f" ({r.role})"
         difference = r.abs_diff * 100 if r.kind == "conversion" else r.abs_diff
         unit = " pp" if r.kind == "conversion" else ""
         rows.append(
@@ -273,18 +266,12 @@ def experiment_table(result: ExperimentResult) -> pd.DataFrame:
                 "Variant value": _value(r.mean_variant, r.kind) if ok else "–",
                 "Difference": f"{difference:+.3g}{unit}" if ok else "–",
                 "Lift": f"{100 * r.lift:+.1f}%" if ok else f"{r.status}: {r.reason}",
-                interval: f"{_bound(r.lift_ci_low)} to {_bound(r.lift_ci_high)}" if ok else "–",
-                evidence: (f"{100 * r.chance_to_beat:.1f}%" if bayesian else _p(r.p_value_adjusted)) if ok else "–",
+                interval: f"{format_bound(r.lift_ci_low)} to {format_bound(r.lift_ci_high)}" if ok else "–",
+                evidence: (f"{r.chance_to_beat:.1%}" if bayesian else format_p(r.p_value_adjusted)) if ok else "–",
                 "Verdict": r.verdict,
             }
         )
     return pd.DataFrame(rows)
-
-
-def _p(value: float | None) -> str:
-    if value is None or pd.isna(value):
-        return "–"
-    return "<0.0001" if value < 0.0001 else f"{value:.4f}"
 
 
 def experiment_diagnostics(result: ExperimentResult) -> Html:

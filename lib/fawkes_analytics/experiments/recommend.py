@@ -57,7 +57,8 @@ def interval_name(row: pd.Series | object, decision: str) -> str:
     return f"{level:.0%} {kind}"
 
 
-def _bound(value: float) -> str:
+def format_bound(value: float) -> str:
+    """An interval end as the report prints it: '+4.1%', or '+∞' / '−∞' for an open end."""
     if value == float("inf"):
         return "+∞"
     if value == float("-inf"):
@@ -68,18 +69,21 @@ def _bound(value: float) -> str:
 def evidence_text(row: pd.Series | object, decision: str, correction: str) -> str:
     """'lift +21.3% (95% always-valid interval +4.1% to +38.5%, Holm-adjusted always-valid p = 0.012)'."""
     low, high = float(row.lift_ci_low), float(row.lift_ci_high)
-    interval = f"{interval_name(row, decision)} {_bound(low)} to {_bound(high)}"
+    interval = f"{interval_name(row, decision)} {format_bound(low)} to {format_bound(high)}"
     role = row.role
     name = evidence_name(decision, "none" if role == GUARDRAIL else correction)
     if decision == "bayesian":
         value = f"{name} {float(row.chance_to_beat):.1%}"
     else:
-        value = f"{name} = {_p(float(row.p_value_adjusted))}"
+        value = f"{name} = {format_p(float(row.p_value_adjusted))}"
     return f"lift {float(row.lift):+.1%} ({interval}, {value})"
 
 
-def _p(value: float) -> str:
-    return "< 0.0001" if value < 0.0001 else f"{value:.3g}"
+def format_p(value: float | None) -> str:
+    """A p-value as the report prints it (the same text in the verdict and the table)."""
+    if value is None or value != value:
+        return "–"
+    return "<0.0001" if value < 0.0001 else f"{value:.4f}"
 
 
 def describe_rules(experiment: Experiment) -> list[str]:
