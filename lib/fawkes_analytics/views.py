@@ -14,10 +14,11 @@ from matplotlib.figure import Figure
 
 from . import plots
 from .experiments import ExperimentResult
+from .experiments.recommend import format_bound, format_p
 from .metrics import FeatureAdoption, FeedbackSummary, Lifecycle, Retention, UsageTrends, UserSegments
 from .metrics.funnels import FunnelResult
 from .metrics.kpis import Kpi
-from .report import Html
+from .report import Html, html_table
 from .timerange import TimeRange
 
 USAGE_SERIES = {"visitors": "Visitors", "visits": "Visits", "pageviews": "Pageviews"}
@@ -190,83 +191,182 @@ def time_to_convert_chart(funnel: FunnelResult) -> Figure:
     return plots.columns(labelled, "label", "people", title, color=1, xlabel="minutes:seconds (or hours)")
 
 
-def experiment_status(result: ExperimentResult) -> Html:
-    """The sample-ratio check (shown above everything) and the recommendation with its reason."""
-    srm_class = "fwk-warn" if result.srm.flagged else "fwk-ok"
+DECISION_CLASSES = {
+    "ship": ("#e3f4ec", "#009e73", "#004d36"),
+    "keep running": ("#eef4fb", "#0072b2", "#00365c"),
+    "stop for harm": ("#fde2e1", "#d55e00", "#7a1f00"),
+    "investigate": ("#fff4d6", "#e6b800", "#5c4a00"),
+}
+
+
+def experiment_window(result: ExperimentResult, fallback: TimeRange) -> TimeRange:
+    """The range the experiment was analysed over: first assignment to the analysis time."""
+    if not result.first_assigned or not result.as_of:
+        return fallback
+    start = pd.Timestamp(result.first_assigned).to_pydatetime()
+    end = pd.Timestamp(result.as_of).to_pydatetime()
+    return TimeRange(start, end, fallback.tz, "experiment analysis window")
+
+
+def experiment_verdict(result: ExperimentResult) -> Html:
+    """The recommendation first, with its one-sentence reason, then the rules that decided it."""
     rec = result.recommendation
+    background, border, colour = DECISION_CLASSES.get(rec.decision, DECISION_CLASSES["investigate"])
+    variant = f" ({html.escape(str(rec.variant))})" if rec.variant and rec.decision in ("ship", "stop for harm") else ""
     rules = "".join(f"<li>{html.escape(rule)}</li>" for rule in rec.rules)
     return Html(
-        "<style>.fwk-ok{background:#e3f4ec;border:1px solid #009e73;color:#004d36}</style>"
-        f'<div class="fwk-banner {srm_class}">{html.escape(result.srm.message)}</div>'
-        f'<div class="fwk-banner fwk-ok" style="background:#eef4fb;border-color:#0072b2;color:#00365c">'
-        f"Recommendation: {html.escape(rec.decision.upper())}"
-        f"{' (' + html.escape(str(rec.variant)) + ')' if rec.variant else ''}. {html.escape(rec.reason)}</div>"
-        f"<details><summary>Decision rules (from analytics.yaml)</summary><ul>{rules}</ul></details>"
+        f'<div class="fwk-verdict" style="background:{background};border:2px solid {border};color:{colour};'
+        'border-radius:8px;padding:12px 16px;margin:8px 0;font-family:system-ui,sans-serif">'
+        f'<div style="font-size:22px;font-weight:700">{html.escape(rec.decision.upper())}{variant}</div>'
+        f'<div style="font-size:15px;margin-top:4px">{html.escape(rec.reason)}</div></div>'
+        f"<details><summary>Decision rules (from analytics.yaml, applied in this order)</summary><ol>{rules}</ol></details>"
     )
 
 
-def _p(value: float | None) -> str:
-    if value is None or pd.isna(value):
-        return "–"
-    return "<0.0001" if value < 0.0001 else f"{value:.4f}"
+def _evidence_column(result: ExperimentResult) -> str:
+    settings = result.settings
+    if settings["decision"] == "bayesian":
+        return "Chance to beat control"
+    name = "always-valid p" if settings["decision"] == "sequential" else "p"
+    return f"{'Adjusted ' if settings['correction'] != 'none' else ''}{name}".capitalize()
+
+
+def _interval_column(result: ExperimentResult) -> str:
+    frame = result.results
+    level = float(frame.interval_level.iloc[0]) if len(frame) else 1 - result.settings["alpha"]
+    kind = {"bayesian": "credible interval", "sequential": "always-valid interval"}.get(
+        result.settings["decision"], "confidence interval"
+    )
+    return f"{level:.0%} {kind}"
+
+
+def _value(value: float, kind: str) -> str:
+    return f"{100 * value:.2f}%" if kind == "conversion" else f"{value:.4g}"
 
 
 def experiment_table(result: ExperimentResult) -> pd.DataFrame:
-    """One row per metric and treatment: values, lift with interval, p-values, chance to beat."""
+    """One row per metric and treatment: the decision readout only (one interval, one evidence)."""
     frame = result.results
     if frame.empty:
         return frame
+    evidence, interval = _evidence_column(result), _interval_column(result)
+    bayesian = result.settings["decision"] == "bayesian"
     rows = []
     for r in frame.itertuples():
         ok = r.status == "ok"
+        guard = " (guardrail: tested for harm, not adjusted)" if r.role == "guardrail" else f" ({r.role})"
+        difference = r.abs_diff * 100 if r.kind == "conversion" else r.abs_diff
+        unit = " pp" if r.kind == "conversion" else ""
         rows.append(
             {
-                "Metric": r.metric + (" (primary)" if r.primary else ""),
+                "Metric": r.metric + guard,
                 "Variant": r.variant,
-                "Users": f"{r.n_control:,} / {r.n_variant:,}",
-                "Control": f"{r.mean_control:.4g}" if ok else "–",
-                "Variant value": f"{r.mean_variant:.4g}" if ok else "–",
-                "Lift (95% interval)": f"{100 * r.lift:+.1f}% ({100 * r.lift_ci_low:+.1f}% to {100 * r.lift_ci_high:+.1f}%)"
-                if ok
-                else f"not enough data: {r.reason}",
-                "p (adjusted)": _p(r.p_value_adjusted) if ok else "–",
-                "Always-valid p": _p(r.seq_p_value_adjusted) if ok else "–",
-                "Chance to beat": f"{100 * r.chance_to_beat:.1f}%" if ok else "–",
+                "Users (control / variant)": f"{r.n_control:,} / {r.n_variant:,}",
+                "Control": _value(r.mean_control, r.kind) if ok else "–",
+                "Variant value": _value(r.mean_variant, r.kind) if ok else "–",
+                "Difference": f"{difference:+.3g}{unit}" if ok else "–",
+                "Lift": f"{100 * r.lift:+.1f}%" if ok else f"{r.status}: {r.reason}",
+                interval: f"{format_bound(r.lift_ci_low)} to {format_bound(r.lift_ci_high)}" if ok else "–",
+                evidence: (f"{r.chance_to_beat:.1%}" if bayesian else format_p(r.p_value_adjusted)) if ok else "–",
                 "Verdict": r.verdict,
             }
         )
     return pd.DataFrame(rows)
 
 
+def experiment_diagnostics(result: ExperimentResult) -> Html:
+    """Sample ratio, users per variant against the plan, unknown variants, users left out, window."""
+    srm_class = "fwk-warn" if result.srm.flagged else "fwk-ok"
+    items = [
+        f"<li><b>Analysis window:</b> users assigned from {html.escape(_when(result.first_assigned))} "
+        f"to {html.escape(_when(result.as_of))}; metrics read at {html.escape(_when(result.as_of))}.</li>"
+    ]
+    for w in result.windows.itertuples():
+        if w.assigned_until:
+            items.append(
+                f"<li><b>{html.escape(w.metric)}</b> ({w.window_days}-day window): {w.users_included:,} of "
+                f"{w.users_assigned:,} users counted, those assigned by {html.escape(_when(w.assigned_until))}; "
+                f"{w.users_window_open:,} left out because their window is still open.</li>"
+            )
+    if result.unknown_variants:
+        listed = ", ".join(f"'{v}' {n:,}" for v, n in result.unknown_variants.items())
+        items.append(
+            f"<li><b>Variants not in the plan:</b> {html.escape(listed)} users. They are in the sample-ratio "
+            "check and block shipping.</li>"
+        )
+    else:
+        items.append("<li><b>Variants not in the plan:</b> none.</li>")
+    items.append(f"<li><b>Users in several variants</b> (left out): {result.excluded_multi_variant_users:,}.</li>")
+    users = result.users.assign(
+        share=[f"{100 * v:.1f}%" if pd.notna(v) else "–" for v in result.users.share],
+        planned_share=[f"{100 * v:.1f}%" for v in result.users.planned_share],
+        planned=["yes" if v else "no" for v in result.users.planned],
+    ).rename(
+        columns={
+            "variant": "Variant",
+            "planned": "In the plan",
+            "users": "Users",
+            "share": "Share",
+            "planned_share": "Planned share",
+        }
+    )
+    return Html(
+        "<style>.fwk-ok{background:#e3f4ec;border:1px solid #009e73;color:#004d36}</style>"
+        f'<div class="fwk-banner {srm_class}">{html.escape(result.srm.message)}</div>'
+        f"<ul>{''.join(items)}</ul>" + html_table(users, None).markup
+    )
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return "–"
+    return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def power_table(result: ExperimentResult) -> pd.DataFrame:
-    """Detectable lift now, and users and days needed for the target lift."""
+    """Power of the decision rule now, the detectable lift, and users/days for the target lift."""
     frame = result.power
     if frame.empty:
         return frame
+    days = []
+    for r in frame.itertuples():
+        if r.status in ("decision reached", "investigate first", "planned sample reached"):
+            days.append(r.status)
+        elif r.status == "not computable":
+            days.append(f"not computable: {r.reason}")
+        else:
+            days.append(f"{r.days_remaining:,.0f}" if pd.notna(r.days_remaining) else "–")
     return pd.DataFrame(
         {
             "Metric": frame["metric"],
             "Variant": frame["variant"],
+            "Test (level)": [
+                f"{t} at {lvl:.3g}" + (f" ({m} tests)" if m > 1 else "") if pd.notna(lvl) else t
+                for t, lvl, m in zip(frame["test"], frame["level"], frame["tests_in_family"], strict=True)
+            ],
+            "Power now at the target": [
+                f"{100 * v:.0f}%" if pd.notna(v) else "–" for v in frame["power_at_target_now"]
+            ],
             "Detectable lift now": [f"{100 * v:.1f}%" if pd.notna(v) else "–" for v in frame["mde_relative"]],
             "Target lift": [f"{100 * v:.1f}%" for v in frame["target_lift"]],
             "Users needed": [f"{v:,.0f}" if pd.notna(v) else "–" for v in frame["total_needed"]],
-            "Days still needed": [f"{max(v, 0):,.0f}" if pd.notna(v) else "–" for v in frame["days_remaining"]],
+            "Days still needed": days,
         }
     )
 
 
 def experiments_summary(experiments: dict[str, ExperimentResult]) -> pd.DataFrame:
-    """One row per experiment: SRM status, users, decision (for the overview)."""
+    """One row per experiment: decision, why, sample ratio, users (for the overview)."""
     rows = []
     for result in experiments.values():
         rows.append(
             {
                 "Experiment": result.name,
-                "Users": int(result.users["users"].sum()) if len(result.users) else 0,
-                "Days running": round(result.days_running or 0, 1),
-                "Sample ratio": "MISMATCH" if result.srm.flagged else "ok",
                 "Decision": result.recommendation.decision,
                 "Why": result.recommendation.reason,
+                "Sample ratio": "MISMATCH" if result.srm.flagged else "ok",
+                "Users": int(result.users["users"].sum()) if len(result.users) else 0,
+                "Days running": round(result.days_running or 0, 1),
             }
         )
     return pd.DataFrame(rows)
@@ -333,15 +433,6 @@ def funnel_kpis(funnels: dict[str, FunnelResult]) -> list[Kpi]:
             "%",
         )
         for f in funnels.values()
-    ]
-
-
-def experiment_kpis(current: ExperimentResult, earlier: ExperimentResult) -> list[Kpi]:
-    """Users per variant now against the readout at the start of the range."""
-    before = dict(zip(earlier.users["variant"], earlier.users["users"], strict=True))
-    return [
-        Kpi.compare(f"users_{r.variant}", f"Users in {r.variant}", r.users, before.get(r.variant, 0))
-        for r in current.users.itertuples()
     ]
 
 
