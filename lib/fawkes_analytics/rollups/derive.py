@@ -92,6 +92,7 @@ class Derived:
     first_seen: ir.Table
     users: ir.Table
     feedback_slots: ir.Table
+    duplicates: ir.Table  # ``day, duplicates, latest, rows`` per UTC day (not a stored table)
 
     def tables(self) -> dict[str, ir.Table]:
         return {name: getattr(self, name) for name in TABLES}
@@ -150,6 +151,8 @@ def _slot_rows(events: ir.Table, engagement: str) -> ir.Table:
     key = ibis.struct({"t": events.timestamp, "i": events.event_id})  # time order, ties by event id
     fields = ibis.struct({name: events[name] for name in FIRST_EVENT_FIELDS})
     slots = events.group_by(["user_id", "slot"]).aggregate(
+        rows=events.count(),
+        ids=events.event_id.nunique(),  # a replayed event repeats its id, user and time
         first_any=events.timestamp.min(),
         last_any=events.timestamp.max(),
         first_session=events.timestamp.min(where=is_session),
@@ -187,9 +190,9 @@ def _sessions_and_slots(slots: ir.Table, hold: Callable[[ir.Table], ir.Table]) -
     )
     chains = narrow.join(firsts, [narrow.user_id == firsts.f_user, narrow.chain == firsts.f_chain])
     chains = chains.filter(chains.slot >= chains.first_session_slot)
-    chains = chains.select(c_user=chains.user_id, c_slot=chains.slot, chain=chains.chain)
+    chains = hold(chains.select(c_user=chains.user_id, c_slot=chains.slot, chain=chains.chain))
     kept = slots.join(chains, [slots.user_id == chains.c_user, slots.slot == chains.c_slot])
-    kept = hold(kept.drop("c_user", "c_slot"))
+    kept = kept.drop("c_user", "c_slot")
 
     first_key = kept.first_session
     sessions = kept.group_by(["user_id", "chain"]).aggregate(
@@ -280,15 +283,22 @@ def derive(
 ) -> Derived:
     """Every derived table from the events (and feedback) in ``[since, until)``.
 
-    ``dedupe`` keeps one row per ``event_id`` (the store turns it on only where the data has
-    duplicates: it costs a hash aggregation over every event). ``hold(table)`` may
+    ``dedupe`` keeps one row per ``event_id``. It costs a hash aggregation over every event,
+    so callers derive without it first and look at ``duplicates`` (rows repeating an event
+    id of the same user in the same quarter hour, found for free by the slot aggregation):
+    only when there are any do they derive again with ``dedupe``. ``hold(table)`` may
     materialise the intermediate tables that several outputs read (the caller releases them).
     """
     ev = valid_events(events, since, until)
     if dedupe:
         ev = ev.distinct(on="event_id", keep="first")
     ev = ev.mutate(slot=slot_of(ev.timestamp))
-    sessions, user_slots, kept = _sessions_and_slots(_slot_rows(ev, engagement), hold)
+    slots = hold(_slot_rows(ev, engagement))
+    day = (slots.slot * SLOT_SECONDS).as_timestamp("s").date()
+    duplicates = slots.group_by(day=day).aggregate(
+        duplicates=(slots.rows - slots.ids).sum(), latest=slots.last_any.max(), rows=slots.rows.sum()
+    )
+    sessions, user_slots, kept = _sessions_and_slots(slots, hold)
     custom = ev.filter((ev.event_name != PAGEVIEW) & (ev.event_name != engagement))
     event_slots = hold(
         custom.group_by(["user_id", "slot", "event_name"]).aggregate(n=custom.count(), first_ts=custom.timestamp.min())
@@ -320,4 +330,5 @@ def derive(
         first_seen=first_seen,
         users=users,
         feedback_slots=feedback_slots,
+        duplicates=duplicates,
     )

@@ -39,7 +39,7 @@ from filelock import FileLock, Timeout
 
 from ..errors import FawkesError
 from . import engines
-from .derive import TABLES, derive, slot_of
+from .derive import TABLES, Derived, derive, slot_of
 from .store import SCHEMA_VERSION, SCHEMAS, TIME_KEYS, Manifest, RollupStore, utc_now
 
 SESSION_GAP = timedelta(minutes=30)
@@ -261,34 +261,15 @@ class _Refresh:
         null_timestamps: int,
         started: datetime,
     ) -> tuple[Manifest, int]:
-        events = self.source.events()
-        region = events.filter(events.timestamp >= cut, events.user_id.notnull())
-        if until is not None:
-            region = region.filter(region.timestamp < until)
-        quality = (
-            region.group_by(day=region.timestamp.date())
-            .aggregate(rows=region.count(), ids=region.event_id.nunique(), latest=region.timestamp.max())
-            .execute()
-        )
-        duplicates = {
-            _day_key(d): int(r) - int(i)
-            for d, r, i in zip(quality["day"], quality["rows"], quality["ids"], strict=True)
-        }
-        read = int(quality["rows"].sum()) if len(quality) else 0
-        latest = quality["latest"].max() if len(quality) else None
         version = (base.version if base else 0) + 1
         folder = self.store.version_folder(version)
         shutil.rmtree(folder, ignore_errors=True)  # left by a refresh killed before publishing
         try:
-            derived = derive(
-                events,
-                self.source.feedback(),
-                cut,
-                until,
-                engagement=self.engagement,
-                dedupe=any(duplicates.values()),
-                hold=self._hold,
-            )
+            derived = self._derive(cut, until, dedupe=False)
+            per_day = derived.duplicates.execute()
+            if per_day["duplicates"].fillna(0).sum() > 0:  # replayed events: derive again, counting each once
+                self._release()
+                derived = self._derive(cut, until, dedupe=True)
             tables = {}
             for name in TABLES:
                 fresh = derived.tables()[name]
@@ -297,6 +278,9 @@ class _Refresh:
                 tables[name] = self._write(name, fresh, manifest, cut, folder)
         finally:
             self._release()
+        duplicates = {_day_key(d): int(n or 0) for d, n in zip(per_day["day"], per_day["duplicates"], strict=True)}
+        read = int(per_day["rows"].fillna(0).sum())
+        latest = per_day["latest"].max() if len(per_day) else None
 
         kept_days = {d: v for d, v in days.items() if until is None or d < _day_key(until)}
         for day, entry in kept_days.items():
@@ -326,6 +310,17 @@ class _Refresh:
         )
         self.store.publish(result)
         return result, read
+
+    def _derive(self, cut: datetime, until: datetime | None, dedupe: bool) -> Derived:
+        return derive(
+            self.source.events(),
+            self.source.feedback(),
+            cut,
+            until,
+            engagement=self.engagement,
+            dedupe=dedupe,
+            hold=self._hold,
+        )
 
     def _new_firsts(self, name: str, fresh: ir.Table, manifest: Manifest, cut: datetime) -> ir.Table:
         """First-seen rows from the region minus those already known from before ``cut``."""

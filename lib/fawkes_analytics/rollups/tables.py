@@ -120,6 +120,7 @@ class RawTables(Tables):
         self._held: list[ir.Table] = []
         self._tables: dict[str, ir.Table] | None = None
         self._materialised: dict[str, ir.Table] = {}
+        self._per_day: dict[str, int] = {}
         self._quality: dict[str, int] | None = None
 
     def _hold(self, table: ir.Table) -> ir.Table:
@@ -131,21 +132,21 @@ class RawTables(Tables):
         """The derivation's expressions (its shared intermediate tables materialised once)."""
         with _lock:
             if self._tables is None:
-                derived = derive(
-                    self.source.events(),
-                    self.source.feedback(),
-                    engagement=self.engagement,
-                    dedupe=self._duplicates() > 0,
-                    hold=self._hold,
-                )
+                derived = self._derive(dedupe=False)
+                per_day = derived.duplicates.execute()
+                self._per_day = {
+                    str(d)[:10]: int(n or 0) for d, n in zip(per_day["day"], per_day["duplicates"], strict=True)
+                }
+                if sum(self._per_day.values()):  # replayed events: derive again, counting each once
+                    self.release()
+                    derived = self._derive(dedupe=True)
                 self._tables = derived.tables()
             return self._tables
 
-    def _duplicates(self) -> int:
-        events = self.source.events()
-        valid = events.filter(events.user_id.notnull(), events.timestamp.notnull())
-        frame = valid.aggregate(rows=valid.count(), ids=valid.event_id.nunique()).execute()
-        return int(frame["rows"].iloc[0]) - int(frame["ids"].iloc[0])
+    def _derive(self, dedupe: bool) -> Any:
+        return derive(
+            self.source.events(), self.source.feedback(), engagement=self.engagement, dedupe=dedupe, hold=self._hold
+        )
 
     def table(self, name: str, start: datetime | None = None, end: datetime | None = None) -> ir.Table:
         if name not in TABLES:
@@ -156,22 +157,23 @@ class RawTables(Tables):
             return self._materialised[name]
 
     def quality(self, start: datetime | None = None, end: datetime | None = None) -> dict[str, int]:
+        """The same counts as the store's (duplicates as ``derive`` finds them), from the raw events."""
+        self._derived()
+        first = str(_naive(start).date()) if start else None
+        last = str((_naive(end) - timedelta(microseconds=1)).date()) if end else None
         events = self.source.events()
-        window = events
-        if start is not None:
-            window = window.filter(window.timestamp >= _naive(start))
-        if end is not None:
-            window = window.filter(window.timestamp < _naive(end))
-        with_user = window.filter(window.user_id.notnull())
-        frame = window.aggregate(
-            null_users=window.user_id.isnull().cast("int64").sum(),
-        ).execute()
-        ids = with_user.aggregate(rows=with_user.count(), ids=with_user.event_id.nunique()).execute()
-        null_ts = events.filter(events.timestamp.isnull()).count().execute()
+        window = events.filter(events.user_id.isnull(), events.timestamp.notnull())
+        if first is not None:
+            window = window.filter(window.timestamp >= datetime.fromisoformat(first))
+        if last is not None:
+            window = window.filter(window.timestamp < datetime.fromisoformat(last) + timedelta(days=1))
+        duplicates = sum(
+            n for day, n in self._per_day.items() if (first is None or day >= first) and (last is None or day <= last)
+        )
         return {
-            "null_user_ids": int(frame["null_users"].iloc[0] or 0),
-            "duplicate_event_ids": int(ids["rows"].iloc[0]) - int(ids["ids"].iloc[0]),
-            "null_timestamps": int(null_ts),
+            "null_user_ids": int(window.count().execute()),
+            "duplicate_event_ids": duplicates,
+            "null_timestamps": int(events.filter(events.timestamp.isnull()).count().execute()),
         }
 
     def release(self) -> None:
