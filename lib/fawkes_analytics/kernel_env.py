@@ -128,11 +128,9 @@ def kernel_environment(
     source.update(extra or {})
     env: dict[str, str] = {}
     for name, value in source.items():
-        if name in KERNEL_SECRETS or not _allowed(name):
-            continue
         if name.endswith("_FILE") and name.removesuffix("_FILE") in KERNEL_SECRETS:
             env[name] = value  # a path to a secret, not the secret
-        elif not _carries_secret(name, value):
+        elif name not in KERNEL_SECRETS and _allowed(name) and not _carries_secret(name, value):
             env[name] = value
     for name in KERNEL_SECRETS:
         value = source.get(name)

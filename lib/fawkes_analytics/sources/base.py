@@ -29,19 +29,23 @@ def looks_secret(name: str) -> bool:
 
 def redact_url(url: str) -> str:
     """The URL with any password, and every query value whose name looks secret, replaced by ***."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a well-formed URL (a stray '[', a template): redact by pattern
+        return _SECRET_PAIR.sub(_redact_pair, _USERINFO.sub(r"\1:***@", url))
     netloc = parts.netloc
     if "@" in netloc:
         creds, host = netloc.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in creds else f"{user}@{host}"
-    query = "&".join(
-        f"{k}=***" if looks_secret(k) else f"{k}={v}" if sep else k
-        for k, sep, v in (p.partition("=") for p in parts.query.split("&") if p)
-    )
+        if ":" in creds:
+            netloc = f"{creds.split(':', 1)[0]}:***@{host}"
+    pairs = [p.partition("=") for p in parts.query.split("&") if p]
+    query = "&".join(f"{k}=***" if looks_secret(k) else f"{k}={v}" if sep else k for k, sep, v in pairs)
+    if netloc == parts.netloc and query == parts.query:
+        return url  # nothing secret: the URL exactly as it was given
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+_USERINFO = re.compile(r"(://[^/:@\s]*):[^@/\s]*@")
 _URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+", re.IGNORECASE)
 _WORDS = "|".join(SECRET_WORDS)
 _NAME = rf"[A-Za-z0-9_.\-]*(?:{_WORDS})[A-Za-z0-9_.\-]*"
