@@ -29,7 +29,7 @@ import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import formataddr, formatdate
 from pathlib import Path
 from typing import Any
 
@@ -271,11 +271,8 @@ def _base_message(
     if cc:
         msg["Cc"] = ", ".join(cc)
     msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = (
-        message_id(message_key, settings.domain)
-        if message_key
-        else make_msgid(idstring=key[:16], domain=settings.domain)
-    )
+    # A key gives the same Message-ID every time; without one (an operator's resend) it is new.
+    msg["Message-ID"] = message_id(message_key or secrets.token_hex(16), settings.domain)
     msg["X-Fawkes-Run"] = key
     return msg
 
