@@ -14,7 +14,10 @@ What this adds on top of a plain `voila notebooks/dashboards`:
 - kernels without secrets: once the token and cookie secret are read, the server's own
   environment is cut down to the kernel allow-list (kernel_env.py), because Voilà starts every
   kernel with the server's environment: no dashboard kernel sees the token, the cookie
-  secret, the SMTP password or API keys (the source URL with a password reaches it as a file);
+  secret, the SMTP password or API keys (the source URL with a password reaches it as a file).
+  Voilà also copies the request URL and query string into each kernel's environment; a
+  viewer who opened ``?token=...`` would hand the token to the kernel, so those values are
+  redacted on the way (``RedactingKernelManager``);
 - nothing served without authentication but ``/healthz``: Voilà's unauthenticated static
   file route (``/voila/files/``) serves no file at all, so data (CSV downloads included, which
   the page builds in the kernel) only reaches a viewer who has the token;
@@ -144,6 +147,7 @@ class ServeSettings:
             cfg.Voila.cookie_secret = self.cookie_secret
         cfg.VoilaConfiguration.strip_sources = True
         cfg.VoilaConfiguration.file_allowlist = []  # /voila/files/ needs no token: serve nothing there
+        cfg.VoilaConfiguration.multi_kernel_manager_class = redacting_kernel_manager()
         cfg.VoilaConfiguration.show_tracebacks = False
         cfg.VoilaConfiguration.preheat_kernel = self.preheat > 0
         cfg.VoilaConfiguration.default_pool_size = self.preheat
@@ -160,6 +164,21 @@ class ServeSettings:
             pools.update({name: {"pool_size": self.preheat} for name in self.preheat_notebooks})
             cfg.VoilaKernelManager.kernel_pools_config = pools
         return cfg
+
+
+def redacting_kernel_manager() -> type:
+    """Jupyter's kernel manager with every environment value of a new kernel redacted."""
+    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+
+    from .sources.base import redact_text
+
+    class RedactingKernelManager(AsyncMappingKernelManager):
+        async def start_kernel(self, *args: object, env: dict[str, str] | None = None, **kwargs: object) -> str:
+            if env is not None:
+                env = {name: redact_text(value) for name, value in env.items()}
+            return await super().start_kernel(*args, env=env, **kwargs)
+
+    return RedactingKernelManager
 
 
 def _build_app_class() -> type:

@@ -41,7 +41,9 @@ def plausible(api_server):
 def usage_in_run(plausible, cache, monkeypatch, run_id: str, time_range, report: str = "usage_trends"):
     """What the usage report computes in run ``run_id`` (a fresh client, as in a new kernel)."""
     monkeypatch.setenv("FAWKES_ANALYTICS_RUN_DIR", f"/reports/{report}/.tmp-{run_id}")
-    client = PlausibleClient(plausible.url, SITE, api_key=KEY, cache=cache, retry=FAST_RETRY, sleep=lambda _: None, ttl=0)
+    client = PlausibleClient(
+        plausible.url, SITE, api_key=KEY, cache=cache, retry=FAST_RETRY, sleep=lambda _: None, ttl=0
+    )
     return plausible_usage(client, time_range, top=5)
 
 
@@ -77,7 +79,9 @@ def test_a_custom_range_falls_back_on_the_same_custom_range_only(plausible, cach
     good = usage_in_run(plausible, cache, monkeypatch, "20261110T070000Z", custom)
     assert good.visitors == 10  # 1 November
     plausible.down = True
-    again = usage_in_run(plausible, cache, monkeypatch, "20261111T070000Z", resolve(start="2026-11-01", end="2026-11-08"))
+    again = usage_in_run(
+        plausible, cache, monkeypatch, "20261111T070000Z", resolve(start="2026-11-01", end="2026-11-08")
+    )
     assert again.visitors == 10 and "from run 20261110T070000Z" in again.notes[0]
     with pytest.raises(SourceUnavailable, match="no earlier data"):
         usage_in_run(plausible, cache, monkeypatch, "20261111T070001Z", resolve(start="2026-11-02", end="2026-11-09"))
