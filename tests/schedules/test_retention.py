@@ -97,3 +97,25 @@ def test_prune_command_applies_each_report_policy(tmp_path: Path, capsys, monkey
     assert main(["prune", "--report", "metrics_export", "--reports-dir", str(tmp_path / "reports")]) == 0
     assert [f.exists() for f in folders] == [False, False] + [True] * 12
     assert os.path.islink(report_dir / "latest")
+
+
+def broken_runner(report, parameters=None, **kwargs):
+    raise RuntimeError("the run layer could not start")  # leaves no run folder: a stand-in record
+
+
+def test_records_of_attempts_without_a_run_folder_are_pruned_too(tmp_path: Path) -> None:
+    clock = FakeClock(datetime(2026, 5, 1, 10, 0, 30, tzinfo=UTC))
+    raw = {"name": "every5", "cron": "*/5 * * * *", "report": "overview", "retention": {"runs": 2}}
+    s = Scheduler(
+        [parse_schedule(raw, Path("every5.yaml"), known_reports=None)],
+        state_dir=tmp_path / "state",
+        reports_dir=tmp_path / "reports",
+        runner=broken_runner,
+        clock=clock,
+        isolation="inline",
+    )
+    for _ in range(4):
+        s.run_once()
+        clock.advance(minutes=5)
+    records = sorted(p.name for p in (tmp_path / "state" / "runs").glob("every5--*.json"))
+    assert records == ["every5--overview--2026-05-01T101000Z--1.json", "every5--overview--2026-05-01T101500Z--1.json"]

@@ -29,6 +29,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -105,19 +106,20 @@ def slot_key(schedule: str, job: str, slot: str) -> str:
 
 
 def pending_run_dirs(state_dir: Path) -> set[Path]:
-    """Run folders that pending delivery retries of any schedule still need (never pruned)."""
+    """Run folders (and stand-in records) that deliveries of any schedule still need: pending
+    retries and the runs of slots in progress. Retention never removes them."""
     out: set[Path] = set()
     for path in Path(state_dir).glob("*.state.json"):
         try:
             state = read_json(path, {}) or {}
         except (OSError, ValueError):
             continue
-        for item in state.get("pending_deliveries", []):
-            if item.get("run_dir"):
-                out.add(Path(item["run_dir"]))
-        for run in ((state.get("slot_progress") or {}).get("runs") or {}).values():
-            if run.get("run_dir"):
-                out.add(Path(run["run_dir"]))
+        progress = [*(state.get("slot_progress") or {}).get("runs", {}).values()]
+        progress += [*(state.get("manual_progress") or {}).get("runs", {}).values()]
+        for item in [*state.get("pending_deliveries", []), *progress]:
+            for key in ("run_dir", "record_path"):
+                if item.get(key):
+                    out.add(Path(item[key]))
     return out
 
 
@@ -297,9 +299,11 @@ class Scheduler:
 
     def _prune_stand_ins(self, schedule: Schedule, policy: retention.RetentionPolicy) -> None:
         """Records and logs of attempts without a run folder (commands, killed runs) are pruned too."""
-        records = sorted((self.state_dir / "runs").glob(f"{schedule.name}--*.json"), reverse=True)
-        pending = {Path(p) for p in pending_run_dirs(self.state_dir)}
-        now = self.clock.now().timestamp()
+        records = sorted(
+            (self.state_dir / "runs").glob(f"{schedule.name}--*.json"), key=lambda p: p.stat().st_mtime, reverse=True
+        )
+        pending = pending_run_dirs(self.state_dir)
+        now = time.time()  # file times are wall-clock times
         for rank, path in enumerate(records):
             old = policy.days is not None and now - path.stat().st_mtime > policy.days * 86400
             if (policy.runs is not None and rank >= policy.runs or old) and path not in pending:
