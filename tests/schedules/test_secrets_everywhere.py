@@ -57,7 +57,7 @@ def test_secrets_stay_out_of_run_folder_logs_history_and_failure_email(tmp_path:
         }
         command = [sys.executable, "-m", "fawkes_analytics.cli"]
         scheduled = subprocess.run(
-            [*command, "schedule", "--once", "--dir", str(tmp_path / "schedules"), "--log-level", "DEBUG"],
+            [*command, "schedule", "--once", "--inline", "--dir", str(tmp_path / "schedules"), "--log-level", "DEBUG"],
             env=env,
             capture_output=True,
             text=True,
