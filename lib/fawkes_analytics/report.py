@@ -23,10 +23,11 @@ import pandas as pd
 from IPython.display import Image
 from matplotlib.figure import Figure
 
+from . import atomic, sources, timerange
 from . import catalog as catalog_module
-from . import sources, timerange
 from .export.csv import write_csv
 from .export.json import write_json
+from .labels import shorten
 from .metrics.kpis import Kpi
 from .results import Result, jsonable
 
@@ -128,7 +129,7 @@ def kpi_tiles(kpis: list[Kpi]) -> Html:
         arrow = "▲" if (kpi.change or 0) > 0 else ("▼" if (kpi.change or 0) < 0 else "■")
         tiles.append(
             f'<div class="fwk-tile" data-kpi="{html.escape(kpi.name)}">'
-            f'<div class="fwk-label">{html.escape(kpi.label)}</div>'
+            f'<div class="fwk-label">{html.escape(shorten(kpi.label))}</div>'
             f'<div class="fwk-value">{html.escape(format_value(kpi.value, kpi.unit))}</div>'
             f'<div class="fwk-change {_change_class(kpi)}">{arrow} {html.escape(format_change(kpi))}</div></div>'
         )
@@ -136,11 +137,11 @@ def kpi_tiles(kpis: list[Kpi]) -> Html:
 
 
 def html_table(frame: pd.DataFrame, max_rows: int | None = 20, formats: dict[str, str] | None = None) -> Html:
-    """An escaped HTML table (cell text from users never becomes markup)."""
+    """An escaped HTML table (cell text from users never becomes markup; long text is shortened)."""
     data = frame.head(max_rows) if max_rows else frame
     formats = formats or {}
     numeric = {c for c in data.columns if pd.api.types.is_numeric_dtype(data[c])}
-    head = "".join(f'<th class="{"num" if c in numeric else ""}">{html.escape(str(c))}</th>' for c in data.columns)
+    head = "".join(f'<th class="{"num" if c in numeric else ""}">{html.escape(shorten(c))}</th>' for c in data.columns)
     rows = []
     for record in data.itertuples(index=False):
         cells = []
@@ -154,7 +155,7 @@ def html_table(frame: pd.DataFrame, max_rows: int | None = 20, formats: dict[str
             elif column in numeric:
                 text = f"{value:,}"
             else:
-                text = str(value)
+                text = shorten(value)  # the CSV keeps the full value
             cells.append(f'<td class="{"num" if column in numeric else ""}">{html.escape(text)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     more = (
@@ -318,8 +319,6 @@ class Report:
         folder = Path(target)
         for name, frame in self.tables.items():
             write_csv(frame, folder / f"{name}.csv")
-        charts = folder / "charts"
         for name, png in self.charts.items():
-            charts.mkdir(parents=True, exist_ok=True)
-            (charts / f"{name}.png").write_bytes(png)
+            atomic.write_bytes(folder / "charts" / f"{name}.png", png)
         return write_json(self.payload(), folder / "data.json")

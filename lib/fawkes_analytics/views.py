@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from . import plots
 from .experiments import ExperimentResult
 from .experiments.recommend import format_bound, format_p
+from .labels import shorten
 from .metrics import FeatureAdoption, FeedbackSummary, Lifecycle, Retention, UsageTrends, UserSegments
 from .metrics.funnels import FunnelResult
 from .metrics.kpis import Kpi
@@ -76,6 +77,11 @@ BREAKDOWN_COLUMNS = {
 }
 
 
+def _short(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``frame`` with the chart labels of ``column`` shortened (labels.py; the CSVs keep them whole)."""
+    return frame.assign(**{column: frame[column].map(shorten)}) if column in frame else frame
+
+
 def breakdown_table(frame: pd.DataFrame, key: str, label: str) -> pd.DataFrame:
     """A top pages / entry pages / sources / campaigns table with readable headings."""
     return _labelled(frame, {key: label, **BREAKDOWN_COLUMNS})
@@ -83,7 +89,13 @@ def breakdown_table(frame: pd.DataFrame, key: str, label: str) -> pd.DataFrame:
 
 def adoption_chart(adoption: FeatureAdoption) -> Figure:
     """Adoption rate per feature (share of active users who used it)."""
-    return plots.bars(adoption.features, "title", "adoption_rate", "Feature adoption (% of active users)", percent=True)
+    return plots.bars(
+        _short(adoption.features, "title"),
+        "title",
+        "adoption_rate",
+        "Feature adoption (% of active users)",
+        percent=True,
+    )
 
 
 def adoption_table(adoption: FeatureAdoption) -> pd.DataFrame:
@@ -114,13 +126,15 @@ def adoption_trend_chart(adoption: FeatureAdoption, tz: str = "UTC") -> Figure:
         "local",
         features,
         "Adoption rate over time (%)",
-        labels=[titles.get(f, f) for f in features],
+        labels=[shorten(titles.get(f, f)) for f in features],
         percent=True,
     )
 
 
 def segments_chart(segments: UserSegments) -> Figure:
-    return plots.bars(segments.segments, "segment", "share", "Segment shares (% of users)", percent=True, color=2)
+    return plots.bars(
+        _short(segments.segments, "segment"), "segment", "share", "Segment shares (% of users)", percent=True, color=2
+    )
 
 
 def segments_table(segments: UserSegments) -> pd.DataFrame:
@@ -152,7 +166,7 @@ def power_curve_chart(segments: UserSegments, window: int = 28) -> Figure:
 
 
 def funnel_chart(funnel: FunnelResult) -> Figure:
-    return plots.funnel(funnel.steps, "label", "count", f"{funnel.title} funnel")
+    return plots.funnel(_short(funnel.steps, "label"), "label", "count", shorten(f"{funnel.title} funnel"))
 
 
 def funnel_table(funnel: FunnelResult) -> pd.DataFrame:

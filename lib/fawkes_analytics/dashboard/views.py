@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .. import plots
+from ..export.csv import csv_text
 from ..metrics.kpis import Kpi, kpi_frame
 from ..report import TILE_CSS, html_table, kpi_tiles
 
@@ -350,7 +351,7 @@ def csv_links_html(tables: dict[str, pd.DataFrame], stem: str) -> str:
     for name, data in tables.items():
         if data is None or data.empty:
             continue
-        payload = base64.b64encode(data.to_csv(index=False).encode("utf-8")).decode("ascii")
+        payload = base64.b64encode(csv_text(data).encode("utf-8")).decode("ascii")  # the one safe CSV writer
         filename = f"{stem}_{name}.csv"
         links.append(
             f'<a class="fwk-csv" download="{esc(filename)}" href="data:text/csv;base64,{payload}">{esc(name)}.csv</a>'

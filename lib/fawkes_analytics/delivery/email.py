@@ -8,25 +8,35 @@ limit, attachments and then charts are left out and the body links to the publis
 
 SMTP settings come from the environment at send time (never from schedule files or notebook
 parameters), and the password never appears in a repr, a log line or a run record.
+
+Headers: a scheduled message carries a deterministic ``Message-ID`` derived from its
+idempotency key (schedule, report, slot, kind of message), so even a message sent twice by
+accident is one message to mail clients; report emails carry ``List-Unsubscribe`` pointing
+at ``FAWKES_SMTP_LIST_UNSUBSCRIBE`` (an address or an https URL; default: the sender address
+with the subject "unsubscribe").
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import mimetypes
 import os
+import re
 import secrets
 import smtplib
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import formataddr, formatdate
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..labels import shorten
 from ..report import format_value
+from ..sources.base import read_secret, redact_text
 from .state import read_json
 
 REPORTS_URL_ENV = "FAWKES_ANALYTICS_REPORTS_URL"  # where reports/ is published, for links
@@ -47,12 +57,25 @@ class SmtpSettings:
     reports_base_url: str | None = None
     timeout: float = 30.0
     ca_file: str | None = None
+    list_unsubscribe: str | None = None
+
+    @property
+    def domain(self) -> str:
+        return self.sender.rpartition("@")[2] or "localhost"
+
+    def unsubscribe_header(self) -> str:
+        """The List-Unsubscribe value: ``<mailto:...>`` or ``<https://...>`` (RFC 2369)."""
+        target = self.list_unsubscribe or f"mailto:{self.sender}?subject=unsubscribe"
+        if "://" not in target and not target.startswith("mailto:"):
+            target = f"mailto:{target}?subject=unsubscribe"
+        return f"<{target}>"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SmtpSettings:
         """Build settings from ``FAWKES_SMTP_HOST``, ``_PORT``, ``_SECURITY`` (starttls|tls|none),
-        ``_USER``, ``_PASSWORD``, ``_FROM``, ``_TIMEOUT``, ``_CA_FILE`` and ``FAWKES_ANALYTICS_REPORTS_URL``
-        (the older name ``FAWKES_REPORTS_BASE_URL`` is still read)."""
+        ``_USER``, ``_PASSWORD`` (or ``_PASSWORD_FILE``), ``_FROM``, ``_TIMEOUT``, ``_CA_FILE``,
+        ``_LIST_UNSUBSCRIBE`` and ``FAWKES_ANALYTICS_REPORTS_URL`` (the older name
+        ``FAWKES_REPORTS_BASE_URL`` is still read)."""
         env = os.environ if env is None else env
         host = env.get("FAWKES_SMTP_HOST", "").strip()
         if not host:
@@ -74,7 +97,7 @@ class SmtpSettings:
         if not 0 < port < 65536:
             raise ConfigError("environment", "FAWKES_SMTP_PORT", f"{port} is not a port number (1-65535)")
         user = env.get("FAWKES_SMTP_USER") or None
-        password = env.get("FAWKES_SMTP_PASSWORD") or None
+        password = read_secret("FAWKES_SMTP_PASSWORD", env) or None
         if bool(user) != bool(password):
             raise ConfigError(
                 "environment",
@@ -91,7 +114,29 @@ class SmtpSettings:
             reports_base_url=(env.get(REPORTS_URL_ENV) or env.get("FAWKES_REPORTS_BASE_URL") or "").rstrip("/") or None,
             timeout=float(env.get("FAWKES_SMTP_TIMEOUT") or 30),
             ca_file=env.get("FAWKES_SMTP_CA_FILE") or None,
+            list_unsubscribe=_unsubscribe_target(env.get("FAWKES_SMTP_LIST_UNSUBSCRIBE", "")),
         )
+
+
+def _unsubscribe_target(raw: str) -> str | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    if raw.startswith(("mailto:", "https://", "http://")) or _ADDRESS_LIKE.match(raw):
+        return raw
+    raise ConfigError(
+        "environment",
+        "FAWKES_SMTP_LIST_UNSUBSCRIBE",
+        f"{raw!r} is not an address or URL (allowed: a@b, mailto:, https://)",
+    )
+
+
+_ADDRESS_LIKE = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
+
+
+def message_id(key: str, domain: str) -> str:
+    """A Message-ID that is the same every time for the same idempotency key."""
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}.fawkes@{domain}>"
 
 
 @dataclass(frozen=True)
@@ -155,7 +200,7 @@ def format_change(kpi: Mapping[str, Any]) -> str:
 
 def _kpi_rows(run: RunView) -> list[tuple[str, str, str]]:
     return [
-        (str(k.get("label") or name), format_value(k.get("value"), k.get("unit")), format_change(k))
+        (shorten(k.get("label") or name), format_value(k.get("value"), k.get("unit")), format_change(k))
         for name, k in run.kpis.items()
         if isinstance(k, Mapping)
     ]
@@ -210,7 +255,15 @@ def render_html(run: RunView, url: str | None, chart_cids: Sequence[tuple[Path, 
     )
 
 
-def _base_message(settings: SmtpSettings, subject: str, to: Sequence[str], cc: Sequence[str], key: str) -> EmailMessage:
+def _base_message(
+    settings: SmtpSettings,
+    subject: str,
+    to: Sequence[str],
+    cc: Sequence[str],
+    key: str,
+    message_key: str | None = None,
+) -> EmailMessage:
+    """Headers every message has; ``message_key`` makes the Message-ID deterministic."""
     msg = EmailMessage()
     msg["Subject"] = subject
     msg["From"] = formataddr(("Fawkes Analytics", settings.sender))
@@ -218,7 +271,8 @@ def _base_message(settings: SmtpSettings, subject: str, to: Sequence[str], cc: S
     if cc:
         msg["Cc"] = ", ".join(cc)
     msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid(idstring=key[:16], domain=settings.sender.rpartition("@")[2] or "localhost")
+    # A key gives the same Message-ID every time; without one (an operator's resend) it is new.
+    msg["Message-ID"] = message_id(message_key or secrets.token_hex(16), settings.domain)
     msg["X-Fawkes-Run"] = key
     return msg
 
@@ -232,6 +286,7 @@ def build_report_message(
     cc: Sequence[str] = (),
     attach: Sequence[str] = (),
     max_bytes: int = 10 * 1024 * 1024,
+    message_key: str | None = None,
 ) -> tuple[EmailMessage, str | None]:
     """The report email and what was left out to respect ``max_bytes`` (None if nothing)."""
     url = run.url(settings.reports_base_url)
@@ -256,7 +311,9 @@ def build_report_message(
     for with_charts, with_files, note, omitted in attempts:
         if not files and with_charts and not with_files:
             continue  # nothing to leave out at this step
-        msg = _compose_report(run, settings, subject, to, cc, url, with_charts, files if with_files else [], note)
+        msg = _compose_report(
+            run, settings, subject, to, cc, url, with_charts, files if with_files else [], note, message_key
+        )
         if len(msg.as_bytes()) <= max_bytes:
             return msg, omitted
     return msg, "charts and attachments"
@@ -272,9 +329,11 @@ def _compose_report(
     with_charts: bool,
     files: Sequence[Path],
     note: str | None,
+    message_key: str | None = None,
 ) -> EmailMessage:
-    msg = _base_message(settings, subject, to, cc, run.run_id)
-    domain = settings.sender.rpartition("@")[2] or "localhost"
+    msg = _base_message(settings, subject, to, cc, run.run_id, message_key)
+    msg["List-Unsubscribe"] = settings.unsubscribe_header()
+    domain = settings.domain
     # Short Content-IDs so the header never folds: chart-<n>.<random>@<sender domain>.
     charts = run.charts if with_charts else ()
     chart_cids = [(path, f"chart-{i}.{secrets.token_hex(6)}@{domain}") for i, path in enumerate(charts, 1)]
@@ -303,15 +362,16 @@ def build_failure_message(
     subject: str,
     to: Sequence[str],
     run_key: str,
+    message_key: str | None = None,
 ) -> EmailMessage:
-    """A plain-text notice to a schedule's owners: what failed, the error, where to look."""
-    msg = _base_message(settings, subject, to, (), run_key)
+    """A plain-text notice to a schedule's owners: what failed, the error (redacted), where to look."""
+    msg = _base_message(settings, subject, to, (), run_key, message_key)
     url = run.url(settings.reports_base_url) if run else None
     lines = [
         f"Schedule '{schedule}' could not produce report '{report}'.",
         "",
         f"Status: {status}",
-        f"Error: {error or 'no error message'}",
+        f"Error: {redact_text(error) if error else 'no error message'}",
     ]
     if run is not None:
         lines += [f"Run folder: {run.run_dir}", "The executed notebook is kept there for debugging."]

@@ -36,16 +36,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
-from prometheus_client import CollectorRegistry, generate_latest, push_to_gateway, pushadd_to_gateway, write_to_textfile
+from prometheus_client import CollectorRegistry, generate_latest, push_to_gateway, pushadd_to_gateway
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from .. import atomic
 from ..catalog import Catalog
-from ..errors import RunError
+from ..errors import ExportError, RunError
+from ..labels import shorten
 from ..results import Result
 from ..sources import Source
-from ..sources.base import redact_url
+from ..sources.base import read_secret, redact_text, redact_url
 from ..timerange import TimeRange
 
 TEXTFILE_ENV = "FAWKES_METRICS_TEXTFILE"
@@ -317,8 +318,9 @@ def default_textfile(path: str | os.PathLike | None = None) -> Path:
 
 
 def pushgateway_url() -> str | None:
-    """The Pushgateway to push to (``$PUSHGATEWAY_URL``), or None: then nothing is pushed."""
-    return os.environ.get(PUSHGATEWAY_ENV) or None
+    """The Pushgateway to push to (``$PUSHGATEWAY_URL``, or the file ``$PUSHGATEWAY_URL_FILE`` when
+    the URL carries credentials), or None: then nothing is pushed."""
+    return read_secret(PUSHGATEWAY_ENV) or None
 
 
 # --- metric families from result objects -----------------------------------------------------
@@ -346,7 +348,8 @@ class _Families:
         if number is None:
             return
         spec = SPEC_BY_NAME[name]
-        self.families[name].add_metric([str(labels[label]) for label in spec.labels], number)
+        # Label values are bounded (labels.py): a 1 MB campaign name must not reach Prometheus.
+        self.families[name].add_metric([shorten(labels[label]) for label in spec.labels], number)
 
     def nonempty(self) -> list[Metric]:
         return [family for family in self.families.values() if family.samples]
@@ -518,10 +521,9 @@ def grouping_key(source: Source) -> dict[str, str]:
 
 def write_textfile(registry: CollectorRegistry, path: Path) -> Path:
     """Write the exposition for node_exporter's textfile collector, atomically: a temporary
-    file beside it (not matching ``*.prom``) renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_to_textfile(str(path), registry)
-    return path
+    file beside it (``.<name>.*.tmp``, not matching ``*.prom``) renamed into place, with the
+    published file mode (atomic.py)."""
+    return atomic.write_bytes(path, generate_latest(registry))
 
 
 @dataclass
@@ -540,6 +542,19 @@ class MetricsExport(Result):
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+def push(registry: CollectorRegistry, push_url: str, key: dict[str, str], replace: bool, timeout: float = 15) -> None:
+    """Push ``registry`` to the Pushgateway; an unreachable or refusing gateway raises ``ExportError``."""
+    send = push_to_gateway if replace else pushadd_to_gateway
+    try:
+        send(push_url, job=JOB, registry=registry, grouping_key=key, timeout=timeout)
+    except OSError as exc:  # URLError, HTTPError (an OSError too), refused, timed out, DNS
+        reason = getattr(exc, "reason", None) or exc
+        raise ExportError(
+            f"Pushgateway {redact_url(push_url)} could not be reached or refused the push: {redact_text(str(reason))}; "
+            f"check {PUSHGATEWAY_ENV} and that the gateway is running (the textfile, if any, was written)"
+        ) from None
+
+
 def _publish(
     families: list[Metric], textfile: Path | None, push_url: str | None, key: dict[str, str], replace: bool
 ) -> CollectorRegistry:
@@ -547,8 +562,7 @@ def _publish(
     if textfile is not None:
         write_textfile(registry, textfile)
     if push_url:
-        push = push_to_gateway if replace else pushadd_to_gateway
-        push(push_url, job=JOB, registry=registry, grouping_key=key, timeout=15)
+        push(registry, push_url, key, replace)
     return registry
 
 
@@ -588,15 +602,20 @@ def export_metrics(
         if publishing:
             state.save(state_file)
             kept = previous_data_families(textfile_path) if textfile_path else []
-            _publish(kept + refresh_families(state), textfile_path, push_url, key, replace=False)
+            try:
+                _publish(kept + refresh_families(state), textfile_path, push_url, key, replace=False)
+            except ExportError as push_error:
+                exc.add_note(str(push_error))
         raise
     state.last_duration_seconds = time.perf_counter() - started
     state.last_success_timestamp = clock()
     state.last_error = None
     families = data + refresh_families(state)
-    registry = _publish(families, textfile_path, push_url, key, replace=True)
+    registry = _publish(families, textfile_path, None, key, replace=True)
     if publishing:
         state.save(state_file)
+    if push_url:
+        push(registry, push_url, key, replace=True)
     return MetricsExport(
         exposition=exposition(registry),
         families=[f.name for f in families],
