@@ -76,6 +76,7 @@ class RunRecord(Result):
     outputs: list[str] = field(default_factory=list)
     source: dict[str, Any] = field(default_factory=dict)
     data_range: dict[str, Any] = field(default_factory=dict)
+    rollups: dict[str, Any] | None = None  # the rollup store version the run read (None: raw events)
     versions: dict[str, str] = field(default_factory=dict)
     durations: dict[str, float] = field(default_factory=dict)
     delivery: list[dict[str, Any]] = field(default_factory=list)
@@ -367,6 +368,7 @@ def run_report(
         record.duration_seconds = round((finished - started).total_seconds(), 3)
         record.source = data.get("source", {})
         record.data_range = data.get("time_range", {})
+        record.rollups = data.get("rollups")
         record.outputs = sorted(
             str(p.relative_to(work)) for p in work.rglob("*") if p.is_file() and p.name != workfolder.OWNER_FILE
         )
