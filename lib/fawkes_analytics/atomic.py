@@ -22,6 +22,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from . import settings
 from .errors import DiskFull, ParameterError
 
 FILE_MODE_ENV = "FAWKES_ANALYTICS_FILE_MODE"
@@ -42,7 +43,7 @@ def _umask() -> int:
 
 def file_mode() -> int:
     """The mode of published files: ``$FAWKES_ANALYTICS_FILE_MODE`` or ``0o666 & ~umask``."""
-    raw = os.environ.get(FILE_MODE_ENV, "").strip()
+    raw = settings.get("FILE_MODE")
     if not raw:
         return 0o666 & ~_umask()
     try:

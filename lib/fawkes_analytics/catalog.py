@@ -14,13 +14,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from . import config_files
+from . import config_files, settings
 from .errors import ConfigError
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "analytics.yaml"
+DEFAULT_PATH = settings.PROJECT_ROOT / "analytics.yaml"
 FUNNEL_ORDERS = ("ordered", "strict", "unordered")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -166,7 +165,7 @@ def _unique(items: list, path: str, key: str) -> dict:
 
 def load(path: str | os.PathLike | None = None) -> Catalog:
     """Load and validate the catalog (``FAWKES_ANALYTICS_CATALOG`` or the project's analytics.yaml)."""
-    path = Path(path or os.environ.get("FAWKES_ANALYTICS_CATALOG") or DEFAULT_PATH)
+    path = settings.resolve_path(path) if path else settings.catalog_path()
     config = config_files.load(path, "analytics")
     try:
         return _parse(config.data or {}, str(path))

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from pathlib import Path
 
+from . import settings
 from .errors import FawkesError, ParameterError
 
 # Modules that add sub-commands of their own (imported when the CLI starts).
@@ -30,7 +30,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fawkes_analytics.sources.http",  # refresh-cache
 )
 
-PARENT_PID_ENV = "FAWKES_PARENT_PID"  # set by the scheduler for command jobs
 DEFAULT_REPORTS = ("usage_trends", "feature_adoption", "experiment_results", "user_segments", "funnels", "overview")
 
 
@@ -270,8 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     from .process import die_with_parent
     from .sources.base import redact_text
 
-    if os.environ.get(PARENT_PID_ENV, "").isdigit():  # a scheduler job: die with the scheduler
-        die_with_parent(parent_pid=int(os.environ[PARENT_PID_ENV]))
+    parent = settings.get("PARENT_PID")
+    if parent.isdigit():  # a scheduler job: die with the scheduler
+        die_with_parent(parent_pid=int(parent))
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -27,8 +27,9 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .settings import PROJECT_ROOT
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 _TYPE_NAMES = {
     "object": "a mapping",
     "array": "a list",

@@ -14,7 +14,7 @@ and refused with a ``ParameterError`` naming the parameter and what is allowed:
   granularity;
 - path parameters (names ending in ``_path``, ``_file`` or ``_dir``): a relative path is read
   from the reports folder, and the resolved path must lie inside the reports folder, the
-  folder of ``$FAWKES_METRICS_TEXTFILE`` or a folder of ``$FAWKES_ANALYTICS_PATH_ROOTS``
+  folder of ``$FAWKES_ANALYTICS_METRICS_TEXTFILE`` or a folder of ``$FAWKES_ANALYTICS_PATH_ROOTS``
   (separated by ``:``). The notebook receives the absolute path.
 """
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ast
 import math
-import os
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import catalog as catalog_module
-from . import timerange
+from . import settings, timerange
 from .errors import ParameterError
 from .sources.base import looks_secret
 
@@ -69,13 +68,7 @@ def declared(notebook: str | Path) -> dict[str, dict[str, Any]]:
 
 def env_int(name: str, default: int) -> int:
     """An integer setting from the environment, with an error naming the variable if it is not one."""
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise ParameterError(name, f"{value!r} is not a whole number") from exc
+    return settings.integer(name, default)
 
 
 def _coerce(name: str, value: Any, type_name: str) -> Any:
@@ -211,10 +204,10 @@ def path_roots(reports_dir: Path | None) -> list[Path]:
     roots = []
     if reports_dir is not None:
         roots.append(Path(reports_dir))
-    textfile = os.environ.get("FAWKES_METRICS_TEXTFILE")
+    textfile = settings.metrics_textfile()
     if textfile:
-        roots.append(Path(textfile).parent)
-    roots += [Path(p) for p in os.environ.get(PATH_ROOTS_ENV, "").split(os.pathsep) if p.strip()]
+        roots.append(textfile.parent)
+    roots += settings.path_roots()
     return [root.resolve() for root in roots]
 
 

@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__, atomic, workfolder
+from . import __version__, atomic, settings, workfolder
 from . import parameters as parameter_checks
 from .errors import DiskFull, ParameterError
 from .export.json import write_json
@@ -50,10 +50,6 @@ from .results import Result
 from .sources import ENV_VAR as SOURCE_ENV
 from .sources.base import redact_text
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
-REPORTS_DIR_ENV = "FAWKES_ANALYTICS_REPORTS_DIR"
-NOTEBOOKS_DIR_ENV = "FAWKES_ANALYTICS_NOTEBOOKS_DIR"
 OUTPUTS = ("html", "pdf", "csv", "json")
 LATEST = "latest"
 REPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -92,11 +88,12 @@ class RunRecord(Result):
 
 def default_reports_dir() -> Path:
     """Where run folders go: ``FAWKES_ANALYTICS_REPORTS_DIR`` or the project's reports/."""
-    return Path(os.environ.get(REPORTS_DIR_ENV) or PROJECT_ROOT / "reports")
+    return settings.reports_dir()
 
 
 def notebooks_dir() -> Path:
-    return Path(os.environ.get(NOTEBOOKS_DIR_ENV) or NOTEBOOKS_DIR)
+    """Where report notebooks are: ``FAWKES_ANALYTICS_NOTEBOOKS_DIR`` or the project's notebooks/."""
+    return settings.notebooks_dir()
 
 
 def available_reports(directory: Path | None = None) -> list[str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -25,12 +24,13 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
+from .. import settings
 from ..errors import ParameterError, SourceUnavailable
 from . import views
 from .compute import ALL_AREAS, LiveCompute
 from .published import Published, latest_run_id, load_published, report_links
 
-POLL_ENV = "FAWKES_DASHBOARD_POLL_SECONDS"
+POLL_ENV = "FAWKES_ANALYTICS_DASHBOARD_POLL_SECONDS"
 DEFAULT_POLL_SECONDS = 30.0
 TIME_RANGES = ("1h", "6h", "24h", "7d", "30d", "90d")
 ALL_USERS = "All users"
@@ -46,7 +46,7 @@ if not log.handlers:  # the kernel's sys.stderr goes to the page; __stderr__ is 
 
 def poll_seconds() -> float:
     """The auto-refresh interval from ``FAWKES_DASHBOARD_POLL_SECONDS`` (0 turns it off)."""
-    raw = os.environ.get(POLL_ENV, "")
+    raw = settings.get("DASHBOARD_POLL_SECONDS")
     try:
         value = float(raw) if raw else DEFAULT_POLL_SECONDS
     except ValueError:

@@ -44,7 +44,7 @@ from ..catalog import Catalog
 from ..results import Result, jsonable
 from ..rollups.derive import SLOT_SECONDS
 from ..rollups.tables import Tables, tables_for
-from ..sources.base import Source
+from ..sources.base import Capability, Source
 from ..timerange import TimeRange
 from . import buckets
 from .kpis import Kpi, kpi_frame, ratio, scalar
@@ -164,9 +164,10 @@ def usage_trends(
     ``segment`` restricts everything to the users of one engagement segment (needs
     ``catalog``, see ``segments.users_in_segment``); ``top`` bounds the breakdown tables.
     """
-    own = getattr(source, "usage_trends", None)
-    if callable(own):  # aggregate-only sources (Plausible) answer with their own API
-        return own(time_range, granularity, segment=segment, catalog=catalog, top=top)
+    if source.offers(Capability.AGGREGATE_ONLY):  # Plausible: numbers from its API, no events
+        from .plausible_usage import aggregate_usage_trends
+
+        return aggregate_usage_trends(source, time_range, granularity, segment=segment, top=top)
     granularity = buckets.check_granularity(granularity or time_range.default_granularity())
     users = None
     if segment is not None:

@@ -6,25 +6,20 @@ import argparse
 import importlib
 import json
 import logging
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .. import settings
 from ..errors import ConfigError
-from ..parameters import env_int
 
 
 def _reports_dir(value: str | None) -> Path:
-    if value:
-        return Path(value)
-    from ..runs import default_reports_dir
-
-    return default_reports_dir()
+    return settings.resolve_path(value) if value else settings.reports_dir()
 
 
 def _state_dir(value: str | None, reports_dir: Path) -> Path:
-    return Path(value or os.environ.get("FAWKES_STATE_DIR") or reports_dir / ".scheduler")
+    return settings.resolve_path(value) if value else settings.state_dir(reports_dir)
 
 
 def _load_runner(spec: str | None):
@@ -62,7 +57,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
     _configure_logging(args.log_level)
     try:
-        schedules = load_schedules(args.dir)
+        schedules = load_schedules(settings.resolve_path(args.dir) if args.dir else settings.schedules_dir())
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -92,7 +87,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         runner=_load_runner(args.runner),
         max_concurrent=args.max_concurrent
         if args.max_concurrent is not None
-        else env_int("FAWKES_MAX_CONCURRENT_RUNS", 2),
+        else settings.integer("MAX_CONCURRENT_RUNS", 2),
         grace=args.grace,
         isolation="inline" if args.inline else "process",
     )
@@ -134,14 +129,15 @@ def register_cli(subparsers) -> None:
     )
     p.add_argument(
         "--dir",
-        default=os.environ.get("FAWKES_SCHEDULES_DIR", "schedules"),
-        help="folder of schedule YAML files (default: schedules, or $FAWKES_SCHEDULES_DIR)",
+        default=None,
+        help="folder of schedule YAML files (default: the project's schedules/, or $FAWKES_ANALYTICS_SCHEDULES_DIR)",
     )
     p.add_argument(
         "--reports-dir", help="run folders root (default: the project's reports/, or $FAWKES_ANALYTICS_REPORTS_DIR)"
     )
     p.add_argument(
-        "--state-dir", help="scheduler state and locks (default: <reports-dir>/.scheduler, or $FAWKES_STATE_DIR)"
+        "--state-dir",
+        help="scheduler state and locks (default: <reports-dir>/.scheduler, or $FAWKES_ANALYTICS_STATE_DIR)",
     )
     p.add_argument(
         "--once", action="store_true", help="run whatever is due now and exit (for system cron or a Kubernetes CronJob)"
@@ -157,7 +153,7 @@ def register_cli(subparsers) -> None:
         "--max-concurrent",
         type=int,
         default=None,
-        help="global limit of simultaneous runs (default 2, or $FAWKES_MAX_CONCURRENT_RUNS)",
+        help="global limit of simultaneous runs (default 2, or $FAWKES_ANALYTICS_MAX_CONCURRENT_RUNS)",
     )
     p.add_argument(
         "--grace",

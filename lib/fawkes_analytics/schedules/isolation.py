@@ -30,6 +30,7 @@ from typing import Any
 from ..errors import DiskFull, ParameterError, RunTimeout
 from ..process import TERMINATE_WAIT, die_with_parent
 from ..process import kill_tree as _kill_tree
+from ..settings import PARENT_PID_ENV
 from ..sources.base import redact_text
 
 STOP_WAIT = 20.0
@@ -120,7 +121,7 @@ def run_command(argv: Sequence[str], *, timeout: float | None, interrupt: thread
     """Run a command job to completion, timeout or stop; its output goes to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started, started_at = time.monotonic(), _now()
-    env = {**os.environ, "FAWKES_PARENT_PID": str(os.getpid())}
+    env = {**os.environ, PARENT_PID_ENV: str(os.getpid())}
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(
             list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True

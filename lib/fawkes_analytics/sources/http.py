@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -37,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from .. import atomic
+from .. import atomic, settings
 from ..errors import ParameterError, SourceResponseError, SourceUnavailable
 from .base import redact_url
 from .fallback import SourceStatus, StatusTracker, with_last_good
@@ -46,7 +45,6 @@ DEFAULT_TTL = 300.0
 CACHE_ENV_VAR = "FAWKES_ANALYTICS_CACHE_DIR"
 RUN_DIR_ENV = "FAWKES_ANALYTICS_RUN_DIR"  # set by the run layer in report kernels
 MEANING_DIR = "by-meaning"
-DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[3] / "data" / "cache" / "http"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 NUMBER = "number"  # a kind for ``require``: int or float, never bool
 
@@ -72,7 +70,7 @@ class RetryPolicy:
 
 def current_run() -> dict[str, str]:
     """The run this process computes (from the run layer's ``FAWKES_ANALYTICS_RUN_DIR``), or {}."""
-    folder = os.environ.get(RUN_DIR_ENV)
+    folder = settings.get("RUN_DIR")
     if not folder:
         return {}
     path = Path(folder)
@@ -102,7 +100,7 @@ class ResponseCache:
     """Validated JSON answers on disk, one file per request, written atomically."""
 
     def __init__(self, directory: str | Path | None = None) -> None:
-        self.directory = Path(directory or os.environ.get(CACHE_ENV_VAR) or DEFAULT_CACHE_DIR)
+        self.directory = settings.resolve_path(directory) if directory else settings.cache_dir()
 
     @staticmethod
     def key(method: str, url: str, params: Mapping[str, Any] | None, body: Any) -> str:
