@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..results import Result
+from ..records import Record
 from .email import RunView, SmtpSettings, build_failure_message, build_report_message, send_message
 from .state import FAILED, SENDING, SENT, SKIPPED, UNCONFIRMED, DeliveryLedger, idempotency_key
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class DeliveryOutcome(Result):
+class DeliveryOutcome(Record):
     """What one ``deliver()`` call did; ``entries`` are the run record's delivery entries after it."""
 
     record_path: Path

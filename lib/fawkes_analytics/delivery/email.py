@@ -35,7 +35,6 @@ from typing import Any
 from .. import settings
 from ..errors import ConfigError
 from ..labels import shorten
-from ..report import format_value
 from ..sources.base import redact_text
 from .state import read_json
 
@@ -212,7 +211,7 @@ def format_change(kpi: Mapping[str, Any]) -> str:
 
 def _kpi_rows(run: RunView) -> list[tuple[str, str, str]]:
     return [
-        (shorten(k.get("label") or name), format_value(k.get("value"), k.get("unit")), format_change(k))
+        (shorten(k.get("label") or name), _format_value(k.get("value"), k.get("unit")), format_change(k))
         for name, k in run.kpis.items()
         if isinstance(k, Mapping)
     ]
@@ -409,3 +408,11 @@ def send_message(msg: EmailMessage, settings: SmtpSettings, recipients: Sequence
         if settings.user:
             smtp.login(settings.user, settings.password or "")
         return smtp.send_message(msg, from_addr=settings.sender, to_addrs=list(recipients))
+
+
+def _format_value(value: Any, unit: str | None) -> str:
+    """The report's formatting of a KPI value (imported when an email is built: report.py loads
+    matplotlib, which the scheduler must not pay for at start-up)."""
+    from ..report import format_value
+
+    return format_value(value, unit)

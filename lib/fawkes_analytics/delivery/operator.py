@@ -22,7 +22,7 @@ from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
 
 from ..errors import DeliveryError, ParameterError
-from ..results import Result
+from ..records import Record
 from .email import RunView, SmtpSettings, build_report_message, send_message
 from .state import FAILED, SENDING, SENT, UNCONFIRMED, DeliveryLedger, idempotency_key, now_iso
 
@@ -30,7 +30,7 @@ ATTACHABLE = ("pdf", "csv", "json", "html")
 
 
 @dataclass
-class Resent(Result):
+class Resent(Record):
     """What one ``send`` did."""
 
     run_dir: str

@@ -53,7 +53,6 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     """Run due schedules once (--once), one now (--run-now), check them (--check), or loop until SIGTERM."""
     from .config import load_schedules
     from .due import next_slot
-    from .scheduler import Scheduler
 
     _configure_logging(args.log_level)
     try:
@@ -79,6 +78,8 @@ def cmd_schedule(args: argparse.Namespace) -> int:
             what = f"command: fawkes-analytics {' '.join([s.command, *s.args])}" if s.command else "reports: "
             print(f"{s.name:28} {s.cron:16} {s.timezone:18} next {when}  {what}{', '.join(s.reports)}")
         return 0
+    from .scheduler import Scheduler  # the run and delivery stack: only when something may run
+
     reports_dir = _reports_dir(args.reports_dir)
     scheduler = Scheduler(
         schedules,

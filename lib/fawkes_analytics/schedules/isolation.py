@@ -30,6 +30,7 @@ from typing import Any
 from ..errors import DiskFull, ParameterError, RunTimeout
 from ..process import TERMINATE_WAIT, die_with_parent
 from ..process import kill_tree as _kill_tree
+from ..records import Record
 from ..settings import PARENT_PID_ENV
 from ..sources.base import redact_text
 
@@ -39,7 +40,9 @@ LOG_TAIL_CHARS = 2000
 
 def normalise(record: Any) -> dict:
     """A RunRecord (dataclass, object or mapping) as a JSON-ready dict with the contract's keys."""
-    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+    if isinstance(record, Record):
+        data = record.to_dict()
+    elif dataclasses.is_dataclass(record) and not isinstance(record, type):
         data = dataclasses.asdict(record)
     elif isinstance(record, dict):
         data = dict(record)

@@ -42,7 +42,7 @@ from filelock import FileLock, Timeout
 from .. import retention
 from ..delivery import deliver
 from ..delivery.state import DeliveryLedger, read_json, write_json_atomic
-from ..results import Result
+from ..records import Record
 from .config import Schedule
 from .due import due_slot, next_slot
 from .isolation import call_runner, run_command, run_in_process
@@ -76,7 +76,7 @@ class SystemClock:
 
 
 @dataclass
-class SlotResult(Result):
+class SlotResult(Record):
     """What happened to one schedule slot in this process."""
 
     schedule: str
