@@ -107,3 +107,44 @@ class RunRecord(Record):
     @property
     def succeeded(self) -> bool:
         return self.status is RunStatus.SUCCEEDED
+
+
+@dataclasses.dataclass
+class Attempt(Record):
+    """One try at one job of a schedule slot (the scheduler retries failed ones).
+
+    ``status`` is a run status, or ``interrupted`` when the scheduler stopped during it. The
+    fields of the run record the runner returned (run_id, outputs, ...) stay in ``extra``.
+    """
+
+    schedule: str
+    report: str  # the report, or ``command:<name>`` for a command job
+    slot: str
+    attempt: int
+    status: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    run_dir: str | None = None
+    record_path: str | None = None
+    error: str | None = None
+    retryable: bool = True
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == RunStatus.SUCCEEDED
+
+
+@dataclasses.dataclass
+class PendingDelivery(Record):
+    """A run whose delivery failed and waits for a retry (kept in the schedule's state file)."""
+
+    report: str
+    record_path: str
+    status: str
+    slot: str | None
+    run_key: str | None = None
+    run_dir: str | None = None
+    error: str | None = None
+    attempts: int = 0  # failed delivery rounds so far
+    next_at: str | None = None

@@ -98,6 +98,15 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+def data_versions(source: dict[str, Any], rollups: dict[str, Any] | None) -> dict[str, str]:
+    """The data a run read: the rollup store's data version (it changes only when the tables
+    change) and store version, else the newest event of the source."""
+    if rollups and rollups.get("data_version") is not None:
+        return {"data": f"rollups data {rollups['data_version']}", "rollups": str(rollups.get("version"))}
+    as_of = source.get("data_as_of")
+    return {"data": f"events as of {as_of}"} if as_of else {}
+
+
 def git_commit(root: Path) -> str | None:
     """The commit checked out at ``root`` (a worktree too), with ``-dirty`` when files differ; None
     without git or outside a checkout (the container image)."""
@@ -308,6 +317,7 @@ def run_report(
     source_url: str | None = None,
     notebooks: Path | None = None,
     stop: threading.Event | None = None,
+    rerun_of: str | None = None,
 ) -> RunRecord:
     """Run ``report`` into a new run folder and return its record.
 
@@ -338,6 +348,7 @@ def run_report(
         started.isoformat(),
         parameters=params,
         versions=_versions(),
+        rerun_of=rerun_of,
     )
     try:
         atomic.write_text(work / "run.json", record.to_json())
@@ -360,6 +371,7 @@ def run_report(
         record.source = data.get("source", {})
         record.data_range = data.get("time_range", {})
         record.rollups = data.get("rollups")
+        record.versions.update(data_versions(record.source, record.rollups))
         record.outputs = sorted(
             str(p.relative_to(work)) for p in work.rglob("*") if p.is_file() and p.name != workfolder.OWNER_FILE
         )
@@ -380,6 +392,22 @@ def latest_run(report: str, reports_dir: Path | None = None) -> Path | None:
     """The folder of the newest successful run of ``report``, if any."""
     link = Path(reports_dir or default_reports_dir()) / report / LATEST
     return link.resolve() if link.exists() else None
+
+
+def find_run(run: str | Path, reports_dir: Path) -> Path:
+    """A run folder from ``REPORT/RUN_ID``, a run id, ``REPORT/latest`` or a path to the folder."""
+    candidate = settings.resolve_path(run)
+    if candidate.is_dir() and (candidate / "run.json").exists():
+        return candidate.resolve()
+    text = str(run)
+    matches = [p.parent for p in reports_dir.glob(f"{text}/run.json")] if "/" in text else []
+    if not matches:
+        matches = [p.parent for p in reports_dir.glob(f"*/{text}/run.json") if not p.parent.is_symlink()]
+    if len(matches) == 1:
+        return matches[0].resolve()
+    if not matches:
+        raise ParameterError("run", f"no run {text!r} under {reports_dir}", "REPORT/RUN_ID as `history` shows it")
+    raise ParameterError("run", f"{text!r} matches several runs", sorted(f"{m.parent.name}/{m.name}" for m in matches))
 
 
 def list_runs(reports_dir: Path | None = None, report: str | None = None) -> list[dict[str, Any]]:

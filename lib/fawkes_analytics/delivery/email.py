@@ -25,7 +25,8 @@ import re
 import secrets
 import smtplib
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
@@ -393,8 +394,9 @@ def build_failure_message(
     return msg
 
 
-def send_message(msg: EmailMessage, settings: SmtpSettings, recipients: Sequence[str]) -> dict[str, tuple[int, bytes]]:
-    """Send ``msg`` to ``recipients`` (envelope); returns refused recipients. Raises on failure."""
+@contextmanager
+def smtp_session(settings: SmtpSettings) -> Iterator[smtplib.SMTP]:
+    """A connection to the SMTP server, secured and logged in as ``settings`` say; closed after."""
     context = ssl.create_default_context(cafile=settings.ca_file) if settings.security != "none" else None
     smtp_class = smtplib.SMTP_SSL if settings.security == "tls" else smtplib.SMTP
     kwargs: dict[str, Any] = {"timeout": settings.timeout}
@@ -407,6 +409,12 @@ def send_message(msg: EmailMessage, settings: SmtpSettings, recipients: Sequence
             smtp.ehlo()
         if settings.user:
             smtp.login(settings.user, settings.password or "")
+        yield smtp
+
+
+def send_message(msg: EmailMessage, settings: SmtpSettings, recipients: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+    """Send ``msg`` to ``recipients`` (envelope); returns refused recipients. Raises on failure."""
+    with smtp_session(settings) as smtp:
         return smtp.send_message(msg, from_addr=settings.sender, to_addrs=list(recipients))
 
 

@@ -39,21 +39,6 @@ class Resent(Record):
     message_id: str = ""
 
 
-def find_run(run: str, reports_dir: Path) -> Path:
-    """A run folder from ``REPORT/RUN_ID``, a run id, or a path to the folder."""
-    candidate = Path(run)
-    if candidate.is_dir() and (candidate / "run.json").exists():
-        return candidate.resolve()
-    matches = [p.parent for p in Path(reports_dir).glob(f"{run}/run.json")] if "/" in run else []
-    if not matches:
-        matches = [p.parent for p in Path(reports_dir).glob(f"*/{run}/run.json") if not p.parent.is_symlink()]
-    if len(matches) == 1:
-        return matches[0].resolve()
-    if not matches:
-        raise ParameterError("run", f"no published run {run!r} under {reports_dir}", "REPORT/RUN_ID as in `history`")
-    raise ParameterError("run", f"{run!r} matches several runs", sorted(f"{m.parent.name}/{m.name}" for m in matches))
-
-
 def _smtp_problem(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
         text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)

@@ -46,7 +46,7 @@ def _configure_logging(level: str) -> None:
 def _exit_code(results) -> int:  # noqa: ANN001
     if any(r.outcome == "interrupted" for r in results):
         return 3
-    return 1 if any(a["status"] != "succeeded" for r in results for a in r.attempts[-1:]) else 0
+    return 1 if any(not a.succeeded for r in results for a in r.attempts[-1:]) else 0
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
@@ -96,7 +96,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     if args.once or args.run_now:
         results = scheduler.run_once() if args.once else [scheduler.run_now(schedules[0])]
         for r in results:
-            last = r.attempts[-1]["status"] if r.attempts else "-"
+            last = r.attempts[-1].status if r.attempts else "-"
             print(f"{r.schedule}: slot {r.slot} {r.outcome} ({last})")
         return _exit_code(results)
     return scheduler.serve()
