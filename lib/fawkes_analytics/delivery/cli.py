@@ -14,7 +14,8 @@ def _reports_dir(value: str | None) -> Path:
 
 def cmd_send(args: argparse.Namespace) -> int:
     """Resend a published run's report email."""
-    from .operator import find_run, resend
+    from ..runs import find_run
+    from .operator import resend
 
     run_dir = find_run(args.run, _reports_dir(args.reports_dir))
     result = resend(run_dir, to=args.to or (), unconfirmed=args.unconfirmed, attach=args.attach or ())
