@@ -163,6 +163,14 @@ def _unique(items: list, path: str, key: str) -> dict:
     return out
 
 
+def report_retention(report: str, catalog: Catalog | None = None) -> Any:
+    """The retention policy of ``report``: the catalog's ``retention.reports.<report>``, its
+    default, else the built-in default (a ``retention.RetentionPolicy``)."""
+    from .retention import report_policy
+
+    return report_policy(report, catalog or load())
+
+
 def load(path: str | os.PathLike | None = None) -> Catalog:
     """Load and validate the catalog (``FAWKES_ANALYTICS_CATALOG`` or the project's analytics.yaml)."""
     path = settings.resolve_path(path) if path else settings.catalog_path()

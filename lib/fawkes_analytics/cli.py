@@ -22,50 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from . import settings
+from .commands import COMMANDS, help_of, positive_seconds
 from .errors import FawkesError, ParameterError
 
-# command -> (module whose register_cli adds it, the one line `--help` shows for it)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "demo-data": ("fawkes_analytics.cli", "generate the deterministic demo data set into DuckDB"),
-    "new-report": ("fawkes_analytics.scaffold", "create a report notebook, its test and a schedule stub"),
-    "run": ("fawkes_analytics.cli", "run one report into a new run folder"),
-    "run-all": ("fawkes_analytics.cli", "run every report notebook"),
-    "rerun": ("fawkes_analytics.reproduce", "run a published run again: same parameters, same data range"),
-    "diff": ("fawkes_analytics.reproduce", "list the KPIs and table cells that differ between two runs"),
-    "list": ("fawkes_analytics.cli", "list reports, their parameters and latest runs"),
-    "prune": (
-        "fawkes_analytics.cli",
-        "remove old run folders by each report's retention policy (latest and pending kept)",
-    ),
-    "check": ("fawkes_analytics.selfcheck", "check this deployment's configuration, one line per check"),
-    "refresh": ("fawkes_analytics.rollups.cli", "bring the rollup store up to date with the source (incremental)"),
-    "schedule": ("fawkes_analytics.schedules.cli", "run scheduled reports (a long-running loop, or --once for cron)"),
-    "history": ("fawkes_analytics.schedules.cli", "list report runs with status, duration and delivery state"),
-    "send": (
-        "fawkes_analytics.delivery.cli",
-        "resend a published run's report email (to addresses, or to its unconfirmed recipients)",
-    ),
-    "email-test": (
-        "fawkes_analytics.delivery.cli",
-        "send a test message to check the FAWKES_ANALYTICS_SMTP_* settings",
-    ),
-    "metrics": (
-        "fawkes_analytics.export.prometheus",
-        "compute the analytics metrics and print the Prometheus exposition",
-    ),
-    "serve": (
-        "fawkes_analytics.serve",
-        "serve the Voilà dashboards (sources hidden, token auth off loopback, idle kernels culled)",
-    ),
-    "import-logs": (
-        "fawkes_analytics.sources.access_log",
-        "import an Apache/nginx combined access log as pageview events",
-    ),
-    "refresh-cache": (
-        "fawkes_analytics.sources.cache_cli",
-        "make the next run fetch fresh data from HTTP sources (Plausible, services)",
-    ),
-}
 DEFAULT_REPORTS = ("usage_trends", "feature_adoption", "experiment_results", "user_segments", "funnels", "overview")
 
 
@@ -96,17 +55,6 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def positive_seconds(text: str) -> float:
-    """argparse type of timeouts: a number of seconds greater than 0 (0 would mean none)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
-
-
 def reports_root(value: Path | str | None) -> Path:
     """``--reports-dir`` (relative to where the command ran), else the configured reports folder."""
     return settings.resolve_path(value) if value else settings.reports_dir()
@@ -114,11 +62,11 @@ def reports_root(value: Path | str | None) -> Path:
 
 def prune_report(report: str, reports_dir: Path | None) -> list[Path]:
     """Apply the report's retention policy after a manual run (scheduled runs: see the scheduler)."""
-    from . import retention
+    from . import catalog, retention
     from .schedules.scheduler import pending_run_dirs
 
     root = reports_root(reports_dir)
-    policy = retention.report_policy(report)
+    policy = catalog.report_retention(report)
     return retention.prune(
         root / report,
         policy,
@@ -129,10 +77,7 @@ def prune_report(report: str, reports_dir: Path | None) -> list[Path]:
 
 def print_record(record: Any, index: str = "") -> None:
     """One line about a finished run (and its error on stderr)."""
-    status = "ok" if record.succeeded else str(record.status).upper()
-    html = Path(record.run_dir) / "report.html"
-    where = html if html.exists() else Path(record.run_dir)
-    print(f"{index}{record.report}: {status} in {record.duration_seconds:.1f} s -> {where}")
+    print(f"{index}{record.summary()}")
     if record.error:
         print(f"    error: {record.error}", file=sys.stderr)
 
@@ -210,14 +155,14 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
-    from . import retention
+    from . import catalog, retention
     from .runs import available_reports
     from .schedules.scheduler import pending_run_dirs
 
     root = reports_root(args.reports_dir)
     protect = pending_run_dirs(settings.state_dir(root))
     for report in args.report or available_reports():
-        policy = retention.report_policy(report)
+        policy = catalog.report_retention(report)
         removed = retention.prune(
             root / report,
             policy,
@@ -248,13 +193,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _help(name: str) -> str:
-    return COMMANDS[name][1]
-
-
 def register_cli(commands: argparse._SubParsersAction) -> None:
     """The core commands: demo-data, run, run-all, list, prune."""
-    demo = commands.add_parser("demo-data", help=_help("demo-data"))
+    demo = commands.add_parser("demo-data", help=help_of("demo-data"))
     demo.add_argument(
         "--events", type=int, default=1_000_000, help="about how many events to generate (default 1,000,000)"
     )
@@ -264,7 +205,7 @@ def register_cli(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--output", type=Path, help="DuckDB file to write (default data/demo.duckdb)")
     demo.set_defaults(func=_cmd_demo_data)
 
-    run = commands.add_parser("run", help=_help("run"), add_help=False)
+    run = commands.add_parser("run", help=help_of("run"), add_help=False)
     run.add_argument("report", nargs="?", help="report name (see `fawkes-analytics list`)")
     run.add_argument("-h", "--help", action="store_true", help="show this help and the parameters of REPORT")
     run.add_argument(
@@ -285,7 +226,7 @@ def register_cli(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--reports-dir", type=Path, help="where run folders go (default reports/)")
     run.set_defaults(func=_cmd_run, parser=run)
 
-    run_all = commands.add_parser("run-all", help=_help("run-all"))
+    run_all = commands.add_parser("run-all", help=help_of("run-all"))
     run_all.add_argument(
         "-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="parameter for every report"
     )
@@ -295,11 +236,11 @@ def register_cli(commands: argparse._SubParsersAction) -> None:
     run_all.add_argument("--reports-dir", type=Path, help="where run folders go (default reports/)")
     run_all.set_defaults(func=_cmd_run_all)
 
-    listing = commands.add_parser("list", help=_help("list"))
+    listing = commands.add_parser("list", help=help_of("list"))
     listing.add_argument("--reports-dir", type=Path, help="where run folders go (default reports/)")
     listing.set_defaults(func=_cmd_list)
 
-    prune = commands.add_parser("prune", help=_help("prune"))
+    prune = commands.add_parser("prune", help=help_of("prune"))
     prune.add_argument("--report", action="append", help="only this report (repeatable; default all)")
     prune.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
     prune.add_argument("--reports-dir", type=Path, help="where run folders go (default reports/)")

@@ -108,6 +108,13 @@ class RunRecord(Record):
     def succeeded(self) -> bool:
         return self.status is RunStatus.SUCCEEDED
 
+    def summary(self) -> str:
+        """One line: report, status, duration and where to look."""
+        status = "ok" if self.succeeded else self.status.value.upper()
+        html = self.path / "report.html"
+        where = html if html.exists() else self.path
+        return f"{self.report}: {status} in {self.duration_seconds or 0:.1f} s -> {where}"
+
 
 @dataclasses.dataclass
 class Attempt(Record):

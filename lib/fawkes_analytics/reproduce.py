@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -138,17 +139,21 @@ def differences(run_a: Path, run_b: Path) -> list[str]:
 # -- commands -----------------------------------------------------------------------------
 
 
+def _reports_root(value: Path | None) -> Path:
+    return settings.resolve_path(value) if value else settings.reports_dir()
+
+
 def _version_line(record: RunRecord) -> str:
     v = record.versions
     return f"code {v.get('git_commit') or v.get('fawkes_analytics', '?')}, data {v.get('data', '?')}"
 
 
 def _cmd_rerun(args: argparse.Namespace) -> int:
-    from .cli import print_record, reports_root
-
-    original, record = rerun(args.run, reports_root(args.reports_dir), timeout=args.timeout)
+    original, record = rerun(args.run, _reports_root(args.reports_dir), timeout=args.timeout)
     print(f"rerun of {original.report}/{original.run_id} ({_version_line(original)})")
-    print_record(record)
+    print(record.summary())
+    if record.error:
+        print(f"    error: {record.error}", file=sys.stderr)
     if record.succeeded and original.versions.get("data") != record.versions.get("data"):
         print(
             f"note: the data changed since (data version {original.versions.get('data')} -> "
@@ -158,9 +163,7 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from .cli import reports_root
-
-    root = reports_root(args.reports_dir)
+    root = _reports_root(args.reports_dir)
     run_a, run_b = find_run(args.run_a, root), find_run(args.run_b, root)
     lines = differences(run_a, run_b)
     for line in lines:
@@ -171,15 +174,15 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 def register_cli(commands: argparse._SubParsersAction) -> None:
     """The ``rerun`` and ``diff`` commands."""
-    from .cli import COMMANDS, positive_seconds
+    from .commands import help_of, positive_seconds
 
-    rerun_parser = commands.add_parser("rerun", help=COMMANDS["rerun"][1], description=__doc__.split("\n\n")[2])
+    rerun_parser = commands.add_parser("rerun", help=help_of("rerun"), description=__doc__.split("\n\n")[2])
     rerun_parser.add_argument("run", help="REPORT/RUN_ID (as `history` shows it), a run id, or the run folder")
     rerun_parser.add_argument("--timeout", type=positive_seconds, default=1800, help="overall timeout in seconds")
     rerun_parser.add_argument("--reports-dir", type=Path, help="where run folders are (default reports/)")
     rerun_parser.set_defaults(func=_cmd_rerun)
 
-    diff = commands.add_parser("diff", help=COMMANDS["diff"][1], description=__doc__.split("\n\n")[3])
+    diff = commands.add_parser("diff", help=help_of("diff"), description=__doc__.split("\n\n")[3])
     diff.add_argument("run_a", help="REPORT/RUN_ID, a run id, or a run folder")
     diff.add_argument("run_b", help="REPORT/RUN_ID, a run id, or a run folder")
     diff.add_argument("--reports-dir", type=Path, help="where run folders are (default reports/)")

@@ -406,7 +406,9 @@ def find_run(run: str | Path, reports_dir: Path) -> Path:
     if len(matches) == 1:
         return matches[0].resolve()
     if not matches:
-        raise ParameterError("run", f"no published run {text!r} under {reports_dir}", "REPORT/RUN_ID as `history` shows it")
+        raise ParameterError(
+            "run", f"no published run {text!r} under {reports_dir}", "REPORT/RUN_ID as `history` shows it"
+        )
     raise ParameterError("run", f"{text!r} matches several runs", sorted(f"{m.parent.name}/{m.name}" for m in matches))
 
 

@@ -195,11 +195,11 @@ def _cmd_new_report(args: argparse.Namespace) -> int:
 
 def register_cli(commands: argparse._SubParsersAction) -> None:
     """The ``new-report`` command."""
-    from .cli import COMMANDS
+    from .commands import help_of
 
     parser = commands.add_parser(
         "new-report",
-        help=COMMANDS["new-report"][1],
+        help=help_of("new-report"),
         description="Create notebooks/NAME.ipynb (a working report to edit), tests/reports/test_NAME.py and a "
         "disabled schedules/NAME.yaml. Nothing is overwritten.",
     )

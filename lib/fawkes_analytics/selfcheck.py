@@ -303,9 +303,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def register_cli(commands: argparse._SubParsersAction) -> None:
     """The ``check`` command."""
-    from .cli import COMMANDS
+    from .commands import help_of
 
-    parser = commands.add_parser("check", help=COMMANDS["check"][1], description=__doc__.split("\n\n")[1])
+    parser = commands.add_parser("check", help=help_of("check"), description=__doc__.split("\n\n")[1])
     parser.add_argument("--reports-dir", help="default: the configured reports folder")
     parser.add_argument("--schedules-dir", help="default: the configured schedules folder")
     parser.add_argument(

@@ -300,8 +300,16 @@ def test_untrusted_certificate_is_refused(tmp_path):
             "FAWKES_ANALYTICS_SMTP_SECURITY",
             "allowed: starttls, tls, none",
         ),
-        ({"FAWKES_ANALYTICS_SMTP_HOST": "h", "FAWKES_ANALYTICS_SMTP_PORT": "abc"}, "FAWKES_ANALYTICS_SMTP_PORT", "not a port"),
-        ({"FAWKES_ANALYTICS_SMTP_HOST": "h", "FAWKES_ANALYTICS_SMTP_USER": "u"}, "FAWKES_ANALYTICS_SMTP_PASSWORD", "set both"),
+        (
+            {"FAWKES_ANALYTICS_SMTP_HOST": "h", "FAWKES_ANALYTICS_SMTP_PORT": "abc"},
+            "FAWKES_ANALYTICS_SMTP_PORT",
+            "not a port",
+        ),
+        (
+            {"FAWKES_ANALYTICS_SMTP_HOST": "h", "FAWKES_ANALYTICS_SMTP_USER": "u"},
+            "FAWKES_ANALYTICS_SMTP_PASSWORD",
+            "set both",
+        ),
     ],
 )
 def test_smtp_settings_errors_name_the_variable(env, key, problem):

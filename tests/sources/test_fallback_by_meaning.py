@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from fawkes_analytics.errors import SourceUnavailable
-from fawkes_analytics.metrics.plausible_usage import plausible_usage
+from fawkes_analytics.metrics.usage import plausible_usage
 from fawkes_analytics.sources.plausible import USAGE_METRICS, PlausibleClient
 from fawkes_analytics.timerange import resolve
 

@@ -3,9 +3,10 @@
 Plausible is an aggregate-only source (``Capability.AGGREGATE_ONLY``): it has no events
 table, it answers totals, time series and breakdowns through its Stats API
 (sources/plausible.py talks to the API). ``metrics.usage.usage_trends`` calls
-:func:`aggregate_usage_trends` for such a source; this module turns the client's answers
-into the same result type the events engine returns, so reports, dashboards and exports do
-not care where the numbers came from.
+:func:`aggregate_usage_fields` for such a source and builds the same result type the events
+engine returns from them, so reports, dashboards and exports do not care where the numbers
+came from. (Only usage.py knows ``UsageTrends``: this module never imports it, so the two
+never import each other.)
 
 The KPIs are Plausible's own numbers: visitors, visits, pageviews, views_per_visit,
 bounce_rate (percent), visit_duration (seconds). Plausible knows visitors, not all-time users,
@@ -14,9 +15,9 @@ so ``total_users`` and ``active_users`` show the period's visitors (a note says 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -25,9 +26,6 @@ from ..sources.plausible import TIME_DIMENSIONS, USAGE_METRICS, PlausibleClient,
 from ..timerange import TimeRange
 from . import buckets
 from .kpis import Kpi
-
-if TYPE_CHECKING:
-    from .usage import UsageTrends
 
 SESSION_METRICS = ("visitors", "visits", "bounce_rate", "visit_duration")
 BREAKDOWNS = {  # UsageTrends field -> (Plausible property, column name)
@@ -51,8 +49,6 @@ def _totals(client: PlausibleClient, time_range: TimeRange, api: str) -> dict[st
 
 def _series(client: PlausibleClient, time_range: TimeRange, granularity: str, api: str) -> pd.DataFrame:
     """Plausible's time series placed on the report's calendar (every bucket, empty ones 0)."""
-    from .usage import TIMESERIES_COLUMNS  # usage.py imports this module when it needs it
-
     if api == "v1":
         interval = "hour" if granularity == "hour" else "date"
         raw = client.timeseries(
@@ -91,7 +87,8 @@ def _series(client: PlausibleClient, time_range: TimeRange, granularity: str, ap
         bounce_rate=(100.0 * frame["bounces"] / visits).fillna(0.0),
         visit_duration=(frame["duration"] / visits).fillna(0.0),
     )
-    return frame[list(TIMESERIES_COLUMNS)].sort_values("bucket", ignore_index=True)
+    columns = ["bucket", "start", "active_users", "visitors", "visits", "pageviews", "views_per_visit"]
+    return frame[[*columns, "bounce_rate", "visit_duration"]].sort_values("bucket", ignore_index=True)
 
 
 def _breakdown(
@@ -124,10 +121,18 @@ def _fallback_window(client: PlausibleClient, time_range: TimeRange) -> TimeRang
     return TimeRange(start, end, time_range.tz, time_range.label)
 
 
-def plausible_usage(
-    client: PlausibleClient, time_range: TimeRange, granularity: str | None = None, *, top: int = 10, api: str = "v2"
-) -> UsageTrends:
-    """Plausible's usage numbers as the events engine's ``UsageTrends``, values unchanged.
+def plausible_usage_fields(
+    client: PlausibleClient,
+    time_range: TimeRange,
+    granularity: str | None = None,
+    *,
+    top: int = 10,
+    api: str = "v2",
+    point_kpis: Collection[str] = (),
+) -> dict[str, Any]:
+    """Plausible's usage numbers as the fields of the events engine's ``UsageTrends``, values
+    unchanged (usage.py builds the object: it owns the type, this module only reads Plausible).
+    ``point_kpis`` are the KPIs whose change is in percentage points (bounce rate).
 
     Plausible knows visitors, not all-time users, so ``total_users`` and ``active_users``
     show the period's visitors (a note says so). Changes follow the same rules as the
@@ -139,8 +144,6 @@ def plausible_usage(
     every number and bucket comes from the one earlier run that fetched it (the banner
     names the run and the window) instead of mixing windows.
     """
-    from .usage import POINT_KPIS, UsageTrends
-
     if api not in ("v1", "v2"):
         raise ParameterError("api", f"unknown Plausible API {api!r}", ["v1", "v2"])
     granularity = buckets.check_granularity(granularity or time_range.default_granularity())
@@ -154,12 +157,15 @@ def plausible_usage(
         values["total_users"] = values["active_users"] = values["visitors"]
         for name in ("total_users", "active_users", "visitors", "visits", "pageviews"):
             values[name] = int(values[name])
-    change = {n: Kpi.compare(n, "", current[n], previous[n], n in POINT_KPIS).change for n in current}
+    change = {n: Kpi.compare(n, "", current[n], previous[n], n in point_kpis).change for n in current}
     breakdowns = {
         field_name: _breakdown(client, time_range, prop, column, SESSION_METRICS, top, api)
         for field_name, (prop, column) in BREAKDOWNS.items()
     }
-    usage = UsageTrends(
+    notes = [f"Usage from Plausible ({client.http.name}); total and active users show Plausible's visitors."]
+    if client.status.banner:
+        notes.insert(0, client.status.banner)
+    return dict(
         time_range=time_range,
         granularity=granularity,
         **{n: current[n] for n in ("total_users", "active_users", *USAGE_METRICS)},
@@ -173,25 +179,24 @@ def plausible_usage(
             client, time_range, "visit:exit_page", "page", ("visitors", "visits", "exit_rate"), top, api
         ),
         **breakdowns,
-        notes=[f"Usage from Plausible ({client.http.name}); total and active users show Plausible's visitors."],
+        notes=notes,
     )
-    if client.status.banner:
-        usage.notes.insert(0, client.status.banner)
-    return usage
 
 
-def aggregate_usage_trends(
+def aggregate_usage_fields(
     source: Any,
     time_range: TimeRange,
     granularity: str | None = None,
     *,
     segment: str | None = None,
     top: int = 10,
-) -> UsageTrends:
-    """``usage_trends`` for an aggregate-only source (a ``PlausibleSource``): numbers from its API.
+    point_kpis: Collection[str] = (),
+) -> dict[str, Any]:
+    """The usage fields of an aggregate-only source (a ``PlausibleSource``): numbers from its API.
 
     ``segment`` is refused: engagement segments need an events source.
     """
     if segment is not None:
         raise ParameterError("segment", "Plausible gives aggregates only; segments need an events source", [None])
-    return plausible_usage(source.client, time_range, granularity, top=top, api=source.options.get("api", "v2"))
+    api = source.options.get("api", "v2")
+    return plausible_usage_fields(source.client, time_range, granularity, top=top, api=api, point_kpis=point_kpis)

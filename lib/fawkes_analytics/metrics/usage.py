@@ -122,6 +122,18 @@ class UsageTrends(Result):
         return {"kpis": kpi_frame(self.kpis), **super().to_frames()}
 
 
+def plausible_usage(client: Any, time_range: TimeRange, granularity: str | None = None, **options: Any) -> UsageTrends:
+    """Usage trends from a ``PlausibleClient``'s answers (metrics/plausible_usage.py), values unchanged."""
+    from .plausible_usage import plausible_usage_fields
+
+    return _from_fields(plausible_usage_fields(client, time_range, granularity, point_kpis=POINT_KPIS, **options))
+
+
+def _from_fields(fields: dict[str, Any]) -> UsageTrends:
+    fields["timeseries"] = fields["timeseries"][list(TIMESERIES_COLUMNS)]
+    return UsageTrends(**fields)
+
+
 def _slot(moment: Any) -> int:
     return int(pd.Timestamp(moment).timestamp() // SLOT_SECONDS)
 
@@ -165,9 +177,12 @@ def usage_trends(
     ``catalog``, see ``segments.users_in_segment``); ``top`` bounds the breakdown tables.
     """
     if source.offers(Capability.AGGREGATE_ONLY):  # Plausible: numbers from its API, no events
-        from .plausible_usage import aggregate_usage_trends
+        from .plausible_usage import aggregate_usage_fields
 
-        return aggregate_usage_trends(source, time_range, granularity, segment=segment, top=top)
+        fields = aggregate_usage_fields(
+            source, time_range, granularity, segment=segment, top=top, point_kpis=POINT_KPIS
+        )
+        return _from_fields(fields)
     granularity = buckets.check_granularity(granularity or time_range.default_granularity())
     users = None
     if segment is not None:

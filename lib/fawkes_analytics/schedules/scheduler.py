@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 from filelock import FileLock, Timeout
 
-from .. import retention
+from .. import catalog, retention
 from ..delivery import deliver
 from ..delivery.state import DeliveryLedger, read_json, write_json_atomic
 from ..records import Attempt, PendingDelivery, Record
@@ -291,7 +291,7 @@ class Scheduler:
                     def select(record: dict, name: str = schedule.name) -> bool:
                         return (record.get("schedule") or {}).get("name") == name
                 else:
-                    policy, select = retention.report_policy(job), retention.not_under_a_schedule_policy
+                    policy, select = catalog.report_retention(job), retention.not_under_a_schedule_policy
                 for removed in retention.prune(self.reports_dir / job, policy, protect=protect, select=select):
                     log.info("%s: pruned %s (%s)", schedule.name, removed, policy.describe())
             self._prune_stand_ins(schedule, schedule.retention or retention.DEFAULT_POLICY)
