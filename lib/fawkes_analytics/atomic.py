@@ -72,7 +72,7 @@ def apply_modes(root: str | os.PathLike) -> None:
         os.chmod(path, folder if path.is_dir() else mode)
 
 
-def is_disk_full(exc: BaseException) -> bool:
+def is_disk_full(exc: BaseException | None) -> bool:
     """True when ``exc`` (or what caused it) is 'no space left on device' or 'quota exceeded'."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:

@@ -91,7 +91,7 @@ def _describe(sub: dict[str, Any]) -> str:
     if "enum" in sub:
         return ", ".join(str(v) for v in sub["enum"])
     if "oneOf" in sub or "anyOf" in sub:
-        return " or ".join(_describe(s) for s in sub.get("oneOf", sub.get("anyOf")))
+        return " or ".join(_describe(s) for s in sub.get("oneOf") or sub.get("anyOf") or [])
     return _types(sub)
 
 

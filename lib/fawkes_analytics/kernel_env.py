@@ -139,16 +139,16 @@ def kernel_environment(
         elif name not in KERNEL_SECRETS and _allowed(name) and not _carries_secret(name, value):
             env[name] = value
     for name in KERNEL_SECRETS:
-        value = source.get(name)
-        if not value or f"{name}_FILE" in env and name not in (extra or {}):
+        secret_value = source.get(name)
+        if not secret_value or f"{name}_FILE" in env and name not in (extra or {}):
             continue
-        if not _carries_secret(name, value):
-            env[name] = value
+        if not _carries_secret(name, secret_value):
+            env[name] = secret_value
         elif secrets_dir is not None:
             path = Path(secrets_dir) / name
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(value)
+                handle.write(secret_value)
             env[f"{name}_FILE"] = str(path)
     return env
 

@@ -332,7 +332,7 @@ def _confine(name: str, value: str, reports_dir: Path | None) -> str:
     return str(resolved)
 
 
-def _check_value(name: str, value: Any, info: dict[str, Any], reports_dir: Path | None) -> Any:
+def _check_value(name: str, value: Any, info: Parameter, reports_dir: Path | None) -> Any:
     """Checks every parameter gets: not empty when its default is not, bounded text, confined paths."""
     default = info["default"]
     if value in ("", []) and default not in ("", [], None):

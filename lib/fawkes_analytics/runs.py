@@ -210,6 +210,7 @@ def redact_outputs(notebook_file: Path) -> None:
 
     def clean(value: object) -> object:
         nonlocal changed
+        cleaned: str | list[str]
         if isinstance(value, str):
             cleaned = redact_text(value)
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):

@@ -37,6 +37,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import settings
 from .errors import ParameterError
@@ -170,7 +171,7 @@ def redacting_kernel_manager() -> type:
     from .sources.base import redact_text
 
     class RedactingKernelManager(AsyncMappingKernelManager):
-        async def start_kernel(self, *args: object, env: dict[str, str] | None = None, **kwargs: object) -> str:
+        async def start_kernel(self, *args: Any, env: dict[str, str] | None = None, **kwargs: Any) -> str:  # type: ignore[override]
             if env is not None:
                 env = {name: redact_text(value) for name, value in env.items()}
             return await super().start_kernel(*args, env=env, **kwargs)
@@ -178,7 +179,7 @@ def redacting_kernel_manager() -> type:
     return RedactingKernelManager
 
 
-def _build_app_class() -> type:
+def _build_app_class() -> Any:
     """Voilà's application with the health handler and without config-file loading."""
     import tornado.web
     from jupyter_server.utils import url_path_join

@@ -265,7 +265,7 @@ def workdir(env: Mapping[str, str] | None = None) -> Path:
     return Path(given) if given else Path.cwd()
 
 
-def resolve_path(path: str | Path, env: Mapping[str, str] | None = None) -> Path:
+def resolve_path(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Path:
     """``path`` with ``~`` expanded; a relative path is taken from :func:`workdir`."""
     path = Path(path).expanduser()
     return path if path.is_absolute() else workdir(env) / path

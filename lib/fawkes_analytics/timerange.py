@@ -140,7 +140,9 @@ def resolve(
             raise ParameterError("end", f"end {finish.isoformat()} is not after start {begin.isoformat()}")
         return TimeRange(begin, finish, tz, CUSTOM)
     if time_range not in NAMED_RANGES:
-        raise ParameterError("time_range", f"unknown range {time_range!r}", sorted(NAMED_RANGES, key=NAMED_RANGES.get))
+        raise ParameterError(
+            "time_range", f"unknown range {time_range!r}", sorted(NAMED_RANGES, key=NAMED_RANGES.__getitem__)
+        )
     anchor = as_of or datetime.now(timezone.utc)
     if anchor.tzinfo is None:
         anchor = anchor.replace(tzinfo=timezone.utc)

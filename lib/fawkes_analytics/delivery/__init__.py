@@ -96,7 +96,10 @@ def deliver(
     keys (defaults to the run folder's run_id).
     """
     run = RunView.load(run_dir, report) if run_dir is not None and Path(run_dir).exists() else None
-    record_path = Path(record_path or (Path(run_dir) / "run.json"))
+    if record_path is None:
+        if run_dir is None:
+            raise ValueError("deliver() needs run_dir or record_path")
+        record_path = Path(run_dir) / "run.json"
     run_key = run_key or (run.run_id if run else str(record_path))
     ledger = DeliveryLedger(record_path)
     known = ledger.by_key()
@@ -227,6 +230,8 @@ class Delivery:
         try:
             self.smtp = self.smtp or SmtpSettings.from_env(self.env)
             if kind == "report":
+                if self.run is None:
+                    raise ValueError(f"the run folder of {self.run_key} is gone: no report to send")
                 subject = subject_for(
                     self.schedule.email.subject,
                     run=self.run,
@@ -296,7 +301,7 @@ class Delivery:
             self.outcome.failed.extend(pending)
             log.error("%s email for run %s not sent to %d recipient(s): %s", kind, self.run_key, len(pending), problem)
             return
-        updates = []
+        updates: list[dict[str, Any]] = []
         for r in pending:
             if r in refused:
                 code, reason = refused[r]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .. import settings
 from ..errors import ConfigError
@@ -328,6 +328,8 @@ def build_report_message(
         )
         if len(msg.as_bytes()) <= max_bytes:
             return msg, omitted
+    if msg is None:
+        raise ValueError("no way to compose the report message")
     return msg, "charts and attachments"
 
 
@@ -351,7 +353,7 @@ def _compose_report(
     chart_cids = [(path, f"chart-{i}.{secrets.token_hex(6)}@{domain}") for i, path in enumerate(charts, 1)]
     msg.set_content(render_text(run, url, note))
     msg.add_alternative(render_html(run, url, chart_cids, note), subtype="html")
-    html_part = msg.get_payload()[1]
+    html_part = cast(EmailMessage, msg.get_payload()[1])  # type: ignore[index]
     for path, cid in chart_cids:
         html_part.add_related(
             path.read_bytes(), "image", "png", cid=f"<{cid}>", filename=path.name, disposition="inline"
@@ -423,4 +425,4 @@ def _format_value(value: Any, unit: str | None) -> str:
     matplotlib, which the scheduler must not pay for at start-up)."""
     from ..report import format_value
 
-    return format_value(value, unit)
+    return format_value(value, unit or "")

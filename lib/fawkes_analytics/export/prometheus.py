@@ -338,7 +338,7 @@ class _Families:
     """Families in SPECS order; values added by name, NaN/None values skipped (absent, not 0)."""
 
     def __init__(self) -> None:
-        self.families: dict[str, Metric] = {}
+        self.families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
         for spec in SPECS:
             cls = CounterMetricFamily if spec.kind == "counter" else GaugeMetricFamily
             self.families[spec.name] = cls(spec.name, spec.help, labels=list(spec.labels), unit="")

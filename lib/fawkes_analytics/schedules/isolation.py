@@ -94,7 +94,8 @@ def _child(conn, runner, report, parameters, kwargs) -> None:  # pragma: no cove
     # the scheduler dying (even by SIGKILL) sends SIGTERM too.
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    die_with_parent(signal.SIGTERM, multiprocessing.parent_process().pid)
+    parent = multiprocessing.parent_process()
+    die_with_parent(signal.SIGTERM, parent.pid if parent is not None else None)
     result = call_runner(runner, report, parameters, kwargs, stop)
     try:
         conn.send(result)
@@ -103,9 +104,11 @@ def _child(conn, runner, report, parameters, kwargs) -> None:  # pragma: no cove
         pass  # the scheduler is gone; the run record says what happened
 
 
-def kill_tree(pid: int, wait: float = TERMINATE_WAIT) -> None:
-    """SIGTERM a process and all its descendants, SIGKILL what is left after ``wait`` seconds."""
-    _kill_tree(pid, wait)
+def kill_tree(pid: int | None, wait: float = TERMINATE_WAIT) -> None:
+    """SIGTERM a process and all its descendants, SIGKILL what is left after ``wait`` seconds
+    (nothing when the process never started: ``pid`` None)."""
+    if pid is not None:
+        _kill_tree(pid, wait)
 
 
 def _now() -> str:

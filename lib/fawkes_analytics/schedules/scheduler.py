@@ -31,7 +31,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -93,12 +93,17 @@ def _default_runner(report: str, parameters: dict | None = None, **kwargs: Any) 
     return run_report(report, parameters, **kwargs)
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(UTC).isoformat() if dt else None
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat()
 
 
 def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _when(value: str | None) -> datetime:
+    """A retry time from the state file; a missing one is due now (the epoch)."""
+    return datetime.fromisoformat(value) if value else datetime.min.replace(tzinfo=UTC)
 
 
 def slot_key(schedule: str, job: str, slot: str) -> str:
@@ -193,7 +198,7 @@ class Scheduler:
             if schedule.enabled:
                 wake = min(wake, next_slot(schedule, now))
             for item in self.read_state(schedule).get("pending_deliveries", []):
-                wake = min(wake, max(now, _parse(item["next_at"])))
+                wake = min(wake, max(now, _when(item.get("next_at"))))
         return wake
 
     # ----- running -----------------------------------------------------------------------
@@ -285,10 +290,11 @@ class Scheduler:
             for job in schedule.reports:
                 if self.reports_dir is None:
                     break
+                select: Callable[[Mapping[str, Any]], bool]
                 if schedule.retention is not None:
                     policy = schedule.retention
 
-                    def select(record: dict, name: str = schedule.name) -> bool:
+                    def select(record: Mapping[str, Any], name: str = schedule.name) -> bool:
                         return (record.get("schedule") or {}).get("name") == name
                 else:
                     policy, select = catalog.report_retention(job), retention.not_under_a_schedule_policy
@@ -454,7 +460,7 @@ class Scheduler:
         now = now or self.clock.now()
         count = 0
         for schedule in self.schedules:
-            if not any(_parse(p["next_at"]) <= now for p in self.read_state(schedule).get("pending_deliveries", [])):
+            if not any(_when(p.get("next_at")) <= now for p in self.read_state(schedule).get("pending_deliveries", [])):
                 continue
             lock = self._lock(schedule)
             try:
@@ -465,7 +471,7 @@ class Scheduler:
                 state = self.read_state(schedule)
                 for raw in list(state.get("pending_deliveries", [])):
                     item = PendingDelivery.from_dict(raw)
-                    if _parse(item.next_at) <= now:
+                    if _when(item.next_at) <= now:
                         self._deliver_item(schedule, item, state, None)
                         count += 1
                 self._write_state(schedule, state)

@@ -68,7 +68,7 @@ class RetryPolicy:
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
-def current_run() -> dict[str, str]:
+def current_run() -> dict[str, Any]:
     """The run this process computes (from the run layer's ``FAWKES_ANALYTICS_RUN_DIR``), or {}."""
     folder = settings.get("RUN_DIR")
     if not folder:
