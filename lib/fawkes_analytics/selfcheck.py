@@ -234,7 +234,7 @@ def check_chromium(ctx: Context) -> Check:
     return warning("chromium", "not found: reports cannot be rendered as PDF", fix)
 
 
-def check_reports_dir(ctx: Context) -> Check:
+def check_reports(ctx: Context) -> Check:
     try:
         ctx.reports_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=ctx.reports_dir, prefix=".check-"):
@@ -246,7 +246,7 @@ def check_reports_dir(ctx: Context) -> Check:
     return ok("reports", f"{ctx.reports_dir} is writable")
 
 
-def check_voila_token(ctx: Context) -> Check:
+def check_dashboards(ctx: Context) -> Check:
     from .serve import is_loopback
 
     token_set = bool(settings.secret("VOILA_TOKEN", ctx.env))
@@ -270,8 +270,8 @@ CHECKS: tuple[Callable[[Context], Check], ...] = (
     check_pushgateway,
     check_kernel,
     check_chromium,
-    check_reports_dir,
-    check_voila_token,
+    check_reports,
+    check_dashboards,
 )
 
 

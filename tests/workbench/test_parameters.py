@@ -67,7 +67,14 @@ def test_papermill_runs_a_report_notebook_directly(demo_db, tmp_path: Path) -> N
     env["FAWKES_ANALYTICS_SOURCE"] = f"duckdb://{demo_db.path}"
     out = tmp_path / "out.ipynb"
     result = subprocess.run(
-        [Path(sys.executable).with_name("papermill"), "notebooks/usage_trends.ipynb", str(out), "-p", "time_range", "30d"],
+        [
+            Path(sys.executable).with_name("papermill"),
+            "notebooks/usage_trends.ipynb",
+            str(out),
+            "-p",
+            "time_range",
+            "30d",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
