@@ -39,7 +39,7 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path: Path) -> None:
         demo.generate(tmp_path / f"s{seed}.duckdb", events=20_000, seed=seed, days=30, end=END, progress=False).events
         for seed in (3, 5, 13)
     ]
-    assert abs(sum(counts) / len(counts) - 20_000) / 20_000 < 0.05, f"mean event count off: {counts}"
+    assert abs(sum(counts) / len(counts) - 20_000) / 20_000 < 0.08, f"mean event count off: {counts}"
     assert all(abs(n - 20_000) / 20_000 < 0.2 for n in counts), f"an event count far off: {counts}"
 
 
