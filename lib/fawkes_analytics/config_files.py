@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from . import atomic, settings
 from .errors import ConfigError
 from .settings import PROJECT_ROOT
 
@@ -217,9 +218,32 @@ class ConfigFile:
 
 @cache
 def _compiled(name: str) -> Callable[[Any], Any]:
+    """The compiled validator of schema ``name``. Generating it takes longer than the rest of a
+    light command, so the generated module is kept in the user's cache folder, under the hash of
+    the schema (a changed schema gets a new file), and imported from there like any module."""
+    import hashlib
+    import importlib.util
+
     import fastjsonschema
 
-    return fastjsonschema.compile(schema(name))
+    text = json.dumps(schema(name), sort_keys=True)
+    module_name = f"{name.replace('-', '_')}_{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    path = settings.user_cache_dir() / "validators" / f"{module_name}.py"
+    if not path.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(path, fastjsonschema.compile_to_code(schema(name)))
+        except OSError:  # a read-only home: compile in memory, every time
+            return fastjsonschema.compile(schema(name))
+    spec = importlib.util.spec_from_file_location(f"fawkes_validators.{module_name}", path)
+    if spec is None or spec.loader is None:
+        return fastjsonschema.compile(schema(name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from fastjsonschema.ref_resolver import RefResolver
+
+    validate: Callable[[Any], Any] = getattr(module, RefResolver.from_schema(schema(name)).get_scope_name())
+    return validate
 
 
 def _is_valid(schema_name: str, data: Any) -> bool:

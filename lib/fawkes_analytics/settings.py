@@ -24,7 +24,6 @@ This module imports nothing heavy: the command line reads it before it decides w
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -311,6 +310,13 @@ def cache_dir() -> Path:
     return _path("CACHE_DIR", PROJECT_ROOT / "data" / "cache" / "http")
 
 
+def user_cache_dir() -> Path:
+    """This user's cache of derived files (compiled schema validators): ``$XDG_CACHE_HOME`` or
+    ``~/.cache``, then ``fawkes-analytics``."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(base) if base else Path.home() / ".cache") / "fawkes-analytics"
+
+
 def path_roots() -> list[Path]:
     """Extra folders path parameters may point into."""
     return [resolve_path(p) for p in get("PATH_ROOTS").split(os.pathsep) if p.strip()]
@@ -356,9 +362,15 @@ def current() -> Settings:
     return Settings(
         rollups=get("ROLLUPS") or None,
         memory_limit=get("MEMORY_LIMIT", "2GB"),
-        temp_dir=Path(get("TEMP_DIR") or Path(tempfile.gettempdir()) / "fawkes-analytics-spill"),
+        temp_dir=Path(get("TEMP_DIR") or Path(_temp_root()) / "fawkes-analytics-spill"),
         threads=int(threads) if threads.isdigit() else 0,
     )
+
+
+def _temp_root() -> str:
+    import tempfile  # imported when needed: the command line reads settings before anything else
+
+    return tempfile.gettempdir()
 
 
 def rollups_location(source_path: Path | None) -> Path | None:

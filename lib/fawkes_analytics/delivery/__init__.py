@@ -14,20 +14,32 @@ Delivery never recomputes numbers: it reads data.json and charts/.
 from __future__ import annotations
 
 import logging
-import smtplib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..records import Record
-from .email import RunView, SmtpSettings, build_failure_message, build_report_message, send_message
 from .state import FAILED, SENDING, SENT, SKIPPED, UNCONFIRMED, DeliveryLedger, idempotency_key
 
+if TYPE_CHECKING:
+    from .email import RunView, SmtpSettings
+
 __all__ = ["DeliveryOutcome", "DeliveryLedger", "RunView", "SmtpSettings", "deliver", "subject_for"]
+
+
+def __getattr__(name: str) -> Any:
+    """``RunView`` and ``SmtpSettings`` come from email.py, imported when asked for (it loads the
+    SMTP and MIME modules, which `history` and a scheduler with nothing due never need)."""
+    if name in ("RunView", "SmtpSettings"):
+        from . import email
+
+        return getattr(email, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +107,8 @@ def deliver(
     scheduler's watchdog) pass a stand-in file. ``run_key`` identifies the run in idempotency
     keys (defaults to the run folder's run_id).
     """
+    from .email import RunView
+
     run = RunView.load(run_dir, report) if run_dir is not None and Path(run_dir).exists() else None
     if record_path is None:
         if run_dir is None:
@@ -199,6 +213,10 @@ class Delivery:
     def send(self, message: Message) -> None:
         """Send one message to those of its recipients not yet served, recording each step in the
         ledger first (sending -> sent/failed), so a crash never leads to a duplicate."""
+        import smtplib
+
+        from .email import SmtpSettings, build_failure_message, build_report_message, send_message
+
         kind, to, cc = message.kind, list(message.to), list(message.cc)
         recipients = list(dict.fromkeys(to + cc))
         keys = {r: idempotency_key(self.run_key, "email", kind, r) for r in recipients}
@@ -328,6 +346,8 @@ class Delivery:
 
 def _smtp_error(exc: BaseException) -> str:
     """An SMTP error for the record: code and server text, never credentials."""
+    import smtplib
+
     if isinstance(exc, smtplib.SMTPResponseException):
         text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
         return f"{type(exc).__name__}: SMTP {exc.smtp_code}: {text}"
