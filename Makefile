@@ -61,7 +61,8 @@ serve: setup $(DEMO_DB)
 lab: setup $(DEMO_DB)
 	$(BIN)/fawkes-analytics refresh --wait 600 --quiet
 	FAWKES_ANALYTICS_SOURCE=$${FAWKES_ANALYTICS_SOURCE:-duckdb://$(DEMO_DB)} FAWKES_ANALYTICS_WORKDIR=$(CURDIR) \
-		$(BIN)/jupyter lab --notebook-dir=notebooks --MappingKernelManager.default_kernel_name=fawkes-analytics
+		$(BIN)/jupyter lab --notebook-dir=notebooks --MappingKernelManager.default_kernel_name=fawkes-analytics \
+		$$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 check: setup
 	$(BIN)/fawkes-analytics check
