@@ -44,7 +44,7 @@ from filelock import FileLock, Timeout
 
 from ..errors import FawkesError
 from . import engines
-from .derive import TABLES, Derived, derive, slot_of
+from .derive import TABLES, Derived, derive, nullable, slot_of
 from .store import SCHEMA_VERSION, SCHEMAS, TIME_KEYS, Manifest, RollupStore, utc_now
 
 SESSION_GAP = timedelta(minutes=30)
@@ -265,7 +265,7 @@ class _Refresh:
         before = events.filter(events.timestamp >= earliest, events.timestamp < cut)
         before = before.join(back, before.user_id == back.r_user)
         before = before.filter(before.timestamp >= before.r_start).select(*events.columns)
-        return region.union(before), earliest
+        return nullable(region).union(nullable(before)), earliest
 
     def _step(
         self,
