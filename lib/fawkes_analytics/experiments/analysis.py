@@ -154,7 +154,7 @@ def power_table(
     experiment: Experiment, stats: pd.DataFrame, users_total: int, days_running: float | None
 ) -> pd.DataFrame:
     """Power now and the users/days the target lift needs, per metric and treatment."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for metric in experiment.metrics:
         cells = stats[stats.metric == metric.name].set_index("variant")
         rows.extend(power_row(experiment, metric, cells, v, users_total, days_running) for v in experiment.treatments)

@@ -35,7 +35,7 @@ class EventsExperimentSource:
     def __init__(self, source: Source) -> None:
         self.source = source
 
-    def sufficient_stats(self, experiment: Experiment, as_of: datetime | None = None) -> SufficientStats:
+    def sufficient_stats(self, experiment: Experiment, as_of: datetime | str | None = None) -> SufficientStats:
         """Sums per metric and variant; metric windows must have ended by ``as_of`` (else the data's end)."""
         analysis_end = naive_utc(as_of) if as_of is not None else naive_utc(self.source.data_as_of())
         return experiment_stats(
@@ -109,7 +109,7 @@ class UserTableSource:
             raise SchemaError(self.where, column, "a conversion metric needs 0/1 or TRUE/FALSE values")
         return numbers.fillna(0.0).astype("float64")
 
-    def sufficient_stats(self, experiment: Experiment, as_of: datetime | None = None) -> SufficientStats:
+    def sufficient_stats(self, experiment: Experiment, as_of: datetime | str | None = None) -> SufficientStats:
         if as_of is not None:
             raise ParameterError("as_of", "a per-user table has no times, so it cannot be cut at a time")
         frames, caps = [], {}
@@ -122,7 +122,7 @@ class UserTableSource:
             }
             if metric.denominator is not None:
                 data["d"] = self._values(metric.denominator.column or "", "sum")
-            if metric.covariate is not None:
+            if metric.covariate is not None and metric.covariate.measure.column is not None:
                 data["x"] = self._values(metric.covariate.measure.column, metric.kind)
             expression, cap = metric_expression(ibis.memtable(pd.DataFrame(data)), metric)
             frames.append(to_frame(expression))
