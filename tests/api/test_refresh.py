@@ -114,3 +114,16 @@ def test_submit_saves_a_queued_job_with_the_cli_commands(tmp_path: Path) -> None
     assert str(tmp_path) not in json.dumps(saved.to_dict())
     with pytest.raises(Problem):
         jobs.submit(None)  # the queued job blocks the next one
+
+
+def test_children_do_not_inherit_the_servers_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fawkes_analytics.api.refresh import _child_environment
+
+    monkeypatch.setenv("FAWKES_ANALYTICS_API_ADMIN_TOKEN", "boss")
+    monkeypatch.setenv("FAWKES_ANALYTICS_API_TOKENS_FILE", "/run/secrets/tokens")
+    monkeypatch.setenv("FAWKES_ANALYTICS_METRICS_TOKEN", "scraper")
+    monkeypatch.setenv("FAWKES_VOILA_TOKEN", "viewer")
+    monkeypatch.setenv("FAWKES_ANALYTICS_SOURCE", "duckdb:///data/x.duckdb")
+    env = _child_environment()
+    assert not {"boss", "scraper", "viewer", "/run/secrets/tokens"} & set(env.values())
+    assert env["FAWKES_ANALYTICS_SOURCE"] == "duckdb:///data/x.duckdb"

@@ -171,3 +171,32 @@ def test_run_lookup_reads_parameters_from_data_json_and_skips_failed_and_tempora
     ]
     assert folders.resolve("usage_trends", "../usage_trends") is None and folders.resolve("..", "latest") is None
     assert folders.reports() == ["usage_trends"]
+
+
+@pytest.mark.slow
+def test_server_refuses_to_start_when_a_token_file_is_unreadable(tmp_path: Path) -> None:
+    """A server must not come up with fewer tokens than configured: exit 2 naming the variable."""
+    import subprocess
+    import sys
+
+    from .conftest import TINY_DASHBOARDS, free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAWKES_ANALYTICS_API")}
+    env.update(FAWKES_ANALYTICS_API_TOKENS_FILE=str(tmp_path / "missing"), JUPYTER_RUNTIME_DIR=str(tmp_path / "rt"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fawkes_analytics.serve",
+            "--port",
+            str(free_port()),
+            "--notebooks-dir",
+            str(TINY_DASHBOARDS),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "FAWKES_ANALYTICS_API_TOKENS_FILE" in done.stdout and "cannot read" in done.stdout

@@ -115,6 +115,18 @@ def _last_line(output: str) -> str:
     return lines[-1][:300] if lines else ""
 
 
+def _child_environment() -> dict[str, str]:
+    """The server's environment without the server's own secrets (API and dashboard tokens):
+    the children need the source and SMTP settings, not the keys to this server."""
+    own = (
+        "FAWKES_ANALYTICS_API_",
+        "FAWKES_ANALYTICS_METRICS_TOKEN",
+        "FAWKES_VOILA_TOKEN",
+        "FAWKES_VOILA_COOKIE_SECRET",
+    )
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(own)}, "PYTHONUNBUFFERED": "1"}
+
+
 def _redact(text: str) -> str:
     from ..sources.base import redact_text  # imports the source layer: only on a failure
 
@@ -253,7 +265,7 @@ class RefreshJobs:
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=_child_environment(),
         )
         try:
             out, _ = await asyncio.wait_for(process.communicate(), ABANDONED_AFTER_SECONDS)
