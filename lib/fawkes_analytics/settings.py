@@ -81,7 +81,6 @@ def rollups_location(source_path: Path | None) -> Path | None:
 
 
 # --- the HTTP API ---------------------------------------------------------------------------
-REPORTS_DIR_ENV = PREFIX + "REPORTS_DIR"
 METRICS_TEXTFILE_ENV = "FAWKES_METRICS_TEXTFILE"
 DEFAULT_REFRESH_PER_HOUR = 6
 
@@ -100,11 +99,6 @@ class ApiSettings:
     refresh_per_hour: int = DEFAULT_REFRESH_PER_HOUR
     reports_dir: Path = PROJECT_ROOT / "reports"
     metrics_textfile: Path = PROJECT_ROOT / "reports" / "metrics" / "analytics.prom"
-
-    @property
-    def any_token(self) -> bool:
-        """True when at least one API token is configured (then every request needs one)."""
-        return bool(self.read_tokens or self.admin_tokens or self.metrics_tokens)
 
 
 def _split(text: str, separators: str) -> tuple[str, ...]:
