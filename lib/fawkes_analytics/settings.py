@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError, ParameterError
@@ -148,6 +148,17 @@ VARIABLES: dict[str, Variable] = {
             "the host name",
             old=("FAWKES_METRICS_INSTANCE",),
         ),
+        # the HTTP API (docs/api.md): every token variable also has a *_FILE twin (a mounted
+        # Secret, one token a line); both may be set and the tokens are merged
+        Variable("API_TOKENS", "read tokens of the HTTP API, comma-separated (every GET, /metrics)", secret=True),
+        Variable("API_ADMIN_TOKEN", "the API token that may also POST /api/v1/analytics/refresh", secret=True),
+        Variable("METRICS_TOKEN", "a token for GET /metrics only (Prometheus's)", secret=True),
+        Variable(
+            "API_CORS_ORIGINS",
+            "origins allowed to call the API from a browser (comma-separated, or *)",
+            "none: CORS off",
+        ),
+        Variable("API_REFRESH_PER_HOUR", "refreshes the API starts per rolling hour (one at a time)", "6"),
     )
 }
 
@@ -397,3 +408,65 @@ def markdown_table() -> str:
         old = ", ".join(f"`{o}`" for o in v.old if o != v.env_name)
         lines.append(f"| `{v.env_name}` | {v.meaning}{secret_note} | {v.default} | {old} |")
     return "\n".join(lines) + "\n"
+
+
+# -- the HTTP API -----------------------------------------------------------------------------
+
+DEFAULT_REFRESH_PER_HOUR = 6
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """What the HTTP API needs: tokens by scope, CORS origins, the refresh budget, paths.
+
+    Tokens never appear in ``repr`` (a settings object may end up in a log line).
+    """
+
+    read_tokens: tuple[str, ...] = field(default=(), repr=False)
+    admin_tokens: tuple[str, ...] = field(default=(), repr=False)
+    metrics_tokens: tuple[str, ...] = field(default=(), repr=False)
+    cors_origins: tuple[str, ...] = ()
+    refresh_per_hour: int = DEFAULT_REFRESH_PER_HOUR
+    reports_dir: Path = PROJECT_ROOT / "reports"
+    metrics_textfile: Path = PROJECT_ROOT / "reports" / "metrics" / "analytics.prom"
+
+
+def _split(text: str, separators: str) -> tuple[str, ...]:
+    for separator in separators[1:]:
+        text = text.replace(separator, separators[0])
+    return tuple(part.strip() for part in text.split(separators[0]) if part.strip())
+
+
+def _tokens(name: str, separators: str = ",") -> tuple[str, ...]:
+    """Tokens from ``FAWKES_ANALYTICS_<name>`` and from the file named by ``..._FILE``.
+
+    A file that cannot be read is an error naming the variable: a server must not start with
+    fewer tokens than its operator configured. Lines starting with ``#`` in a file are comments.
+    """
+    tokens = list(_split(get(name), separators))
+    file_name = os.environ.get(PREFIX + name + "_FILE", "").strip()
+    if file_name:
+        try:
+            text = Path(file_name).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ParameterError(PREFIX + name + "_FILE", f"cannot read {file_name}: {exc.strerror}") from exc
+        lines = [line for line in text.splitlines() if not line.strip().startswith("#")]
+        tokens += _split("\n".join(lines), "\n" + separators)
+    return tuple(dict.fromkeys(tokens))
+
+
+def api() -> ApiSettings:
+    """The API settings as the environment says now (ParameterError names a bad variable)."""
+    per_hour = get("API_REFRESH_PER_HOUR", str(DEFAULT_REFRESH_PER_HOUR))
+    if not per_hour.isdigit():
+        raise ParameterError(PREFIX + "API_REFRESH_PER_HOUR", f"{per_hour!r} is not a whole number", ">= 0")
+    reports = reports_dir()
+    return ApiSettings(
+        read_tokens=_tokens("API_TOKENS"),
+        admin_tokens=_tokens("API_ADMIN_TOKEN"),
+        metrics_tokens=_tokens("METRICS_TOKEN"),
+        cors_origins=_split(get("API_CORS_ORIGINS"), ", "),
+        refresh_per_hour=int(per_hour),
+        reports_dir=reports,
+        metrics_textfile=metrics_textfile() or reports / "metrics" / "analytics.prom",
+    )

@@ -307,7 +307,7 @@ def state_path_for(textfile: Path) -> Path:
 
 
 def default_textfile(path: str | os.PathLike | None = None) -> Path:
-    """The textfile path: ``path`` when given, else ``$FAWKES_METRICS_TEXTFILE``, else
+    """The textfile path: ``path`` when given, else ``$FAWKES_ANALYTICS_METRICS_TEXTFILE``, else
     ``metrics/analytics.prom`` under the reports folder (``$FAWKES_ANALYTICS_REPORTS_DIR``)."""
     chosen = Path(path) if path else settings.metrics_textfile()
     if chosen:
@@ -318,7 +318,7 @@ def default_textfile(path: str | os.PathLike | None = None) -> Path:
 
 
 def pushgateway_url() -> str | None:
-    """The Pushgateway to push to (``$PUSHGATEWAY_URL``, or the file ``$PUSHGATEWAY_URL_FILE`` when
+    """The Pushgateway to push to (``$FAWKES_ANALYTICS_PUSHGATEWAY_URL``, or the file ``..._FILE`` when
     the URL carries credentials), or None: then nothing is pushed."""
     return settings.secret("PUSHGATEWAY_URL") or None
 
@@ -505,7 +505,7 @@ def previous_data_families(textfile: Path) -> list[Metric]:
 # --- publishing ------------------------------------------------------------------------------
 def instance_name(source: Source) -> str:
     """A stable, secret-free name of the source for the ``instance`` grouping label:
-    ``$FAWKES_METRICS_INSTANCE``, else ``<kind>-<host or database file stem>``."""
+    ``$FAWKES_ANALYTICS_METRICS_INSTANCE``, else ``<kind>-<host or database file stem>``."""
     explicit = settings.get("METRICS_INSTANCE")
     if explicit:
         return explicit
