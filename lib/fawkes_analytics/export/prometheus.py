@@ -526,7 +526,7 @@ def write_textfile(registry: CollectorRegistry, path: Path) -> Path:
     return atomic.write_bytes(path, generate_latest(registry))
 
 
-@dataclass
+@dataclass(eq=False)
 class MetricsExport(Result):
     """What one export did: the exposition, where it went and the refresh state after it."""
 

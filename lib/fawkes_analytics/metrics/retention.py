@@ -62,7 +62,7 @@ def _active_slots(tables: Tables, name: str | None, start: object, end: object) 
     return slots.filter(slots.event_name == name).select("user_id", "slot")
 
 
-@dataclass
+@dataclass(eq=False)
 class Retention(Result):
     """Cohort sizes and retained users per period, in both modes, as long and matrix tables."""
 
@@ -75,7 +75,7 @@ class Retention(Result):
     matrix_on_or_after: pd.DataFrame
 
 
-@dataclass
+@dataclass(eq=False)
 class Lifecycle(Result):
     """Counts of new, returning, resurrecting and dormant users per period."""
 
