@@ -161,7 +161,7 @@ def frames_equal(left: pd.DataFrame, right: pd.DataFrame) -> bool:
 
 def _nulls_as_none(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.reset_index(drop=True)
-    text = [name for name, dtype in frame.dtypes.items() if dtype == object]
+    text = [name for name, dtype in frame.dtypes.items() if pd.api.types.is_object_dtype(dtype)]
     return frame.assign(**{name: frame[name].where(frame[name].notna(), None) for name in text}) if text else frame
 
 
