@@ -82,7 +82,7 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
-        dtypes = {name: frame_dtypes(frame) for name, frame in self.to_frames().items()}
+        dtypes = {name: frame_dtypes(frame) for name, frame in self._frame_fields().items()}
         if dtypes:
             out[DTYPES] = dtypes
         return out
@@ -101,12 +101,12 @@ class Result:
         return cls(**values)
 
     def to_frames(self) -> dict[str, pd.DataFrame]:
-        frames = {}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if isinstance(value, pd.DataFrame):
-                frames[f.name] = value
-        return frames
+        """The tables to publish as CSV (by default every DataFrame field)."""
+        return self._frame_fields()
+
+    def _frame_fields(self) -> dict[str, pd.DataFrame]:
+        fields = dataclasses.fields(self)  # type: ignore[arg-type]
+        return {f.name: getattr(self, f.name) for f in fields if isinstance(getattr(self, f.name), pd.DataFrame)}
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):

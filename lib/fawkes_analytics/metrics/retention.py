@@ -85,6 +85,24 @@ class Lifecycle(Result):
     periods: pd.DataFrame
 
 
+@dataclass(eq=False)
+class RetentionAndLifecycle(Result):
+    """Cohort retention and the lifecycle of the same range and period: the retention area."""
+
+    retention: Retention
+    lifecycle: Lifecycle
+
+    def to_frames(self) -> dict[str, pd.DataFrame]:
+        return {f"retention_{n}": f for n, f in self.retention.to_frames().items()} | {
+            f"lifecycle_{n}": f for n, f in self.lifecycle.to_frames().items()
+        }
+
+
+def retention_and_lifecycle(source: Source, time_range: TimeRange, period: str = "day") -> RetentionAndLifecycle:
+    """Retention (every user a start event, any activity a return) and lifecycle by ``period``."""
+    return RetentionAndLifecycle(retention(source, time_range, period=period), lifecycle(source, time_range, period))
+
+
 def retention(
     source: Source,
     time_range: TimeRange,
