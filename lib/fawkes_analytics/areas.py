@@ -22,10 +22,11 @@ from __future__ import annotations
 import importlib
 import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import formats
+from .columns import Column
 from .kpi import POINTS, Kpi, KpiSpec
 
 
@@ -36,13 +37,13 @@ class TableSpec:
 
     name: str
     title: str
-    data: str = ""  # the result field holding the frame (default: ``name``)
+    data: str | Callable[[Any], Any] = ""  # a result field (dotted path; default ``name``) or a function
     columns: tuple[str, ...] = ()  # shown columns in this order (default: all)
-    labels: Mapping[str, str] = field(default_factory=dict)  # column labels for this table only
+    labels: Mapping[str, str | Column] = field(default_factory=dict)  # labels (or formats) for this table only
     max_rows: int = 20
 
     def frame(self, result: Any) -> Any:
-        return field_at(result, self.data or self.name)
+        return self.data(result) if callable(self.data) else field_at(result, self.data or self.name)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class ChartSpec:
     format: str = ""  # value format (default: the first y column's)
     below_zero: tuple[str, ...] = ()
     xlabel: str = ""
+    colour: int = 0  # the first colour of the house palette (plots.PALETTE) to use
 
     def frame(self, result: Any) -> Any:
         return self.data(result) if callable(self.data) else field_at(result, self.data)
@@ -116,6 +118,8 @@ class Area:
     families: tuple[MetricSpec, ...] = ()
     samples: Callable[[Any, Any], Iterable[Sample]] | None = None
     item: str = ""  # what one result is about, for areas with one result per catalog item
+    summary: TableSpec | None = None  # one table over the whole area (all items), for the overview
+    overview_charts: tuple[str, ...] = ()  # the charts the overview shows
     in_overview: bool = True
     overview_kpis: bool = False
 
@@ -123,6 +127,10 @@ class Area:
         """Compute the area, passing on only the options it accepts (None means 'not set')."""
         accepted = {k: v for k, v in options.items() if k in self.options and v is not None}
         return self.compute(source, catalog, time_range, **accepted)
+
+    def kpis_of(self, result: Any) -> list[Kpi]:
+        """The area's KPIs for ``result``, each tagged with the area (emails and pages group by it)."""
+        return [replace(kpi, area=self.name) for kpi in self.kpis(result)]
 
     def result_class(self) -> type:
         module, _, name = self.result_type.partition(":")
@@ -148,7 +156,9 @@ class Area:
             yield self.name, result
 
     def table(self, name: str) -> TableSpec:
-        return _named(self.tables, name, f"tables of area {self.name}")
+        """A declared table (``summary`` is the table over all items, when the area has one)."""
+        summary = (self.summary,) if self.summary is not None else ()
+        return _named((*self.tables, *summary), name, f"tables of area {self.name}")
 
     def chart(self, name: str) -> ChartSpec:
         return _named(self.charts, name, f"charts of area {self.name}")
@@ -256,6 +266,7 @@ USAGE = Area(
     ),
     samples=_usage_samples,
     overview_kpis=True,
+    overview_charts=("traffic",),
 )
 
 
@@ -336,6 +347,7 @@ FEATURES = Area(
         ),
     ),
     samples=_feature_samples,
+    overview_charts=("adoption",),
 )
 
 
@@ -380,6 +392,24 @@ def variant_conversions(experiment: Any) -> dict[str, tuple[int, float | None]]:
     return out
 
 
+def _experiments_summary(experiments: Mapping[str, Any]) -> Any:
+    """One row per experiment: decision, why, sample ratio, users, days running."""
+    import pandas as pd
+
+    rows = [
+        {
+            "experiment": result.name,
+            "decision": result.recommendation.decision,
+            "why": result.recommendation.reason,
+            "sample_ratio": "MISMATCH" if result.srm.flagged else "ok",
+            "users": int(result.users["users"].sum()) if len(result.users) else 0,
+            "days_running": result.days_running,
+        }
+        for result in experiments.values()
+    ]
+    return pd.DataFrame(rows, columns=["experiment", "decision", "why", "sample_ratio", "users", "days_running"])
+
+
 def _experiment_samples(experiments: Any, _time_range: Any) -> Iterator[Sample]:
     active = significant = 0
     for experiment_id, experiment in experiments.items():
@@ -412,7 +442,12 @@ EXPERIMENTS = Area(
     options=("ids", "as_of"),
     kpis=lambda experiments: [],  # enrolment is never compared with the previous period
     tables=(
-        TableSpec("users", "Users per variant", columns=("variant", "planned", "users", "share", "planned_share")),
+        TableSpec(
+            "users",
+            "Users per variant",
+            columns=("variant", "planned", "users", "share", "planned_share"),
+            labels={"share": Column("Share", "ratio")},  # fractions 0-1 here
+        ),
         TableSpec(
             "results",
             "Results",
@@ -468,6 +503,7 @@ EXPERIMENTS = Area(
     ),
     samples=_experiment_samples,
     item="experiment",
+    summary=TableSpec("summary", "Experiments", _experiments_summary),
 )
 
 
@@ -512,7 +548,7 @@ SEGMENTS = Area(
         ),
     ),
     charts=(
-        ChartSpec("segment_shares", "Segment shares (% of users)", "bars", "segments", "segment", ("share",)),
+        ChartSpec("segment_shares", "Segment shares (% of users)", "bars", "segments", "segment", ("share",), colour=2),
         ChartSpec(
             "power_curve",
             "Power-user curve: users by days active in the last 28",
@@ -521,6 +557,7 @@ SEGMENTS = Area(
             "days",
             ("users",),
             xlabel="days active",
+            colour=4,
         ),
     ),
     families=(
@@ -534,6 +571,7 @@ SEGMENTS = Area(
         ),
     ),
     samples=_segment_samples,
+    overview_charts=("segment_shares",),
 )
 
 
@@ -571,6 +609,17 @@ def _time_to_convert(funnel: Any) -> Any:
         for lo, hi in zip(frame["lower_seconds"], frame["upper_seconds"], strict=True)
     ]
     return frame.assign(label=labels)
+
+
+def _funnels_summary(funnels: Mapping[str, Any]) -> Any:
+    """One row per funnel: entered, converted, conversion and its change in points."""
+    import pandas as pd
+
+    columns = ["funnel", "entered", "converted", "conversion_rate_pct", "conversion_rate_change_pp"]
+    rows = [
+        [f.title, f.entered, f.converted, f.conversion_rate_pct, f.conversion_rate_change_pp] for f in funnels.values()
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _funnel_samples(funnels: Any, _time_range: Any) -> Iterator[Sample]:
@@ -619,7 +668,8 @@ FUNNELS = Area(
             _time_to_convert,
             "label",
             ("people",),
-            xlabel="time to convert",
+            xlabel="time from the first to the last step",
+            colour=1,
         ),
     ),
     families=(
@@ -654,6 +704,7 @@ FUNNELS = Area(
     ),
     samples=_funnel_samples,
     item="funnel",
+    summary=TableSpec("summary", "Funnels", _funnels_summary),
     overview_kpis=True,
 )
 
@@ -731,6 +782,7 @@ FEEDBACK = Area(
     ),
     charts=(ChartSpec("nps", "Net promoter score over time", "lines", "nps_timeseries", "start", ("nps",)),),
     overview_kpis=True,
+    overview_charts=("nps",),
 )
 
 
@@ -746,7 +798,9 @@ def area(name: str) -> Area:
 
 
 def area_of(result: Any) -> Area:
-    """The area whose result type ``result`` is (a funnel's ``FunnelResult`` gives funnels)."""
+    """The area whose result type ``result`` is; for ``{name: result}`` of a per-item area, that area."""
+    if isinstance(result, Mapping) and result:
+        result = next(iter(result.values()))
     cls = type(result)
     for candidate in AREAS:
         if candidate.result_type == f"{cls.__module__}:{cls.__qualname__}":

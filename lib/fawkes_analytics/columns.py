@@ -13,6 +13,7 @@ word), ``date`` and ``datetime`` (in the reporting time zone).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,14 @@ VOCABULARY: dict[str, Column] = {
     "count_previous": Column("People before", "count"),
     "conversion_from_start_pct_previous": Column("From start before", "percent"),
     "conversion_from_start_pct_change": Column("Change", "change_points"),
+    "previous_count": Column("People before", "count"),
+    "previous_conversion_from_start_pct": Column("From start before", "percent"),
+    "conversion_from_start_change_pp": Column("Change", "change_points"),
+    "funnel": Column("Funnel", "text"),
+    "entered": Column("Entered", "count"),
+    "converted": Column("Converted", "count"),
+    "conversion_rate_pct": Column("Conversion", "percent"),
+    "conversion_rate_change_pp": Column("Change", "change_points"),
     "people": Column("People", "count"),
     "lower_seconds": Column("From", "duration"),
     "upper_seconds": Column("To", "duration"),
@@ -125,7 +134,10 @@ VOCABULARY: dict[str, Column] = {
     "p_value_adjusted": Column("Adjusted p", "number"),
     "chance_to_beat": Column("Chance to beat control", "ratio"),
     "verdict": Column("Verdict", "text"),
+    "experiment": Column("Experiment", "text"),
     "decision": Column("Decision", "text"),
+    "why": Column("Why", "text"),
+    "sample_ratio": Column("Sample ratio", "text"),
     "days_running": Column("Days running", "number"),
     # KPI tables
     "name": Column("KPI key", "text"),
@@ -143,14 +155,17 @@ def column(name: str, sample: Any = None) -> Column:
         return VOCABULARY[name]
     if name.startswith("period_") and name[7:].isdigit():
         return Column(f"Period {name[7:]}", "percent")
-    label = name.replace("_", " ").strip().capitalize()
+    if sample is not None and hasattr(sample, "isoformat"):
+        return Column(name.replace("_", " ").capitalize(), "datetime")
+    human = " " in name or not name.islower()  # already a label ("Users (control / variant)")
+    label = name if human else name.replace("_", " ").strip().capitalize()
     if name.endswith(("_rate", "_pct", "_share")):
         return Column(label, "percent")
     if name.endswith(("_seconds", "_duration")):
         return Column(label, "duration")
-    if isinstance(sample, bool) or not isinstance(sample, (int, float)):
+    if isinstance(sample, bool) or not isinstance(sample, numbers.Real):  # numpy bools are not Real
         return Column(shorten(label), "text")
-    return Column(label, "count" if isinstance(sample, int) else "number")
+    return Column(label, "count" if isinstance(sample, numbers.Integral) else "number")
 
 
 def cell(value: Any, fmt: str, tz: str = "UTC") -> str:

@@ -74,6 +74,7 @@ class Kpi:
     direction: str = HIGHER_IS_BETTER
     trend: str | None = None
     note: str | None = None
+    area: str | None = None  # the registry area it belongs to (areas.py), for grouping
 
     @classmethod
     def compare(
@@ -104,6 +105,7 @@ class Kpi:
             direction=data.get("direction") or HIGHER_IS_BETTER,
             trend=data.get("trend"),
             note=data.get("note"),
+            area=data.get("area"),
         )
 
 

@@ -46,7 +46,7 @@ class Overview(Result):
             kpi
             for area in areas.AREAS
             if area.overview_kpis and area.name in self.results
-            for kpi in area.kpis(self.results[area.name])
+            for kpi in area.kpis_of(self.results[area.name])
         ]
 
     def to_dict(self) -> dict[str, Any]:

@@ -339,20 +339,18 @@ def user_segments(source: Source, catalog: Catalog, time_range: TimeRange, *, co
         current = _describe(users, rules, time_range)
     if not compare:
         return current
-    before = user_segments(source, catalog, time_range.previous())
-    previous = (
-        {"population": before.population}
-        | {name: 0 for name in current.segments["segment"]}
-        | dict(zip(before.segments["segment"], before.segments["users"].astype(int), strict=True))
-    )
+    return compared(current, user_segments(source, catalog, time_range.previous()))
+
+
+def compared(current: UserSegments, before: UserSegments) -> UserSegments:
+    """``current`` with the previous period's population and segment sizes, and the changes."""
+    sizes = dict(zip(before.segments["segment"], before.segments["users"].astype(int), strict=True))
+    previous = {"population": before.population} | {name: sizes.get(name, 0) for name in current.segments["segment"]}
     now = {"population": current.population} | dict(
         zip(current.segments["segment"], current.segments["users"].astype(int), strict=True)
     )
-    return replace(
-        current,
-        previous=previous,
-        change={name: percent_change(now.get(name, 0), old) for name, old in previous.items()},
-    )
+    change = {name: percent_change(now.get(name, 0), old) for name, old in previous.items()}
+    return replace(current, previous=previous, change=change)
 
 
 def _describe(users: ir.Table, rules: list[Rule], time_range: TimeRange) -> UserSegments:
