@@ -8,7 +8,8 @@ A column that is not listed gets a label from its name and a format from its typ
 
 Extra cell formats beside the KPI ones: ``text``, ``ratio`` (a fraction 0-1 shown in
 percent), ``change_percent`` / ``change_points`` (signed changes), ``trend`` (arrow and
-word), ``date`` and ``datetime`` (in the reporting time zone).
+word), ``name`` (an identifier such as ``at_risk`` read as "At risk"), ``date`` and
+``datetime`` (in the reporting time zone).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ VOCABULARY: dict[str, Column] = {
     "utm_campaign": Column("Campaign", "text"),
     "feature": Column("Feature key", "text"),
     "title": Column("Feature", "text"),
-    "segment": Column("Segment", "text"),
+    "segment": Column("Segment", "name"),
     "category": Column("Category", "text"),
     "label": Column("Step", "text"),
     "event": Column("Event", "text"),
@@ -138,7 +139,7 @@ VOCABULARY: dict[str, Column] = {
     "decision": Column("Decision", "text"),
     "why": Column("Why", "text"),
     "sample_ratio": Column("Sample ratio", "text"),
-    "days_running": Column("Days running", "number"),
+    "days_running": Column("Days running", "score"),  # one decimal
     # KPI tables
     "name": Column("KPI key", "text"),
     "value": Column("Value", "number"),
@@ -171,7 +172,11 @@ def column(name: str, sample: Any = None) -> Column:
 def cell(value: Any, fmt: str, tz: str = "UTC") -> str:
     """One table cell in its column's format (long text is shortened; the CSV keeps it whole)."""
     if fmt == "text":
+        if isinstance(value, bool) or type(value).__name__ == "bool_":
+            return "yes" if value else "no"
         return formats.MISSING if value is None or value != value else shorten(value)
+    if fmt == "name":
+        return formats.MISSING if value is None or value != value else shorten(humanise(str(value)))
     if formats.is_missing(value):
         return formats.MISSING
     if fmt == "ratio":
@@ -185,6 +190,11 @@ def cell(value: Any, fmt: str, tz: str = "UTC") -> str:
     if fmt in ("date", "datetime"):
         return formats.when(_iso(value), tz, with_zone=False)[: 10 if fmt == "date" else 16]
     return formats.value(value, fmt)
+
+
+def humanise(identifier: str) -> str:
+    """'at_risk' -> 'At risk': an identifier from the catalog as people read it."""
+    return identifier.replace("_", " ").capitalize() if identifier.islower() else identifier
 
 
 def _iso(value: Any) -> str:

@@ -170,6 +170,12 @@ def span(start: datetime | str, end: datetime | str, tz: str = "UTC") -> str:
     return f"{when(start, tz, with_zone=not same_zone)} – {last}"
 
 
+def range_text(start: datetime | str, end: datetime | str, tz: str, label: str | None = None) -> str:
+    """'Range 7d (2026-11-08 00:00 – 2026-11-15 00:00 UTC)', or 'Range <start> – <end> UTC' when custom."""
+    shown = span(start, end, tz)
+    return f"Range {label} ({shown})" if label and label != "custom" else f"Range {shown}"
+
+
 # --- sources ------------------------------------------------------------------------------
 SOURCE_KINDS = {
     "duckdb": "DuckDB",

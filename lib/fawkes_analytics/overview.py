@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from . import areas
-from .catalog import Catalog
-from .metrics.kpis import Kpi
+from .kpi import Kpi
 from .results import Result, jsonable
-from .sources import Source
 from .timerange import TimeRange
+
+if TYPE_CHECKING:  # the data layer (Ibis) only where the overview is computed
+    from .catalog import Catalog
+    from .sources import Source
 
 
 @dataclass(eq=False)
@@ -46,8 +48,12 @@ class Overview(Result):
             kpi
             for area in areas.AREAS
             if area.overview_kpis and area.name in self.results
-            for kpi in area.kpis_of(self.results[area.name])
+            for kpi in self.area_kpis(area.name)
         ]
+
+    def area_kpis(self, name: str) -> list[Kpi]:
+        """The KPIs of one area of the overview (tagged with the area)."""
+        return areas.area(name).kpis_of(self.results[name])
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ..areas import ChartSpec
-from ..columns import column
+from ..columns import cell, column
 from ..labels import shorten
 
 KINDS = ("lines", "bars", "columns", "funnel", "heatmap", "stacked")
@@ -38,7 +38,7 @@ def chart(spec: ChartSpec, result: Any, tz: str = "UTC") -> Any:
         data = frame.assign(**{spec.x: local_times(frame[spec.x], tz)})
         return plots.timeseries(data, spec.x, y, title, labels=labels, percent=fmt == "percent")
     if spec.kind == "bars":
-        data = frame.assign(**{spec.x: frame[spec.x].map(shorten)})
+        data = frame.assign(**{spec.x: [cell(v, column(spec.x, v).format) for v in frame[spec.x]]})
         return plots.bars(data, spec.x, y[0], title, percent=fmt == "percent", color=spec.colour)
     if spec.kind == "columns":
         return plots.columns(frame, spec.x, y[0], title, color=spec.colour, xlabel=spec.xlabel or None)

@@ -11,6 +11,7 @@ import pandas as pd
 from ..columns import Column
 from ..experiments import ExperimentResult
 from ..experiments.recommend import format_bound, format_p
+from ..formats import when
 from ..templates import Html, render
 from ..timerange import TimeRange
 from .html import table
@@ -92,21 +93,22 @@ def experiment_table(result: ExperimentResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _when(value: str | None) -> str:
-    if not value:
-        return "–"
-    return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")
+def _when(value: str | None, tz: str) -> str:
+    return when(value, tz) if value else "–"
 
 
-def experiment_diagnostics(result: ExperimentResult) -> Html:
-    """Sample ratio, users per variant against the plan, unknown variants, users left out, window."""
+def experiment_diagnostics(result: ExperimentResult, tz: str = "UTC") -> Html:
+    """Sample ratio, users per variant against the plan, unknown variants, users left out, window.
+
+    Times are in the reporting time zone ``tz``, like the header's.
+    """
     windows = [
         {
             "metric": w.metric,
             "days": w.window_days,
             "included": f"{w.users_included:,}",
             "assigned": f"{w.users_assigned:,}",
-            "until": _when(w.assigned_until),
+            "until": _when(w.assigned_until, tz),
             "open": f"{w.users_window_open:,}",
         }
         for w in result.windows.itertuples()
@@ -117,13 +119,13 @@ def experiment_diagnostics(result: ExperimentResult) -> Html:
         "parts/diagnostics.html.j2",
         srm_flagged=result.srm.flagged,
         srm_message=result.srm.message,
-        first_assigned=_when(result.first_assigned),
-        as_of=_when(result.as_of),
+        first_assigned=_when(result.first_assigned, tz),
+        as_of=_when(result.as_of, tz),
         windows=windows,
         unknown_variants=unknown,
         multi_variant_users=f"{result.excluded_multi_variant_users:,}",
         users_table=table(
-            result.users.assign(planned=["yes" if v else "no" for v in result.users.planned]),
+            result.users,
             ("variant", "planned", "users", "share", "planned_share"),
             {"share": Column("Share", "ratio")},  # fractions 0-1 here
             max_rows=None,

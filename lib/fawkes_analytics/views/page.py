@@ -38,9 +38,9 @@ class PageFacts:
 
 
 def range_text(time_range: TimeRange) -> str:
-    """'Range 7d (2026-11-08 00:00 – 2026-11-15 00:00 UTC)', or 'Range <start> – <end>' when custom."""
-    span = formats.span(time_range.start, time_range.end, time_range.tz)
-    return f"Range {time_range.label} ({span})" if time_range.label in NAMED_RANGES else f"Range {span}"
+    """'Range 7d (2026-11-08 00:00 – 2026-11-15 00:00 UTC)', or 'Range <start> – <end> UTC' when custom."""
+    label = time_range.label if time_range.label in NAMED_RANGES else None
+    return formats.range_text(time_range.start, time_range.end, time_range.tz, label)
 
 
 def facts_line(facts: PageFacts) -> list[str]:
