@@ -30,26 +30,13 @@ def duckdb_source(frames: dict[str, pd.DataFrame]) -> IbisSource:
 
 
 @pytest.fixture(scope="session")
-def spark_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """One local Spark session for the whole test run (it takes seconds to start)."""
-    pytest.importorskip("pyspark")
+def spark_backend(spark_connect_url: str) -> Iterator[object]:
+    """Ibis on one Spark Connect session for the whole run (the path a real cluster uses)."""
     from pyspark.sql import SparkSession
 
-    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("fawkes-analytics-tests")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
+    session = SparkSession.builder.remote(spark_connect_url).getOrCreate()
+    session.conf.set("spark.sql.session.timeZone", "UTC")
     yield ibis.pyspark.connect(session)
-    session.stop()
 
 
 @pytest.fixture(scope="session")

@@ -279,9 +279,13 @@ def _events_of(
     # now and then one from a tab left open past the 30-minute session cut (dropped).
     pings = rng.binomial(2, 0.35, n)
     stale = (rng.random(n) < 0.02).astype(np.int64)
+    # Some power users deploy from the command line now and then: custom events, no pageview.
+    cli = (kind == 0) & (deploy > 0) & (rng.random(n) < 0.3)
+    pageviews = np.where(cli, 0, pageviews)
+    pings = np.where(cli, 0, pings)
 
     blocks = [
-        _block(np.ones(n, dtype=np.int64), ("pageview",), 0),
+        _block((~cli).astype(np.int64), ("pageview",), 0),
         _block(onboarding, ONBOARDING, 1),
         _block(deploy, DEPLOYMENT, 2),
         _block(failed.astype(np.int64), ("deploy_failed",), 3),
@@ -289,7 +293,7 @@ def _events_of(
         _block(docs, ("view_documentation",), 5),
         _block(pipelines, ("run_pipeline",), 6),
         _block(monitoring, ("configure_monitoring",), 7),
-        _block(pageviews - 1, ("pageview",), 8),
+        _block(np.maximum(pageviews - 1, 0), ("pageview",), 8),
         _block(pings, ("engagement",), 9),
         _block(stale, ("engagement",), 10),
     ]

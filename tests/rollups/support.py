@@ -195,5 +195,19 @@ def store_families(log: EventLog, ranges: list[timerange.TimeRange]) -> dict[str
     return families(source, ranges)
 
 
+def store_tables(log: EventLog) -> dict[str, pd.DataFrame]:
+    """Every derived table of the newest store version, sorted, for exact comparison."""
+    from fawkes_analytics.rollups.derive import TABLES
+
+    forget()
+    tables = tables_for(log.source())
+    assert isinstance(tables, StoreTables)
+    out = {}
+    for name in TABLES:
+        frame = tables.table(name).execute()
+        out[name] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    return out
+
+
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)

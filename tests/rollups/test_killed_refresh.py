@@ -18,22 +18,10 @@ import pandas as pd
 import pytest
 
 from fawkes_analytics.rollups.derive import TABLES
-from fawkes_analytics.rollups.tables import StoreTables, forget, tables_for
 
-from .support import EventLog, random_events, utc
+from .support import EventLog, random_events, store_tables, utc
 
 pytestmark = pytest.mark.slow
-
-
-def _snapshot(log: EventLog) -> dict[str, pd.DataFrame]:
-    forget()
-    tables = tables_for(log.source())
-    assert isinstance(tables, StoreTables)
-    out = {}
-    for name in TABLES:
-        frame = tables.table(name).execute()
-        out[name] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
-    return out
 
 
 def _equal(left: dict[str, pd.DataFrame], right: dict[str, pd.DataFrame]) -> bool:
@@ -59,23 +47,23 @@ def test_killed_refreshes_leave_a_consistent_version(log, tmp_path):
     before, after = events[events["timestamp"] < cut], events[events["timestamp"] >= cut]
     log.append(before)
     log.refresh()
-    old = _snapshot(log)
+    old = store_tables(log)
     reference = EventLog(tmp_path / "reference.duckdb")
     reference.append(events)
     reference.refresh()
-    new = _snapshot(reference)
+    new = store_tables(reference)
 
     log.append(after)
     seen = []
     for delay in (0.0, 0.05, 0.2, 0.5, 1.0):
         _kill_after(log, delay)
-        now = _snapshot(log)  # every file the newest manifest names is there and readable
+        now = store_tables(log)  # every file the newest manifest names is there and readable
         assert _equal(now, old) or _equal(now, new), f"killed after {delay} s: an inconsistent version"
         seen.append("old" if _equal(now, old) else "new")
     assert "old" in seen  # at least one kill landed before publishing
 
     log.refresh()
-    assert _equal(_snapshot(log), new)
+    assert _equal(store_tables(log), new)
     referenced = {
         f.split("/", 1)[0] for months in log.store.latest().tables.values() for fs in months.values() for f in fs
     }

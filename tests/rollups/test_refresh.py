@@ -14,7 +14,16 @@ from fawkes_analytics.rollups import RefreshBusy, incremental, store
 from fawkes_analytics.rollups.derive import TABLES
 from fawkes_analytics.rollups.tables import RawTables, StoreTables, forget, tables_for
 
-from .support import EventLog, assert_same, random_events, random_feedback, raw_families, store_families, utc
+from .support import (
+    EventLog,
+    assert_same,
+    random_events,
+    random_feedback,
+    raw_families,
+    store_families,
+    store_tables,
+    utc,
+)
 
 START = utc("2026-03-01T00:00:00")
 
@@ -25,18 +34,6 @@ def _ranges() -> list[timerange.TimeRange]:
         timerange.resolve(start="2026-03-03", end="2026-03-05", tz="Europe/Berlin"),
         timerange.resolve("24h", as_of=utc("2026-03-04T13:37:00")),
     ]
-
-
-def _tables(log: EventLog) -> dict[str, pd.DataFrame]:
-    """Every derived table of the newest store version, sorted, for comparison."""
-    forget()
-    tables = tables_for(log.source())
-    assert isinstance(tables, StoreTables)
-    out = {}
-    for name in TABLES:
-        frame = tables.table(name).execute()
-        out[name] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
-    return out
 
 
 def _arrivals(events: pd.DataFrame, seed: int, batches: int) -> list[pd.DataFrame]:
@@ -60,13 +57,13 @@ def test_incremental_refreshes_equal_a_full_build_and_the_raw_events(log, tmp_pa
         log.append(batch, feedback if i == 2 else None)
         result = log.refresh()
         assert result.mode == ("full" if i == 0 else "incremental")
-    incremental = _tables(log)
+    incremental = store_tables(log)
 
     # The same final data built once from scratch, in a second file: every table equal.
     fresh = EventLog(tmp_path / "fresh.duckdb")
     fresh.append(pd.concat(_arrivals(events, seed, batches=4)), feedback)
     assert fresh.refresh().mode == "full"
-    rebuilt = _tables(fresh)
+    rebuilt = store_tables(fresh)
     for name in TABLES:
         pd.testing.assert_frame_equal(incremental[name], rebuilt[name], obj=name)
 
@@ -100,7 +97,7 @@ def test_late_events_rebuild_the_days_they_touch(log):
     second = log.refresh()
     assert second.mode == "incremental" and second.cut == START.replace(tzinfo=None) + timedelta(days=1)
     assert second.data_version == first.data_version + 1
-    users = _tables(log)["users"]
+    users = store_tables(log)["users"]
     assert "v" in set(users["user_id"])
     # Nothing new: the next refresh publishes the same tables with a newer as-of.
     third = log.refresh()
@@ -130,7 +127,7 @@ def test_a_session_open_at_midnight_moves_the_cut_back(log):
     )
     result = log.refresh()
     assert result.cut == pd.Timestamp("2026-03-01").to_pydatetime()
-    sessions = _tables(log)["sessions"]
+    sessions = store_tables(log)["sessions"]
     assert sessions.loc[sessions["user_id"] == "w", "pageviews"].tolist() == [len(times)]
 
 
@@ -225,6 +222,6 @@ def test_chunked_first_build_equals_one_piece(log, tmp_path):
     other = EventLog(tmp_path / "other.duckdb")
     other.append(events)
     other.refresh()
-    chunked, whole = _tables(log), _tables(other)
+    chunked, whole = store_tables(log), store_tables(other)
     for name in TABLES:
         pd.testing.assert_frame_equal(chunked[name], whole[name], obj=name)

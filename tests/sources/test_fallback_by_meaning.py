@@ -50,7 +50,7 @@ def usage_in_run(plausible, cache, monkeypatch, run_id: str, time_range, report:
 @pytest.mark.parametrize(
     ("label", "later"),
     [
-        ("24h", timedelta(seconds=1)),  # the same report one second later: other exact timestamps
+        ("24h", timedelta(minutes=15)),  # the same report a quarter hour later: other exact timestamps
         ("7d", timedelta(days=1)),  # the next day: other whole days
     ],
 )
@@ -90,7 +90,7 @@ def test_a_custom_range_falls_back_on_the_same_custom_range_only(plausible, cach
 def test_no_fallback_across_reports_or_range_labels(plausible, cache, monkeypatch) -> None:
     usage_in_run(plausible, cache, monkeypatch, "20261114T093000Z", resolve("24h", as_of=T))
     plausible.down = True
-    later = T + timedelta(minutes=5)
+    later = T + timedelta(minutes=20)  # another quarter hour: other exact timestamps
     with pytest.raises(SourceUnavailable):
         usage_in_run(plausible, cache, monkeypatch, "20261114T093500Z", resolve("24h", as_of=later), report="overview")
     with pytest.raises(SourceUnavailable):
@@ -101,6 +101,6 @@ def test_every_totals_request_is_the_same_meaning_whatever_the_timestamps(plausi
     usage_in_run(plausible, cache, monkeypatch, "r1", resolve("24h", as_of=T))
     usage_in_run(plausible, cache, monkeypatch, "r2", resolve("24h", as_of=T + timedelta(hours=1)))
     indexed = list((cache.directory / "by-meaning").glob("*.json"))
-    # current and previous totals, series and four breakdowns: 7 meanings, not 14 requests
-    assert len(indexed) == 7 and len(list(cache.directory.glob("*.json"))) == 14
+    # current and previous totals, series and five breakdowns: 8 meanings, not 16 requests
+    assert len(indexed) == 8 and len(list(cache.directory.glob("*.json"))) == 16
     assert set(USAGE_METRICS) <= set(plausible.requests[0].body["metrics"])

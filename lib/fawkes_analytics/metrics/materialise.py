@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 import ibis.expr.types as ir
 
+from ..rollups.engines import cache
+
 
 @contextmanager
 def materialised(table: ir.Table) -> Iterator[ir.Table]:
@@ -15,7 +17,7 @@ def materialised(table: ir.Table) -> Iterator[ir.Table]:
     Use it when several small queries read one expensive expression, such as the per-user
     activity that every segment figure comes from; the table is released on exit.
     """
-    cached = table.cache()
+    cached = cache(table)
     try:
         yield cached
     finally:

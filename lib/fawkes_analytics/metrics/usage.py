@@ -49,6 +49,7 @@ from ..sources.base import Source
 from ..timerange import TimeRange
 from . import buckets
 from .kpis import Kpi, kpi_frame, ratio, scalar
+from .materialise import materialised
 from .sessions import ACTIVE_LOOKBACK, active
 
 NONE_LABEL = "(none)"
@@ -217,25 +218,29 @@ def usage_trends(
     current, previous = values[""], values["_prev"]
     change = {n: (point_change if n in POINT_KPIS else percent_change)(current[n], previous[n]) for n in COMPARED}
 
-    in_range = sessions.filter(cur_active)
-    return UsageTrends(
-        time_range=time_range,
-        granularity=granularity,
-        **current,
-        previous=previous,
-        change=change,
-        timeseries=_timeseries(tables, slots.filter(now), sessions, users, time_range, granularity),
-        top_pages=_top_pages(tables, users, first, last, time_range, top),
-        entry_pages=_session_breakdown(
-            in_range.filter(in_range.entry_page.notnull()), in_range.entry_page, "page", top
-        ),
-        exit_pages=_exit_pages(tables, users, in_range, first, last, time_range, top),
-        sources=_session_breakdown(in_range, _traffic_source(in_range), "source", top),
-        utm_campaigns=_session_breakdown(
-            in_range.filter(in_range.utm_campaign.notnull()), in_range.utm_campaign, "utm_campaign", top
-        ),
-        segment=segment,
-    )
+    # The tables: each reads the current range's active sessions or its pages, computed once.
+    with (
+        materialised(sessions.filter(cur_active)) as in_range,
+        materialised(_page_stats(tables, users, first, last, time_range)) as pages,
+    ):
+        return UsageTrends(
+            time_range=time_range,
+            granularity=granularity,
+            **current,
+            previous=previous,
+            change=change,
+            timeseries=_timeseries(slots.filter(now), in_range, time_range, granularity),
+            top_pages=_top_pages(tables, pages, users, first, last, time_range, top),
+            entry_pages=_session_breakdown(
+                in_range.filter(in_range.entry_page.notnull()), in_range.entry_page, "page", top
+            ),
+            exit_pages=_exit_pages(in_range, pages, top),
+            sources=_session_breakdown(in_range, _traffic_source(in_range), "source", top),
+            utm_campaigns=_session_breakdown(
+                in_range.filter(in_range.utm_campaign.notnull()), in_range.utm_campaign, "utm_campaign", top
+            ),
+            segment=segment,
+        )
 
 
 def _traffic_source(table: ir.Table) -> ir.StringValue:
@@ -253,17 +258,17 @@ def _session_breakdown(table: ir.Table, key: ir.Value, name: str, top: int) -> p
     return frame[[name, "visitors", "visits", "bounce_rate", "visit_duration"]].reset_index(drop=True)
 
 
-def _page_views(tables: Tables, users: ir.Table | None, first: int, last: int, time_range: TimeRange) -> ir.Table:
+def _page_stats(tables: Tables, users: ir.Table | None, first: int, last: int, time_range: TimeRange) -> ir.Table:
+    """Per page of the range: visitors and pageviews."""
     pages = _restricted(tables.table("page_slots", time_range.start, time_range.end), users)
-    return pages.filter(pages.slot >= first, pages.slot < last)
+    pages = pages.filter(pages.slot >= first, pages.slot < last)
+    return pages.group_by("page").aggregate(visitors=pages.user_id.nunique(), pageviews=pages.pageviews.sum())
 
 
 def _top_pages(
-    tables: Tables, users: ir.Table | None, first: int, last: int, time_range: TimeRange, top: int
+    tables: Tables, pages: ir.Table, users: ir.Table | None, first: int, last: int, time_range: TimeRange, top: int
 ) -> pd.DataFrame:
-    pages = _page_views(tables, users, first, last, time_range)
-    grouped = pages.group_by("page").aggregate(visitors=pages.user_id.nunique(), pageviews=pages.pageviews.sum())
-    frame = grouped.order_by([ibis.desc("visitors"), ibis.desc("pageviews"), "page"]).limit(top).execute()
+    frame = pages.order_by([ibis.desc("visitors"), ibis.desc("pageviews"), "page"]).limit(top).execute()
     frame = frame.reset_index(drop=True)
     if users is not None:  # transitions are per page, not per user: no time on page for one segment
         frame["time_on_page"] = float("nan")
@@ -277,35 +282,20 @@ def _top_pages(
     return frame[["page", "visitors", "pageviews", "time_on_page"]]
 
 
-def _exit_pages(
-    tables: Tables,
-    users: ir.Table | None,
-    in_range: ir.Table,
-    first: int,
-    last: int,
-    time_range: TimeRange,
-    top: int,
-) -> pd.DataFrame:
+def _exit_pages(in_range: ir.Table, pages: ir.Table, top: int) -> pd.DataFrame:
     exits = in_range.filter(in_range.exit_page.notnull())
     grouped = exits.group_by(page=exits.exit_page).aggregate(visitors=exits.user_id.nunique(), visits=exits.count())
-    frame = grouped.order_by([ibis.desc("visitors"), ibis.desc("visits"), "page"]).limit(top).execute()
-    pages = _page_views(tables, users, first, last, time_range)
-    pages = pages.filter(pages.page.isin(frame["page"].tolist()))
-    views = pages.group_by("page").aggregate(pageviews=pages.pageviews.sum()).execute()
-    frame = frame.merge(views, on="page", how="left")
+    grouped = grouped.order_by([ibis.desc("visitors"), ibis.desc("visits"), "page"]).limit(top)
+    views = pages.select(v_page=pages.page, pageviews=pages.pageviews)
+    joined = grouped.left_join(views, grouped.page == views.v_page)
+    frame = joined.execute().sort_values(["visitors", "visits", "page"], ascending=[False, False, True])
     pageviews = frame["pageviews"].astype("float64")
     frame["exit_rate"] = (100.0 * frame["visits"] / pageviews.where(pageviews > 0)).astype("float64")
     return frame[["page", "visitors", "visits", "exit_rate"]].reset_index(drop=True)
 
 
-def _timeseries(
-    tables: Tables,
-    slots: ir.Table,
-    sessions: ir.Table,
-    users: ir.Table | None,
-    time_range: TimeRange,
-    granularity: str,
-) -> pd.DataFrame:
+def _timeseries(slots: ir.Table, live: ir.Table, time_range: TimeRange, granularity: str) -> pd.DataFrame:
+    """Visitors, visits and pageviews per bucket from ``slots``; session rates from ``live``."""
     cal = buckets.calendar(time_range.start, time_range.end, time_range.tz, granularity)
     assigned = cal.assign_slots(slots)
     per_bucket = (
@@ -317,7 +307,6 @@ def _timeseries(
         )
         .execute()
     )
-    live = sessions.filter(active(sessions, time_range))
     if granularity == "hour":
         spans = cal.table()
         joined = live.join(spans, (spans.slot >= live.start_slot) & (spans.slot <= live.end_slot))

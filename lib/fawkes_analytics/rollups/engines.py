@@ -101,6 +101,18 @@ def _empty(schema: ibis.Schema) -> ir.Table:
     return ibis.memtable(frame, schema=schema)
 
 
+def cache(table: ir.Table) -> ir.Table:
+    """``table.cache()`` that also works when the expression holds in-memory tables on Spark.
+
+    Ibis's pyspark backend registers memtables (a calendar, a feature map) before executing a
+    query but not before caching one (Ibis 12), so they are registered here first.
+    """
+    backend = table._find_backend()  # noqa: SLF001 - Ibis offers no public accessor
+    if engine_name(backend) == "pyspark":
+        backend._run_pre_execute_hooks(table)  # noqa: SLF001
+    return table.cache()
+
+
 def list_parquet(folder: str) -> list[str]:
     """Every Parquet file under ``folder`` (sorted; Spark's checksum and marker files skipped)."""
     found = []

@@ -238,7 +238,7 @@ class _Refresh:
             cut = datetime(earliest.year, earliest.month, earliest.day)
 
     def _hold(self, table: ir.Table) -> ir.Table:
-        cached = table.cache()
+        cached = engines.cache(table)
         self.held.append(cached)
         return cached
 

@@ -124,7 +124,7 @@ class RawTables(Tables):
         self._quality: dict[str, int] | None = None
 
     def _hold(self, table: ir.Table) -> ir.Table:
-        cached = table.cache()
+        cached = engines.cache(table)
         self._held.append(cached)
         return cached
 
