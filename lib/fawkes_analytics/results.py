@@ -111,7 +111,7 @@ class Result:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return all(same(getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self))  # type: ignore[arg-type]
+        return _same_fields(self, other)
 
     __hash__ = None  # type: ignore[assignment]  # results are mutable values
 
@@ -165,8 +165,14 @@ def _nulls_as_none(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{name: frame[name].where(frame[name].notna(), None) for name in text}) if text else frame
 
 
+def _same_fields(left: Result, right: Result) -> bool:
+    return all(same(getattr(left, f.name), getattr(right, f.name)) for f in dataclasses.fields(left))  # type: ignore[arg-type]
+
+
 def same(left: Any, right: Any) -> bool:
     """Equality of result field values: tables by content, NaN equal to NaN, containers deeply."""
+    if isinstance(left, Result) and isinstance(right, Result):
+        return type(left) is type(right) and _same_fields(left, right)
     if isinstance(left, pd.DataFrame) or isinstance(right, pd.DataFrame):
         return isinstance(left, pd.DataFrame) and isinstance(right, pd.DataFrame) and frames_equal(left, right)
     if isinstance(left, dict) and isinstance(right, dict):
