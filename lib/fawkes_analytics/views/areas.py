@@ -85,7 +85,7 @@ def show_area(
                 shown.markup.append(html.figure(chart(spec, item_result, tz), spec.title_of(item_result)))
         for spec in area.tables:
             if tables is None or spec.name in tables:
-                shown.markup.append(render_table(item_result, spec, tz))
+                shown.markup.append(html.section(spec.title, render_table(item_result, spec, tz), level=4))
                 shown.tables[f"{area.name}_{spec.name}{suffix}"] = table_frame(item_result, spec)
     return shown
 
