@@ -810,6 +810,18 @@ def area_of(result: Any) -> Area:
     raise KeyError(f"no area returns {cls.__qualname__}")
 
 
+def grouped(kpis: Iterable[Kpi]) -> list[tuple[str | None, list[Kpi]]]:
+    """KPIs by area, in registry order, with the area's title; KPIs of no known area come last
+    (under "Other", or untitled when no KPI names its area: data.json of older runs)."""
+    kpis = list(kpis)
+    groups = [(a.title, [k for k in kpis if k.area == a.name]) for a in AREAS]
+    groups = [(title, members) for title, members in groups if members]
+    rest = [k for k in kpis if k.area not in BY_NAME]
+    if rest:
+        groups.append(("Other" if groups else None, rest))
+    return groups
+
+
 def families() -> tuple[MetricSpec, ...]:
     """Every Prometheus family of every area, in registry order."""
     return tuple(spec for a in AREAS for spec in a.families)

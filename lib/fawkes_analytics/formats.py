@@ -12,6 +12,7 @@ Pure Python: email delivery uses this module without loading pandas.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
@@ -174,6 +175,19 @@ def range_text(start: datetime | str, end: datetime | str, tz: str, label: str |
     """'Range 7d (2026-11-08 00:00 – 2026-11-15 00:00 UTC)', or 'Range <start> – <end> UTC' when custom."""
     shown = span(start, end, tz)
     return f"Range {label} ({shown})" if label and label != "custom" else f"Range {shown}"
+
+
+def published_facts(data: Mapping[str, Any]) -> list[str]:
+    """The range and data freshness of a published data.json, worded like the report's header."""
+    span_of = data.get("time_range") or {}
+    if not span_of.get("start") or not span_of.get("end"):
+        return []
+    tz = span_of.get("tz") or "UTC"
+    facts = [range_text(span_of["start"], span_of["end"], tz, span_of.get("label"))]
+    as_of = (data.get("source") or {}).get("data_as_of")
+    if as_of:
+        facts.append(f"Data as of {when(as_of, tz)}")
+    return facts
 
 
 # --- sources ------------------------------------------------------------------------------

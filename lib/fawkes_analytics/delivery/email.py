@@ -174,7 +174,7 @@ class RunView:
             error=record.get("error"),
             kpis=data.get("kpis") or {},
             charts=tuple(sorted((run_dir / "charts").glob("*.png"))),
-            facts=_facts(data),
+            facts=tuple(formats.published_facts(data)),
         )
 
     def url(self, base_url: str | None) -> str | None:
@@ -196,20 +196,6 @@ class RunView:
         return files
 
 
-def _facts(data: Mapping[str, Any]) -> tuple[str, ...]:
-    """The report's range and data freshness, worded and zoned like the report's header."""
-    span = data.get("time_range") or {}
-    if not span.get("start") or not span.get("end"):
-        return ()
-    tz = span.get("tz") or "UTC"
-    label = span.get("label") if span.get("label") != "custom" else None
-    facts = [formats.range_text(span["start"], span["end"], tz, label)]
-    as_of = (data.get("source") or {}).get("data_as_of")
-    if as_of:
-        facts.append(f"Data as of {formats.when(as_of, tz)}")
-    return tuple(facts)
-
-
 @dataclass(frozen=True)
 class _KpiGroup:
     title: str | None
@@ -217,14 +203,8 @@ class _KpiGroup:
 
 
 def _kpi_groups(run: RunView) -> list[_KpiGroup]:
-    """The KPIs by area of the registry, in registry order; KPIs of no known area come last."""
-    views = [(kpi.area, formats.kpi_view(kpi)) for kpi in run.headline]
-    known = [area for area in areas.AREAS if any(name == area.name for name, _ in views)]
-    groups = [_KpiGroup(area.title, [v for name, v in views if name == area.name]) for area in known]
-    rest = [v for name, v in views if name not in areas.BY_NAME]
-    if rest:
-        groups.append(_KpiGroup("Other" if groups else None, rest))
-    return groups
+    """The KPIs by area of the registry, worded and coloured like the report's tiles."""
+    return [_KpiGroup(title, [formats.kpi_view(k) for k in kpis]) for title, kpis in areas.grouped(run.headline)]
 
 
 def render_text(run: RunView, url: str | None, note: str | None = None) -> str:

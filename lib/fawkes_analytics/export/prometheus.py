@@ -86,12 +86,19 @@ REFRESH_SPECS: tuple[MetricSpec, ...] = (
         unit="errors",
     ),
 )
-SPECS: tuple[MetricSpec, ...] = (
-    *(replace(spec, area=area.name) for area in areas.AREAS for spec in area.families),
-    *REFRESH_SPECS,
-)
-SPEC_BY_NAME = {s.name: s for s in SPECS}
-REFRESH_FAMILIES = frozenset(s.name for s in SPECS if s.area == "refresh")
+REFRESH_FAMILIES = frozenset(s.name for s in REFRESH_SPECS)
+
+
+def specs() -> tuple[MetricSpec, ...]:
+    """Every family: each area's of the registry (read now, so a new area is exported), then refresh's."""
+    return (*(replace(spec, area=area.name) for area in areas.AREAS for spec in area.families), *REFRESH_SPECS)
+
+
+def spec_named(name: str) -> MetricSpec:
+    return {s.name: s for s in specs()}[name]
+
+
+SPECS = specs()  # the documented families of the built-in areas (docs/metrics.md)
 
 
 # --- refresh state --------------------------------------------------------------------------
@@ -161,11 +168,12 @@ def _finite(value: Any) -> float | None:
 
 
 class _Families:
-    """Families in SPECS order; values added by name, NaN/None values skipped (absent, not 0)."""
+    """Families in registry order; values added by name, NaN/None values skipped (absent, not 0)."""
 
     def __init__(self) -> None:
         self.families: dict[str, Metric] = {}
-        for spec in SPECS:
+        self.specs = {spec.name: spec for spec in specs()}
+        for spec in self.specs.values():
             cls = CounterMetricFamily if spec.kind == "counter" else GaugeMetricFamily
             self.families[spec.name] = cls(spec.name, spec.help, labels=list(spec.labels), unit="")
 
@@ -173,7 +181,7 @@ class _Families:
         number = _finite(value)
         if number is None:
             return
-        spec = SPEC_BY_NAME[name]
+        spec = self.specs[name]
         # Label values are bounded (labels.py): a 1 MB campaign name must not reach Prometheus.
         self.families[name].add_metric([shorten(labels[label]) for label in spec.labels], number)
 
@@ -231,7 +239,8 @@ def previous_data_families(textfile: Path) -> list[Metric]:
     if not textfile.exists():
         return []
     families = text_string_to_metric_families(textfile.read_text(encoding="utf-8"))
-    return [f for f in families if f.name in SPEC_BY_NAME and f.name not in REFRESH_FAMILIES and f.type == "gauge"]
+    known = {s.name for s in specs()}
+    return [f for f in families if f.name in known and f.name not in REFRESH_FAMILIES and f.type == "gauge"]
 
 
 # --- publishing ------------------------------------------------------------------------------
@@ -368,8 +377,8 @@ def families_table(families: Iterable[Metric]) -> pd.DataFrame:
         {
             "metric": f.name if f.type != "counter" else f"{f.name}_total",
             "type": f.type,
-            "unit": SPEC_BY_NAME[_spec_name(f)].unit,
-            "labels": ", ".join(SPEC_BY_NAME[_spec_name(f)].labels),
+            "unit": spec_named(_spec_name(f)).unit,
+            "labels": ", ".join(spec_named(_spec_name(f)).labels),
             "series": len(f.samples),
         }
         for f in families
@@ -378,7 +387,7 @@ def families_table(families: Iterable[Metric]) -> pd.DataFrame:
 
 
 def _spec_name(family: Metric) -> str:
-    return family.name if family.name in SPEC_BY_NAME else f"{family.name}_total"
+    return family.name if family.name in {s.name for s in specs()} else f"{family.name}_total"
 
 
 # --- CLI --------------------------------------------------------------------------------------
