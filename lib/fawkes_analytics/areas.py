@@ -20,6 +20,7 @@ registry without loading the analytics stack.
 from __future__ import annotations
 
 import importlib
+import inspect
 import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -88,6 +89,11 @@ class MetricSpec:
     area: str = ""
 
 
+def gauge(name: str, unit: str, help_: str, *labels: str) -> MetricSpec:
+    """A gauge family: its name, unit, help text and label names."""
+    return MetricSpec(name, "gauge", help_, labels, unit)
+
+
 @dataclass(frozen=True)
 class Sample:
     """One value of a family, with its label values."""
@@ -101,7 +107,7 @@ class Sample:
 class Area:
     """One area: how to compute it, what it returns and how it is shown and exported.
 
-    ``compute(source, catalog, time_range, **options)`` accepts the ``options`` it lists.
+    ``compute(source, catalog, time_range, **options)`` names the options it accepts.
     An area with an ``item`` ("funnel", "experiment") returns ``{name: result}``, one result
     per item of the catalog.
     """
@@ -110,8 +116,7 @@ class Area:
     title: str
     description: str
     result_type: str  # "package.module:Class", imported only when a result is rebuilt
-    compute: Callable[..., Any]
-    options: tuple[str, ...] = ()
+    compute: Callable[..., Any]  # (source, catalog, time_range, **options): its keyword options are the area's
     kpis: Callable[[Any], list[Kpi]] = lambda result: list(result.kpis)
     tables: tuple[TableSpec, ...] = ()
     charts: tuple[ChartSpec, ...] = ()
@@ -122,6 +127,11 @@ class Area:
     overview_charts: tuple[str, ...] = ()  # the charts the overview shows
     in_overview: bool = True
     overview_kpis: bool = False
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The options ``compute`` accepts: its parameters after source, catalog and time range."""
+        return tuple(inspect.signature(self.compute).parameters)[3:]
 
     def run(self, source: Any, catalog: Any, time_range: Any, **options: Any) -> Any:
         """Compute the area, passing on only the options it accepts (None means 'not set')."""
@@ -199,13 +209,26 @@ def _usage_samples(usage: Any, time_range: Any) -> Iterator[Sample]:
 
 BREAKDOWN = ("visitors", "visits", "bounce_rate", "visit_duration")
 
+# fmt: off
+USAGE_FAMILIES = (
+    gauge("analytics_total_users", "users", "Distinct users seen up to the end of the window (ever)."),
+    gauge("analytics_active_users", "users", "Distinct users with any event in the window."),
+    gauge("analytics_page_views", "events", "Pageview events in the window (a window count, hence a gauge)."),
+    gauge("analytics_unique_visitors", "users", "Distinct users with a pageview in the window."),
+    gauge("analytics_visits", "sessions", "Sessions starting in the window (30-minute inactivity rule)."),
+    gauge("analytics_avg_session_duration_seconds", "seconds", "Mean visit duration in the window, bounces count 0."),
+    gauge("analytics_bounce_rate_percentage", "percent", "Bounced visits / visits in the window, in percent (0-100)."),
+    gauge("analytics_window_seconds", "seconds", "Length of the report window the other analytics_* gauges cover."),
+)
+# fmt: on
+
+
 USAGE = Area(
     name="usage",
     title="Usage",
     description="Visitors, visits and pageviews (Plausible's definitions), pages and traffic sources.",
     result_type="fawkes_analytics.metrics.usage:UsageTrends",
     compute=_usage,
-    options=("segment", "granularity"),
     tables=(
         TableSpec("top_pages", "Top pages", columns=("page", "visitors", "pageviews", "time_on_page")),
         TableSpec("entry_pages", "Entry pages", columns=("page", *BREAKDOWN), labels={"page": "Entry page"}),
@@ -230,40 +253,7 @@ USAGE = Area(
         ),
         ChartSpec("bounce_rate", "Bounce rate per {granularity}", "lines", "timeseries", "start", ("bounce_rate",)),
     ),
-    families=(
-        MetricSpec(
-            "analytics_total_users", "gauge", "Distinct users seen up to the end of the window (ever).", unit="users"
-        ),
-        MetricSpec("analytics_active_users", "gauge", "Distinct users with any event in the window.", unit="users"),
-        MetricSpec(
-            "analytics_page_views",
-            "gauge",
-            "Pageview events in the window (a window count, hence a gauge).",
-            unit="events",
-        ),
-        MetricSpec("analytics_unique_visitors", "gauge", "Distinct users with a pageview in the window.", unit="users"),
-        MetricSpec(
-            "analytics_visits", "gauge", "Sessions starting in the window (30-minute inactivity rule).", unit="sessions"
-        ),
-        MetricSpec(
-            "analytics_avg_session_duration_seconds",
-            "gauge",
-            "Mean visit duration in the window, bounces count 0.",
-            unit="seconds",
-        ),
-        MetricSpec(
-            "analytics_bounce_rate_percentage",
-            "gauge",
-            "Bounced visits / visits in the window, in percent (0-100).",
-            unit="percent",
-        ),
-        MetricSpec(
-            "analytics_window_seconds",
-            "gauge",
-            "Length of the report window the other analytics_* gauges cover.",
-            unit="seconds",
-        ),
-    ),
+    families=USAGE_FAMILIES,
     samples=_usage_samples,
     overview_kpis=True,
     overview_charts=("traffic",),
@@ -303,13 +293,21 @@ def _feature_samples(adoption: Any, _time_range: Any) -> Iterator[Sample]:
         yield Sample("analytics_feature_unique_users", row.unique_users, labels)
 
 
+# fmt: off
+FEATURES_FAMILIES = (
+    gauge("analytics_feature_adoption_rate", "ratio", "Share of active users who used the feature in the window (ratio 0-1).", "feature_name"),
+    gauge("analytics_feature_usage_events", "events", "Events of the feature in the window (a window count, hence a gauge).", "feature_name"),
+    gauge("analytics_feature_unique_users", "users", "Distinct users of the feature in the window.", "feature_name"),
+)
+# fmt: on
+
+
 FEATURES = Area(
     name="features",
     title="Feature adoption",
     description="The share of active users who used each feature of the catalog, and its trend.",
     result_type="fawkes_analytics.metrics.adoption:FeatureAdoption",
     compute=_features,
-    options=("segment", "granularity"),
     tables=(
         TableSpec(
             "features",
@@ -323,29 +321,7 @@ FEATURES = Area(
             "adoption_over_time", "Adoption rate over time", "lines", _adoption_over_time, "start", format="percent"
         ),
     ),
-    families=(
-        MetricSpec(
-            "analytics_feature_adoption_rate",
-            "gauge",
-            "Share of active users who used the feature in the window (ratio 0-1).",
-            ("feature_name",),
-            "ratio",
-        ),
-        MetricSpec(
-            "analytics_feature_usage_events",
-            "gauge",
-            "Events of the feature in the window (a window count, hence a gauge).",
-            ("feature_name",),
-            "events",
-        ),
-        MetricSpec(
-            "analytics_feature_unique_users",
-            "gauge",
-            "Distinct users of the feature in the window.",
-            ("feature_name",),
-            "users",
-        ),
-    ),
+    families=FEATURES_FAMILIES,
     samples=_feature_samples,
     overview_charts=("adoption",),
 )
@@ -433,13 +409,25 @@ def _experiment_samples(experiments: Any, _time_range: Any) -> Iterator[Sample]:
     yield Sample("analytics_significant_results", significant)
 
 
+# fmt: off
+EXPERIMENTS_FAMILIES = (
+    gauge("analytics_active_experiments", "experiments", "Catalog experiments with at least one assigned user."),
+    gauge("analytics_experiment_users", "users", "Users assigned to the variant (multi-variant users excluded).", "experiment_id", "variant"),
+    gauge("analytics_experiment_conversions", "users", "Users of the variant who converted on the primary conversion metric.", "experiment_id", "variant"),
+    gauge("analytics_experiment_conversion_rate", "ratio", "Conversions / users of the variant on the primary conversion metric (ratio 0-1).", "experiment_id", "variant"),
+    gauge("analytics_significant_results", "results", "Metric-variant results that are significantly better or worse under each experiment's decision readout."),
+    gauge("analytics_experiment_srm_p_value", "", "Sample ratio mismatch chi-square p-value (absent when there is not enough data).", "experiment_id"),
+    gauge("analytics_experiment_srm_detected", "", "1 when the sample ratio mismatch check flags the experiment, else 0.", "experiment_id"),
+)
+# fmt: on
+
+
 EXPERIMENTS = Area(
     name="experiments",
     title="Experiments",
     description="Each experiment's recommendation, sample ratio check and readout (cumulative).",
     result_type="fawkes_analytics.experiments.analysis:ExperimentResult",
     compute=_experiments,
-    options=("ids", "as_of"),
     kpis=lambda experiments: [],  # enrolment is never compared with the previous period
     tables=(
         TableSpec(
@@ -454,53 +442,7 @@ EXPERIMENTS = Area(
             columns=("metric", "variant", "n_control", "n_variant", "lift", "p_value_adjusted", "verdict"),
         ),
     ),
-    families=(
-        MetricSpec(
-            "analytics_active_experiments",
-            "gauge",
-            "Catalog experiments with at least one assigned user.",
-            unit="experiments",
-        ),
-        MetricSpec(
-            "analytics_experiment_users",
-            "gauge",
-            "Users assigned to the variant (multi-variant users excluded).",
-            ("experiment_id", "variant"),
-            "users",
-        ),
-        MetricSpec(
-            "analytics_experiment_conversions",
-            "gauge",
-            "Users of the variant who converted on the primary conversion metric.",
-            ("experiment_id", "variant"),
-            "users",
-        ),
-        MetricSpec(
-            "analytics_experiment_conversion_rate",
-            "gauge",
-            "Conversions / users of the variant on the primary conversion metric (ratio 0-1).",
-            ("experiment_id", "variant"),
-            "ratio",
-        ),
-        MetricSpec(
-            "analytics_significant_results",
-            "gauge",
-            "Metric-variant results that are significantly better or worse under each experiment's decision readout.",
-            unit="results",
-        ),
-        MetricSpec(
-            "analytics_experiment_srm_p_value",
-            "gauge",
-            "Sample ratio mismatch chi-square p-value (absent when there is not enough data).",
-            ("experiment_id",),
-        ),
-        MetricSpec(
-            "analytics_experiment_srm_detected",
-            "gauge",
-            "1 when the sample ratio mismatch check flags the experiment, else 0.",
-            ("experiment_id",),
-        ),
-    ),
+    families=EXPERIMENTS_FAMILIES,
     samples=_experiment_samples,
     item="experiment",
     summary=TableSpec("summary", "Experiments", _experiments_summary),
@@ -527,13 +469,20 @@ def _segment_samples(segments: Any, _time_range: Any) -> Iterator[Sample]:
         yield Sample("analytics_segment_engagement", row.mean_engagement, {"segment_name": row.segment})
 
 
+# fmt: off
+SEGMENTS_FAMILIES = (
+    gauge("analytics_segment_size", "users", "Users in the engagement segment.", "segment_name"),
+    gauge("analytics_segment_engagement", "score", "Mean engagement score (0-10) of the segment's users.", "segment_name"),
+)
+# fmt: on
+
+
 SEGMENTS = Area(
     name="segments",
     title="User segments",
     description="Every active user in exactly one engagement segment, by the rules of analytics.yaml.",
     result_type="fawkes_analytics.metrics.segments:UserSegments",
     compute=_segments,
-    options=("compare",),
     tables=(
         TableSpec(
             "segments",
@@ -562,16 +511,7 @@ SEGMENTS = Area(
             colour=4,
         ),
     ),
-    families=(
-        MetricSpec("analytics_segment_size", "gauge", "Users in the engagement segment.", ("segment_name",), "users"),
-        MetricSpec(
-            "analytics_segment_engagement",
-            "gauge",
-            "Mean engagement score (0-10) of the segment's users.",
-            ("segment_name",),
-            "score",
-        ),
-    ),
+    families=SEGMENTS_FAMILIES,
     samples=_segment_samples,
     overview_charts=("segment_shares",),
 )
@@ -636,13 +576,22 @@ def _funnel_samples(funnels: Any, _time_range: Any) -> Iterator[Sample]:
             yield Sample("analytics_funnel_drop_off_rate", _ratio(row.drop_off_pct), labels)
 
 
+# fmt: off
+FUNNELS_FAMILIES = (
+    gauge("analytics_funnel_conversion_rate", "ratio", "People who reached the last step / people who entered (ratio 0-1).", "funnel_name"),
+    gauge("analytics_funnel_entered", "users", "People who entered the funnel (step 1) in the window.", "funnel_name"),
+    gauge("analytics_funnel_step_completion_rate", "ratio", "People who reached the step / people who entered (ratio 0-1).", "funnel_name", "step", "step_label"),
+    gauge("analytics_funnel_drop_off_rate", "ratio", "People lost since the previous step / people at the previous step (ratio 0-1).", "funnel_name", "step", "step_label"),
+)
+# fmt: on
+
+
 FUNNELS = Area(
     name="funnels",
     title="Conversion funnels",
     description="People who went through each funnel's steps in order (PostHog's definitions).",
     result_type="fawkes_analytics.metrics.funnels:FunnelResult",
     compute=_funnels,
-    options=("names", "breakdown"),
     kpis=funnel_kpis,
     tables=(
         TableSpec(
@@ -674,36 +623,7 @@ FUNNELS = Area(
             colour=1,
         ),
     ),
-    families=(
-        MetricSpec(
-            "analytics_funnel_conversion_rate",
-            "gauge",
-            "People who reached the last step / people who entered (ratio 0-1).",
-            ("funnel_name",),
-            "ratio",
-        ),
-        MetricSpec(
-            "analytics_funnel_entered",
-            "gauge",
-            "People who entered the funnel (step 1) in the window.",
-            ("funnel_name",),
-            "users",
-        ),
-        MetricSpec(
-            "analytics_funnel_step_completion_rate",
-            "gauge",
-            "People who reached the step / people who entered (ratio 0-1).",
-            ("funnel_name", "step", "step_label"),
-            "ratio",
-        ),
-        MetricSpec(
-            "analytics_funnel_drop_off_rate",
-            "gauge",
-            "People lost since the previous step / people at the previous step (ratio 0-1).",
-            ("funnel_name", "step", "step_label"),
-            "ratio",
-        ),
-    ),
+    families=FUNNELS_FAMILIES,
     samples=_funnel_samples,
     item="funnel",
     summary=TableSpec("summary", "Funnels", _funnels_summary),
@@ -731,7 +651,6 @@ RETENTION = Area(
     description="Cohorts by first activity and who comes back; new, returning, resurrecting and dormant users.",
     result_type="fawkes_analytics.metrics.retention:RetentionAndLifecycle",
     compute=_retention,
-    options=("period",),
     kpis=lambda result: [],
     tables=(
         TableSpec(
@@ -777,7 +696,6 @@ FEEDBACK = Area(
     description="Net promoter score from in-product surveys, over time and by category.",
     result_type="fawkes_analytics.metrics.feedback:FeedbackSummary",
     compute=_feedback,
-    options=("granularity",),
     tables=(
         TableSpec("nps_by_category", "NPS by category", columns=("category", "responses", "nps")),
         TableSpec("rating_distribution", "Ratings", columns=("score", "responses", "share")),

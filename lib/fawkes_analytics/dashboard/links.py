@@ -20,18 +20,13 @@ MAX_INLINE_REPORT_BYTES = 3_000_000
 
 
 @dataclass(frozen=True)
-class _Download:
-    name: str
-    filename: str
-    data: str
+class _Link:
+    """One link of the template: its text, a URL or inline data, and the file name to save as."""
 
-
-@dataclass(frozen=True)
-class _Report:
-    title: str
-    href: str | None
+    text: str
     filename: str
-    data: str | None
+    data: str | None = None  # base64, for a data: URI
+    href: str | None = None
 
 
 def _encode(data: bytes) -> str:
@@ -41,7 +36,7 @@ def _encode(data: bytes) -> str:
 def csv_links(tables: Mapping[str, pd.DataFrame], stem: str) -> Html:
     """Download links (data: URIs) with one CSV per table currently shown."""
     downloads = [
-        _Download(name, f"{stem}_{name}.csv", _encode(csv_text(frame).encode("utf-8")))
+        _Link(name, f"{stem}_{name}.csv", _encode(csv_text(frame).encode("utf-8")))
         for name, frame in tables.items()
         if frame is not None and not frame.empty
     ]
@@ -51,11 +46,11 @@ def csv_links(tables: Mapping[str, pd.DataFrame], stem: str) -> Html:
 def report_links(links: Sequence[ReportLink], max_inline_bytes: int = MAX_INLINE_REPORT_BYTES) -> Html:
     """Links to the latest published HTML reports (a URL, or the file as a download)."""
     shown = [
-        _Report(
+        _Link(
             link.title,
-            link.href,
             f"{link.report}-{link.run_id}.html",
             _encode(link.path.read_bytes()) if not link.href and link.size <= max_inline_bytes else None,
+            link.href,
         )
         for link in links
     ]
