@@ -8,6 +8,7 @@ overview report, under ``results["overview"]``) and ``Overview.from_dict`` rebui
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -83,12 +84,18 @@ class Overview(Result):
 
 
 def build_overview(
-    source: Source, catalog: Catalog, time_range: TimeRange, experiments_as_of: datetime | None = None
+    source: Source,
+    catalog: Catalog,
+    time_range: TimeRange,
+    experiments_as_of: datetime | None = None,
+    only: Iterable[str] | None = None,
 ) -> Overview:
-    """Compute the overview; experiments are read cumulatively up to the end of the range."""
+    """Compute the overview (or ``only`` the areas named); experiments are read cumulatively
+    up to the end of the range."""
+    wanted = set(only) if only is not None else None
     results = {
         area.name: area.run(source, catalog, time_range, as_of=experiments_as_of)
         for area in areas.AREAS
-        if area.in_overview
+        if area.in_overview and (wanted is None or area.name in wanted)
     }
     return Overview(time_range, results)
