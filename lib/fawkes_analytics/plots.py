@@ -78,11 +78,13 @@ def timeseries(
     ylabel: str | None = None,
     labels: Sequence[str] | None = None,
     percent: bool = False,
+    span: tuple[object, object] | None = None,
 ) -> Figure:
     """Lines over time, one per column, each with its own colour and marker.
 
     The value axis starts at 0, or spans the data with a line at 0 when a value is negative
-    (an NPS below zero, dormant users drawn downwards).
+    (an NPS below zero), and covers at least one unit (a single 0 still reads as 0). ``span``
+    (start, end) is the time axis: the report's range, even where there are no points.
     """
     if frame.empty:
         return empty(title)
@@ -107,6 +109,11 @@ def timeseries(
         ax.axhline(0, color="#333333", linewidth=0.8)
     else:
         ax.set_ylim(bottom=0)
+    low, high = ax.get_ylim()
+    if high - low < 1:
+        ax.set_ylim(low, low + 1)
+    if span is not None:
+        ax.set_xlim(*span)
     if len(columns) > 1:  # beside the plot, where it never hides a line
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.autofmt_xdate()

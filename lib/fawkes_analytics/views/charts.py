@@ -36,7 +36,7 @@ def chart(spec: ChartSpec, result: Any, tz: str = "UTC") -> Any:
     fmt = spec.format or (column(y[0]).format if y else "number")
     if spec.kind == "lines":
         data = frame.assign(**{spec.x: local_times(frame[spec.x], tz)})
-        return plots.timeseries(data, spec.x, y, title, labels=labels, percent=fmt == "percent")
+        return plots.timeseries(data, spec.x, y, title, labels=labels, percent=fmt == "percent", span=_span(result, tz))
     if spec.kind == "bars":
         data = frame.assign(**{spec.x: [cell(v, column(spec.x, v).format) for v in frame[spec.x]]})
         return plots.bars(data, spec.x, y[0], title, percent=fmt == "percent", color=spec.colour)
@@ -52,6 +52,15 @@ def chart(spec: ChartSpec, result: Any, tz: str = "UTC") -> Any:
         data = frame.assign(**{spec.x: local_times(frame[spec.x], tz).dt.strftime("%Y-%m-%d")})
         return plots.stacked(data, spec.x, y, title, labels, below_zero=spec.below_zero)
     raise ValueError(f"chart {spec.name}: unknown kind {spec.kind!r} (known: {', '.join(KINDS)})")
+
+
+def _span(result: Any, tz: str) -> tuple[Any, Any] | None:
+    """The result's range on a local time axis, when it has one."""
+    time_range = getattr(result, "time_range", None)
+    if not hasattr(time_range, "start"):
+        return None
+    bounds = local_times(pd.Series([time_range.start, time_range.end]), tz)
+    return bounds.iloc[0], bounds.iloc[1]
 
 
 def _cohort_labels(frame: pd.DataFrame, x: str, tz: str) -> list[str]:
