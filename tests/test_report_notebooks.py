@@ -67,7 +67,10 @@ CASES = {
 @pytest.mark.parametrize("report", list(CASES))
 def test_report_publishes_html_csv_json_matching_the_library(report: str, demo_env, tmp_path: Path) -> None:
     params = CASES[report]
-    record = runs.run_report(report, params, reports_dir=tmp_path / "reports", timeout=600)
+    pdf = ("pdf",) if shutil.which("chromium") else ()  # the PDF test below insists on Chromium
+    record = runs.run_report(
+        report, params, reports_dir=tmp_path / "reports", timeout=600, outputs=("html", "csv", "json", *pdf)
+    )
     assert record.status == "succeeded", record.error
     folder = Path(record.run_dir)
     html = (folder / "report.html").read_text(encoding="utf-8")
@@ -96,6 +99,22 @@ def test_report_publishes_html_csv_json_matching_the_library(report: str, demo_e
             )
     png = screens.screenshot(folder / "report.html", screens.ARTIFACTS / "reports" / f"{report}.png")
     assert png.read_bytes()[:8] == screens.PNG_MAGIC
+    if pdf:
+        check_pdf(folder, screens.ARTIFACTS / "reports" / f"{report}_pdf")
+
+
+def check_pdf(folder: Path, pictures: Path) -> None:
+    """A4 pages, each numbered 'Page n of N', no heading left at the foot of a page; kept as PNGs."""
+    pdf = folder / "report.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 10_000
+    pages = screens.pdf_pages(pdf, pictures)
+    assert {(round(p.width_pt), round(p.height_pt)) for p in pages} == {(595, 842)}  # A4 in points
+    for number, page in enumerate(pages, 1):
+        assert f"Page {number} of {len(pages)}" in page.text
+    # Headings stay with their content: each has text or a chart under it on its page.
+    notebook = nbformat.read(folder / "notebook.ipynb", 4)
+    headings = {text for _, text in render_module.table_of_contents(notebook)}
+    assert screens.stranded_headings(pdf, headings) == []
 
 
 def test_overview_payload_has_every_area(demo_env, tmp_path: Path) -> None:
@@ -178,13 +197,4 @@ def test_pdf_is_rendered_from_the_html(demo_env, tmp_path: Path) -> None:
         outputs=("html", "pdf", "csv", "json"),
     )
     assert record.succeeded, record.error
-    pdf = Path(record.run_dir) / "report.pdf"
-    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 10_000
-    pages = screens.pdf_pages(pdf, screens.ARTIFACTS / "reports" / "feature_adoption_pdf")
-    assert {(round(p.width_pt), round(p.height_pt)) for p in pages} == {(595, 842)}  # A4 in points
-    for number, page in enumerate(pages, 1):
-        assert f"Page {number} of {len(pages)}" in page.text
-    # Headings stay with their content: each has text or a chart under it on its page.
-    notebook = nbformat.read(Path(record.run_dir) / "notebook.ipynb", 4)
-    headings = {text for _, text in render_module.table_of_contents(notebook)}
-    assert screens.stranded_headings(pdf, headings) == []
+    check_pdf(Path(record.run_dir), screens.ARTIFACTS / "reports" / "feature_adoption_7d_pdf")

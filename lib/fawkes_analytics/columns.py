@@ -7,7 +7,8 @@ The formats are those of the KPI tiles (``formats.value``), so tiles and tables 
 A column that is not listed gets a label from its name and a format from its type.
 
 Extra cell formats beside the KPI ones: ``text``, ``ratio`` (a fraction 0-1 shown in
-percent), ``change_percent`` / ``change_points`` (signed changes), ``trend`` (arrow and
+percent), ``change_percent`` / ``change_points`` (signed changes), ``figure`` (text that already
+is a formatted number, kept as it is), ``trend`` (arrow and
 word), ``name`` (an identifier such as ``at_risk`` read as "At risk"), ``date`` and
 ``datetime`` (in the reporting time zone).
 """
@@ -15,13 +16,28 @@ word), ``name`` (an identifier such as ``at_risk`` read as "At risk"), ``date`` 
 from __future__ import annotations
 
 import numbers
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from . import formats
 from .labels import shorten
 
-NUMERIC_FORMATS = ("count", "percent", "duration", "number", "score", "ratio", "change_percent", "change_points")
+NUMERIC_FORMATS = (
+    "count",
+    "percent",
+    "duration",
+    "number",
+    "score",
+    "ratio",
+    "change_percent",
+    "change_points",
+    "figure",
+)
+# Text that already is a formatted number ('+9.38 pp', '40.16%', '127 / 109'): shown as it is,
+# aligned and kept whole like a number.
+FIGURE = re.compile(r"^[+\-−]?[\d.,]+(%| pp| / [\d,]+)?$")
 
 
 @dataclass(frozen=True)
@@ -169,8 +185,20 @@ def column(name: str, sample: Any = None) -> Column:
     return Column(label, "count" if isinstance(sample, numbers.Integral) else "number")
 
 
+def column_of(name: str, values: Iterable[Any]) -> Column:
+    """The column's label and format, judged from its values: text columns whose every value is
+    a formatted number ('40.16%', '+9.38 pp') are figures."""
+    present = [v for v in values if v is not None and v == v]
+    spec = column(name, present[0] if present else None)
+    if spec.format == "text" and present and all(isinstance(v, str) and FIGURE.match(v) for v in present):
+        return Column(spec.label, "figure")
+    return spec
+
+
 def cell(value: Any, fmt: str, tz: str = "UTC") -> str:
     """One table cell in its column's format (long text is shortened; the CSV keeps it whole)."""
+    if fmt == "figure":
+        return shorten(value) if isinstance(value, str) else formats.value(value)
     if fmt == "text":
         if isinstance(value, bool) or type(value).__name__ == "bool_":
             return "yes" if value else "no"

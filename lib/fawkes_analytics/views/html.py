@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .. import formats
-from ..columns import Column, cell, column
+from ..columns import Column, cell, column_of
 from ..kpi import Kpi
 from ..templates import Html, render
 
@@ -36,8 +36,7 @@ def table_columns(
     names = [c for c in shown if c in frame.columns] if shown else [str(c) for c in frame.columns]
     out = {}
     for name in names:
-        sample = next((v for v in frame[name] if v is not None and v == v), None) if len(frame) else None
-        spec = column(name, sample)
+        spec = column_of(name, frame[name])
         override = (labels or {}).get(name)
         out[name] = override if isinstance(override, Column) else Column(override, spec.format) if override else spec
     return out
