@@ -97,6 +97,7 @@ VARIABLES: dict[str, Variable] = {
         Variable("PATH_ROOTS", "extra folders path parameters may point into (separated by ':')"),
         Variable("FILE_MODE", "mode of published files (octal, 0600 to 0666)", "0666 minus the umask"),
         Variable("MAX_LABEL_LENGTH", "longest label shown before it is shortened", "80"),
+        Variable("PDF_PAGE_SIZE", "paper of PDF reports: A4, A3, A5, letter or legal", "A4"),
         Variable("WORKDIR", "the directory relative paths resolve against", "the current directory"),
         Variable("RUN_DIR", "the run folder of the report a kernel computes (set by the run layer)"),
         # schedules

@@ -86,6 +86,11 @@ SCHEMAS: dict[str, Any] = {
             "change": NUMBER_OR_NULL,
             "change_unit": STRING,
             "unit": STRING,
+            "format": STRING,
+            "direction": {"type": "string", "enum": ["higher", "lower", "neutral"]},
+            "trend": _nullable("string"),
+            "note": _nullable("string"),
+            "area": _nullable("string"),
         },
     ),
     "ReportPayload": _object(
