@@ -14,6 +14,7 @@ BENCHES = (
     "bench_startup.py",
     "bench_demo.py",
     "bench_metrics.py",
+    "bench_rollups.py",
     "bench_funnels.py",
     "bench_voila.py",
     "bench_api.py",

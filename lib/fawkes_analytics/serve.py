@@ -42,6 +42,7 @@ from typing import Any
 from . import settings
 from .errors import ParameterError
 from .kernel_env import restrict_process_environment
+from .settings import ApiSettings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866
@@ -179,8 +180,8 @@ def redacting_kernel_manager() -> type:
     return RedactingKernelManager
 
 
-def _build_app_class() -> Any:
-    """Voilà's application with the health handler and without config-file loading."""
+def _build_app_class(api_config: ApiSettings | None = None) -> Any:
+    """Voilà's application with the health handler, the API over ``api_config``, no config files."""
     import tornado.web
     from jupyter_server.utils import url_path_join
     from voila.app import Voila
@@ -207,7 +208,7 @@ def _build_app_class() -> Any:
 
         def init_handlers(self) -> list:
             health = (url_path_join(self.server_url or self.base_url, HEALTH_PATH), HealthHandler)
-            api = api_routes(self.server_url or self.base_url, server_token=self.token or "")  # docs/api.md
+            api = api_routes(self.server_url or self.base_url, self.token or "", api_config)  # docs/api.md
             return [health, *api, *super().init_handlers()]
 
     return FawkesVoila
@@ -267,10 +268,11 @@ def serve(
         cookie_secret=(settings.secret("VOILA_COOKIE_SECRET") or "").encode(),
         metrics_port=metrics_port,
     )
+    api_config = settings.api()  # before the environment is cut down: the API's tokens live there
     restrict_process_environment()  # from here on, only what kernels may see (kernel_env.py)
     # instance(), not a plain constructor: Voilà's renderers log through the global application
     # logger, and only a registered instance makes cell tracebacks reach the server log.
-    app = _build_app_class().instance(config=chosen.voila_config())
+    app = _build_app_class(api_config).instance(config=chosen.voila_config())
     app.initialize([])
     app.log.info(
         "Serving %s on %s:%s (auth %s, preheat %s, cull idle kernels after %ss)",
