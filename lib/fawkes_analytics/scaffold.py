@@ -7,7 +7,8 @@ example):
   ``run NAME --help`` show them; papermill injects the values of a run after it);
 - narrative markdown headings, one library call per code cell;
 - ``Report.open(...)`` to get the source, the catalog and the time range, ``report.kpis``,
-  ``report.chart`` and ``report.show_table`` to show results;
+  ``report.chart_of`` and ``report.table_of`` (the area registry's charts and tables) to show
+  results;
 - ``report.save()`` as the last cell, which writes data.json, CSVs and charts into the run
   folder (and nothing when the notebook is run interactively).
 
@@ -40,7 +41,6 @@ CELLS: list[tuple[str, str]] = [
     ("code", PARAMETERS),
     (
         "code",
-        "from fawkes_analytics import views\n"
         "from fawkes_analytics.metrics import usage_trends\n"
         "from fawkes_analytics.report import Report\n\n"
         'report = Report.open("{name}", "{title}", time_range, start, end, tz)\n'
@@ -63,11 +63,11 @@ CELLS: list[tuple[str, str]] = [
         "code",
         'usage = usage_trends(report.source, report.time_range, catalog=report.catalog)\nreport.add("usage", usage)',
     ),
-    ("code", "report.kpis(usage.kpis)"),
+    ("code", "report.kpis(usage)"),
     ("markdown", "## Over time\n\nSay what the reader should look for in the chart."),
-    ("code", 'report.chart("active_users", views.active_users_chart(usage, tz))'),
+    ("code", 'report.chart_of(usage, "active_users")'),
     ("markdown", "## Top pages\n\nThe table shows the top rows; the CSV beside the report has them all."),
-    ("code", 'report.show_table(views.breakdown_table(usage.top_pages, "page", "Page"))'),
+    ("code", 'report.table_of(usage, "top_pages")'),
     ("code", "report.save();"),
 ]
 
