@@ -93,17 +93,18 @@ def run_all_cells(lab: str) -> tuple[str, list[str]]:
         page.wait_for_selector(".jp-NotebookPanel-toolbar >> text=Fawkes Analytics", timeout=60_000)
         page.click("li.lm-MenuBar-item >> text=Run")
         page.click('li.lm-Menu-item[data-command="runmenu:run-all"]')  # Run > Run All Cells
-        tiles = page.locator(".jp-OutputArea-output").filter(has_text="Visitors")
-        tiles.first.wait_for(timeout=240_000)
-        page.wait_for_selector(".jp-OutputArea-output img", timeout=120_000)  # a chart came back too
+        # Run All scrolls to the last cell, and JupyterLab draws only the cells in view: wait for
+        # the run to end first, then look for the KPI tiles at the top.
+        page.wait_for_selector(".jp-OutputArea-output img", state="attached", timeout=240_000)  # a chart came back
         # every cell ran: no prompt still shows [*] (queued or running)
         page.wait_for_function(
             "() => ![...document.querySelectorAll('.jp-InputPrompt')].some(p => p.innerText.includes('*'))",
             timeout=240_000,
         )
-        # back to the top (JupyterLab draws only the cells in view) for the picture of the KPI tiles
         page.evaluate("() => document.querySelector('.jp-NotebookPanel .jp-WindowedPanel-outer').scrollTo(0, 0)")
-        page.locator(".jp-OutputArea-output").filter(has_text="Visitors").first.wait_for(state="visible")
+        tiles = page.locator(".jp-OutputArea-output .fwk-tiles").filter(has_text="Visitors")  # the KPI tiles
+        tiles.first.wait_for(state="visible", timeout=60_000)
+        tiles.first.scroll_into_view_if_needed()
         news = page.locator(".jp-Notification-Toast button", has_text="No")
         if news.count():
             news.first.click()
