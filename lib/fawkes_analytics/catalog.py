@@ -1,7 +1,8 @@
 """The catalog: ``analytics.yaml``, where data scientists define what the reports measure.
 
 It holds features (which events count as use), funnels, segment rules, experiments, KPI
-thresholds and how many runs each report keeps. Loading validates the whole file against
+thresholds, the sensitivity of the unusual-change flags and how many runs each report keeps.
+Loading validates the whole file against
 ``schemas/analytics.schema.json`` (unknown keys and wrong types are refused), then checks what
 a schema cannot say; every ``ConfigError`` names the file, the line, the key and what is
 allowed. Experiments and segment rules keep their raw mapping here and are parsed by their
@@ -24,6 +25,8 @@ DEFAULT_PATH = Path(__file__).resolve().parents[2] / "analytics.yaml"
 FUNNEL_ORDERS = ("ordered", "strict", "unordered")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+SENSITIVITY_LEVELS = ("low", "medium", "high")
+DAILY_KPIS = ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration", "nps")  # see anomalies.kpis
 
 
 def parse_duration(value: object, path: str, key: str) -> timedelta:
@@ -89,6 +92,7 @@ class Catalog:
     engagement_event: str = "engagement"  # keeps a session open, counts nowhere (Plausible)
     retention: dict[str, Any] = field(default_factory=dict)  # report -> retention.RetentionPolicy
     default_retention: Any = None  # retention.RetentionPolicy, or None for the built-in default
+    anomaly_sensitivity: dict[str, str | float] = field(default_factory=dict)  # KPI or "default" -> level
 
     def funnel(self, name: str) -> Funnel:
         from .errors import ParameterError
@@ -186,6 +190,21 @@ def _parse_retention(raw: Any, where: str) -> tuple[dict[str, Any], Any]:
     return reports, default
 
 
+def _parse_sensitivity(raw: Any, where: str, features: dict, funnels: dict) -> dict[str, str | float]:
+    """``anomalies.sensitivity``: a level or robust z threshold per known KPI (or ``default``)."""
+    levels = ((raw or {}).get("sensitivity") or {}) if isinstance(raw, dict) else {}
+    known = ["default", *DAILY_KPIS, *(f"conversion.{f}" for f in funnels), *(f"adoption.{f}" for f in features)]
+    for kpi, level in levels.items():
+        key = f"anomalies.sensitivity.{kpi}"
+        if kpi not in known:
+            raise ConfigError(where, key, f"unknown KPI {kpi!r} (allowed: {', '.join(known)})")
+        if level not in SENSITIVITY_LEVELS and not (isinstance(level, (int, float)) and not isinstance(level, bool)):
+            raise ConfigError(
+                where, key, f"{level!r} is not allowed (allowed: {', '.join(SENSITIVITY_LEVELS)} or a number)"
+            )
+    return dict(levels)
+
+
 def _parse(raw: dict[str, Any], where: str) -> Catalog:
     features = _unique(
         [_parse_feature(f, where, f"features[{i}]") for i, f in enumerate(raw.get("features", []) or [])],
@@ -212,4 +231,5 @@ def _parse(raw: dict[str, Any], where: str) -> Catalog:
         engagement,
         retention,
         default_retention,
+        _parse_sensitivity(raw.get("anomalies"), where, features, funnels),
     )
