@@ -8,7 +8,7 @@ partly covered) and
 responses), which the detector uses to weigh days of different size. Where each comes from:
 
 - visitors, visits, pageviews, bounce rate, visit duration: ``usage_trends(..., "day")``'s
-  time series (Plausible's definitions; the bounce rate and duration of a day are those of
+  time series (``usage_timeseries``: the same numbers without the tables; Plausible's definitions; the bounce rate and duration of a day are those of
   the sessions whose last event falls in it); base: the day's visits (the day's own count for
   visitors, visits and pageviews);
 - adoption of each feature: ``feature_adoption(..., "day")``; base: the day's active users;
@@ -33,9 +33,10 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ..catalog import Catalog, Funnel
-from ..metrics import feature_adoption, feedback_summary, usage_trends
+from ..metrics import feature_adoption, feedback_summary
 from ..metrics.buckets import SLOT_SECONDS, calendar
 from ..metrics.funnel_paths import US, Window, attempts, drop_excluded, exclusion_events
+from ..metrics.usage import usage_timeseries
 from ..sources.base import Source
 from ..timerange import TimeRange
 from .kpis import USAGE, KpiSpec, all_kpis
@@ -90,9 +91,9 @@ def _days_of(starts: pd.Series) -> list[date]:
     return [pd.Timestamp(s).date() for s in starts]
 
 
-def usage_series(source: Source, span: TimeRange) -> dict[str, pd.DataFrame]:
+def usage_series(source: Source, span: TimeRange, catalog: Catalog | None = None) -> dict[str, pd.DataFrame]:
     """Visitors, visits, pageviews, bounce rate and visit duration per day of ``span``."""
-    ts = usage_trends(source, span, "day").timeseries
+    ts = usage_timeseries(source, span, "day", catalog=catalog)
     days = _days_of(ts["start"])
     visits = ts["visits"].astype("float64")
     out = {}
@@ -221,7 +222,7 @@ def daily_series(
     done = last_complete_day(as_of, tz) if as_of is not None else last
     frames: dict[str, pd.DataFrame] = {}
     if any(name in specs for name in USAGE):
-        frames.update({k: v for k, v in usage_series(source, span).items() if k in specs})
+        frames.update({k: v for k, v in usage_series(source, span, catalog).items() if k in specs})
     if any(name.startswith("adoption.") for name in specs):
         frames.update({f"adoption.{k}": v for k, v in adoption_series(source, catalog, span).items()})
     if "nps" in specs:
