@@ -42,6 +42,7 @@ from typing import Any
 from . import __version__, atomic, workfolder
 from . import parameters as parameter_checks
 from .errors import DiskFull, ParameterError
+from .export import formats as export_formats
 from .export.json import write_json
 from .kernel_env import kernel_env
 from .process import kill_tree
@@ -293,6 +294,7 @@ def _execute_and_render(
         if "csv" not in outputs:
             for csv_file in work.glob("*.csv"):
                 csv_file.unlink()
+        export_formats.write(outputs, work, data)  # registered formats (export/formats.py)
     except Exception as exc:  # rendering problems fail the run, they never publish half a report
         if atomic.is_disk_full(exc):
             raise DiskFull(str(work.parent), str(exc)) from exc
@@ -332,9 +334,9 @@ def run_report(
     """
     timeout = _positive("timeout", timeout)
     cell_timeout = _positive("cell_timeout", cell_timeout)
-    unknown = [o for o in outputs if o not in OUTPUTS]
+    unknown = [o for o in outputs if o not in export_formats.names()]
     if unknown:
-        raise ParameterError("outputs", f"unknown output {unknown[0]!r}", list(OUTPUTS))
+        raise ParameterError("outputs", f"unknown output {unknown[0]!r}", list(export_formats.names()))
     notebook = notebook_path(report, notebooks)
     reports_root = Path(reports_dir or default_reports_dir())
     params = parameter_checks.resolve(notebook, parameters, reports_dir=reports_root)

@@ -187,6 +187,8 @@ def _build_app_class() -> type:
     from jupyter_server.utils import url_path_join
     from voila.app import Voila
 
+    from .api import routes as api_routes
+
     class HealthHandler(tornado.web.RequestHandler):
         """Answers 200 from the event loop: no notebook, no kernel, no authentication."""
 
@@ -207,7 +209,8 @@ def _build_app_class() -> type:
 
         def init_handlers(self) -> list:
             health = (url_path_join(self.server_url or self.base_url, HEALTH_PATH), HealthHandler)
-            return [health, *super().init_handlers()]
+            api = api_routes(self.server_url or self.base_url, server_token=self.token or "")  # docs/api.md
+            return [health, *api, *super().init_handlers()]
 
     return FawkesVoila
 

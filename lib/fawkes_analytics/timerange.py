@@ -82,6 +82,12 @@ class TimeRange:
     def to_dict(self) -> dict[str, str]:
         return {"label": self.label, "start": self.start.isoformat(), "end": self.end.isoformat(), "tz": self.tz}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> TimeRange:
+        """The range whose ``to_dict()`` is ``data``."""
+        start, end = datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"])
+        return cls(start, end, data.get("tz") or "UTC", data.get("label") or CUSTOM)
+
 
 def _zone(tz: str) -> ZoneInfo:
     try:

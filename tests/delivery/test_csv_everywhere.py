@@ -13,7 +13,7 @@ import re
 import pandas as pd
 from sched_support import build_run_folder
 
-from fawkes_analytics.dashboard.views import csv_links_html
+from fawkes_analytics.dashboard.links import csv_links
 from fawkes_analytics.delivery import deliver
 from fawkes_analytics.export.csv import csv_text, write_csv
 from fawkes_analytics.schedules.config import parse_schedule
@@ -53,7 +53,7 @@ def test_the_writer_quotes_cr_and_lf_and_neutralises_formulas(tmp_path) -> None:
 
 
 def test_dashboard_downloads_use_the_safe_writer() -> None:
-    markup = csv_links_html({"hostile": FRAME}, "overview_7d")
+    markup = str(csv_links({"hostile": FRAME}, "overview_7d"))
     (payload,) = re.findall(r'href="data:text/csv;base64,([^"]+)"', markup)
     check(base64.b64decode(payload).decode("utf-8"))
 

@@ -14,7 +14,6 @@ from fawkes_analytics.export.json import dumps
 from fawkes_analytics.export.prometheus import _Families, build_registry, exposition
 from fawkes_analytics.labels import ELLIPSIS, shorten
 from fawkes_analytics.metrics.kpis import Kpi
-from fawkes_analytics.report import html_table, kpi_tiles
 
 HUGE = "utm-" + "x" * 1_000_000  # the 1 MB utm_campaign that made a PDF time out
 
@@ -34,8 +33,8 @@ def test_the_limit_is_configurable(monkeypatch) -> None:
 
 
 def test_html_tables_and_kpi_tiles_show_the_short_label() -> None:
-    table = html_table(pd.DataFrame({HUGE: [HUGE], "visitors": [3]})).markup
-    tiles = kpi_tiles([Kpi.compare("campaign", HUGE, 3.0, 2.0)]).markup
+    table = views.table(pd.DataFrame({HUGE: [HUGE], "visitors": [3]})).markup
+    tiles = views.tiles([Kpi.compare("campaign", HUGE, 3.0, 2.0)]).markup
     for markup in (table, tiles):
         assert HUGE not in markup and shorten(HUGE) in markup and len(markup) < 5_000
 

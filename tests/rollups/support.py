@@ -60,7 +60,9 @@ class EventLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         con = duckdb.connect(str(path))
-        con.execute("CREATE TABLE events (" + ", ".join(f'"{c}" {t}' for c, t in EVENT_COLUMNS.items()) + ")")
+        # event_name NOT NULL, as in the demo file: engines type such columns differently
+        columns = ", ".join(f'"{c}" {t}' + (" NOT NULL" if c == "event_name" else "") for c, t in EVENT_COLUMNS.items())
+        con.execute(f"CREATE TABLE events ({columns})")
         con.execute("CREATE TABLE feedback (" + ", ".join(f'"{c}" {t}' for c, t in FEEDBACK_COLUMNS.items()) + ")")
         con.close()
 

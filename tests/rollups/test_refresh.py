@@ -104,31 +104,32 @@ def test_late_events_rebuild_the_days_they_touch(log):
     assert third.mode == "unchanged" and third.data_version == second.data_version
 
 
-def test_a_session_open_at_midnight_moves_the_cut_back(log):
+def test_a_session_open_at_midnight_is_derived_again_whole(log):
     # w is active every 20 minutes from 03-01 22:00 to 03-02 02:00 (one session across
-    # midnight); an event on 03-02 03:00 arrives later. Rebuilding from 03-02 alone would cut
-    # that session in two, so the refresh starts at 03-01, where the session starts.
+    # midnight, 13 pageviews); y is active on 03-01 morning only. An event on 03-02 03:00
+    # arrives later. The refresh starts at 03-02 00:00 for everyone, but reads w's events from
+    # the start of w's session (22:00), so that session stays whole; y's day is not read again.
     times = pd.date_range("2026-03-01 22:00", "2026-03-02 02:00", freq="20min")
-    log.append(
-        pd.DataFrame(
-            {
-                "event_id": [f"w{i}" for i in range(len(times))],
-                "timestamp": times,
-                "user_id": "w",
-                "event_name": "pageview",
-            }
-        )
+    rows = pd.DataFrame({"event_id": [f"w{i}" for i in range(len(times))], "timestamp": times, "user_id": "w"})
+    morning = pd.DataFrame(
+        {
+            "event_id": ["y1", "y2"],
+            "timestamp": pd.to_datetime(["2026-03-01 08:00", "2026-03-01 08:05"]),
+            "user_id": "y",
+        }
     )
+    log.append(pd.concat([rows, morning]).assign(event_name="pageview"))
     log.refresh()
-    log.append(
-        pd.DataFrame(
-            [{"event_id": "x", "timestamp": pd.Timestamp("2026-03-02 03:00"), "user_id": "x", "event_name": "pageview"}]
-        )
-    )
+    late = {"event_id": "x", "timestamp": pd.Timestamp("2026-03-02 03:00"), "user_id": "x", "event_name": "pageview"}
+    log.append(pd.DataFrame([late]))
     result = log.refresh()
-    assert result.cut == pd.Timestamp("2026-03-01").to_pydatetime()
+    assert result.cut == pd.Timestamp("2026-03-02").to_pydatetime()
+    assert log.store.latest().build["from"] == "2026-03-01T22:00:00"
+    # Read again: w's 13 events from 22:00 (7 of them after midnight) and x's one; not y's.
+    assert result.events_read == 7 + 1
     sessions = store_tables(log)["sessions"]
     assert sessions.loc[sessions["user_id"] == "w", "pageviews"].tolist() == [len(times)]
+    assert sessions["user_id"].tolist().count("y") == 1
 
 
 def test_data_quality_gate(log, monkeypatch):

@@ -19,7 +19,6 @@ with the subject "unsubscribe").
 from __future__ import annotations
 
 import hashlib
-import html
 import mimetypes
 import os
 import re
@@ -33,10 +32,12 @@ from email.utils import formataddr, formatdate
 from pathlib import Path
 from typing import Any
 
+from .. import areas, formats
 from ..errors import ConfigError
-from ..labels import shorten
-from ..report import format_value
+from ..kpi import Kpi
 from ..sources.base import read_secret, redact_text
+from ..templates import render
+from ..templates import render_text as render_text_template
 from .state import read_json
 
 REPORTS_URL_ENV = "FAWKES_ANALYTICS_REPORTS_URL"  # where reports/ is published, for links
@@ -149,8 +150,14 @@ class RunView:
     status: str
     title: str
     error: str | None
-    kpis: Mapping[str, Mapping[str, Any]]
+    kpis: Mapping[str, Mapping[str, Any]]  # data.json's KPIs as published
     charts: tuple[Path, ...]
+    facts: tuple[str, ...] = ()  # range and freshness, in the report's time zone
+
+    @property
+    def headline(self) -> list[Kpi]:
+        """The published KPIs as ``Kpi`` objects (with their labels, formats and directions)."""
+        return [Kpi.from_dict(kpi, name) for name, kpi in self.kpis.items() if isinstance(kpi, Mapping)]
 
     @classmethod
     def load(cls, run_dir: Path, report: str | None = None) -> RunView:
@@ -167,6 +174,7 @@ class RunView:
             error=record.get("error"),
             kpis=data.get("kpis") or {},
             charts=tuple(sorted((run_dir / "charts").glob("*.png"))),
+            facts=tuple(formats.published_facts(data)),
         )
 
     def url(self, base_url: str | None) -> str | None:
@@ -188,70 +196,50 @@ class RunView:
         return files
 
 
-def format_change(kpi: Mapping[str, Any]) -> str:
-    """``+12.5%`` or ``-3.1 pp`` (percentage points for rates), empty when unknown."""
-    change = kpi.get("change")
-    if change is None or isinstance(change, bool) or not isinstance(change, (int, float)):
-        return ""
-    unit = kpi.get("change_unit") or "%"
-    suffix = " pp" if unit in ("pp", "points", "percentage_points") else "%"
-    return f"{change:+.1f}{suffix}"
+@dataclass(frozen=True)
+class _KpiGroup:
+    title: str | None
+    kpis: list[formats.KpiView]
 
 
-def _kpi_rows(run: RunView) -> list[tuple[str, str, str]]:
-    return [
-        (shorten(k.get("label") or name), format_value(k.get("value"), k.get("unit")), format_change(k))
-        for name, k in run.kpis.items()
-        if isinstance(k, Mapping)
-    ]
+def _kpi_groups(run: RunView) -> list[_KpiGroup]:
+    """The KPIs by area of the registry, worded and coloured like the report's tiles."""
+    return [_KpiGroup(title, [formats.kpi_view(k) for k in kpis]) for title, kpis in areas.grouped(run.headline)]
 
 
 def render_text(run: RunView, url: str | None, note: str | None = None) -> str:
-    """Plain-text alternative: KPIs one per line, then the link."""
-    lines = [run.title, "=" * len(run.title), ""]
-    rows = _kpi_rows(run)
-    width = max((len(r[0]) for r in rows), default=0)
-    lines += [
-        f"{label.ljust(width)}  {value}" + (f"  ({change} vs previous period)" if change else "")
-        for label, value, change in rows
-    ]
-    if run.charts:
-        lines += ["", f"{len(run.charts)} chart(s) are shown in the HTML version of this email."]
-    if note:
-        lines += ["", note]
-    if url:
-        lines += ["", f"Full report: {url}"]
-    lines += ["", f"Run {run.run_id} of report '{run.report}'."]
-    return "\n".join(lines) + "\n"
+    """Plain-text alternative: KPIs one per line (grouped by area), then the link."""
+    groups = _kpi_groups(run)
+    width = max((len(v.label) for g in groups for v in g.kpis), default=0)
+    return render_text_template(
+        "email/report.txt.j2",
+        title=run.title,
+        facts=run.facts,
+        groups=groups,
+        width=width,
+        charts=run.charts,
+        note=note,
+        url=url,
+        run_id=run.run_id,
+        report=run.report,
+    )
 
 
 def render_html(run: RunView, url: str | None, chart_cids: Sequence[tuple[Path, str]], note: str | None = None) -> str:
     """HTML body with inline styles only (mail clients drop <style> and scripts)."""
-    e = html.escape
-    cell = "padding:6px 12px;border-bottom:1px solid #e5e7eb;"
-    rows = "".join(
-        f'<tr><td style="{cell}">{e(label)}</td><td style="{cell}text-align:right;font-weight:bold">{e(value)}</td>'
-        f'<td style="{cell}text-align:right;color:{"#15803d" if change.startswith("+") else "#b91c1c" if change.startswith("-") else "#6b7280"}">{e(change)}</td></tr>'
-        for label, value, change in _kpi_rows(run)
-    )
-    table = (
-        f'<table role="presentation" cellspacing="0" style="border-collapse:collapse;font-size:14px"><tr>'
-        f'<th style="{cell}text-align:left">KPI</th><th style="{cell}text-align:right">Value</th>'
-        f'<th style="{cell}text-align:right">vs previous</th></tr>{rows}</table>'
-        if rows
-        else ""
-    )
-    charts = "".join(
-        f'<p><img src="cid:{cid}" alt="{e(path.stem.replace("_", " "))}" width="600" style="max-width:100%;height:auto;display:block"></p>'
-        for path, cid in chart_cids
-    )
-    link = f'<p><a href="{e(url)}" style="color:#1d4ed8">Open the full report</a></p>' if url else ""
-    note_html = f'<p style="color:#92400e">{e(note)}</p>' if note else ""
-    return (
-        '<!DOCTYPE html><html><head><meta charset="utf-8"></head>'
-        '<body style="font-family:Arial,Helvetica,sans-serif;color:#111827;margin:0;padding:16px">'
-        f'<h1 style="font-size:20px;margin:0 0 12px">{e(run.title)}</h1>{table}{charts}{note_html}{link}'
-        f'<p style="color:#6b7280;font-size:12px">Run {e(run.run_id)} of report {e(run.report)}.</p></body></html>'
+    charts = [{"cid": cid, "alt": path.stem.replace("_", " ")} for path, cid in chart_cids]
+    return str(
+        render(
+            "email/report.html.j2",
+            title=run.title,
+            facts=run.facts,
+            groups=_kpi_groups(run),
+            charts=charts,
+            note=note,
+            url=url,
+            run_id=run.run_id,
+            report=run.report,
+        )
     )
 
 

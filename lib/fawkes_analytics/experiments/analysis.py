@@ -50,7 +50,7 @@ POWER_COLUMNS = [
 ]
 
 
-@dataclass
+@dataclass(eq=False)
 class ExperimentResult(Result):
     """One experiment's readout. Show ``recommendation`` first, then its evidence, then diagnostics.
 

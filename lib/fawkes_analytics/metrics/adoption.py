@@ -12,20 +12,23 @@ feature and period:
   ``catalog.adoption_trend_threshold_pct`` percent (relative, Plausible change rules: old 0
   and new > 0 is +100 %) against the previous period, otherwise "stable".
 
-The rate change is also given in percentage points (``rate_change_points``). The time series
+Each feature's previous-period values are ``<column>_previous``; the adoption rate's change is
+``adoption_rate_change`` in percentage points (its KPI change) and ``adoption_rate_change_pct``
+relative, in percent (what the trend reads). The time series
 has the same numbers per hour/day/week bucket of the reporting time zone, with distinct users
 counted per bucket by the engine. An event listed under two features counts for both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
 from ..catalog import Catalog
+from ..kpi import POINTS, Kpi, KpiSpec
 from ..results import Result, percent_change, point_change
 from ..rollups.derive import SLOT_SECONDS
 from ..rollups.tables import tables_for
@@ -34,9 +37,12 @@ from ..timerange import TimeRange
 from . import buckets
 
 TREND_UP, TREND_DOWN, TREND_STABLE = "up", "down", "stable"
+# One KPI per feature (named after it): its adoption rate, compared in percentage points,
+# with the feature's trend (the threshold rule above) as the direction of the move.
+ADOPTION_KPI = KpiSpec("adoption", "Adoption", "%", "percent", change_unit=POINTS)
 
 
-@dataclass
+@dataclass(eq=False)
 class FeatureAdoption(Result):
     """Per-feature adoption with the previous period, a trend label and a time series."""
 
@@ -44,10 +50,30 @@ class FeatureAdoption(Result):
     granularity: str
     threshold_pct: float
     active_users: int
-    active_users_previous: int
     features: pd.DataFrame
     timeseries: pd.DataFrame
     segment: str | None = None
+    previous: dict[str, float] = field(default_factory=dict)  # active_users of the previous period
+
+    @property
+    def active_users_previous(self) -> int:
+        """The older name of ``previous["active_users"]``."""
+        return int(self.previous["active_users"])
+
+    @property
+    def kpis(self) -> list[Kpi]:
+        """One tile per feature: adoption rate, change in percentage points, the feature's trend."""
+        return [
+            ADOPTION_KPI.of(
+                r.adoption_rate,
+                r.adoption_rate_previous,
+                change=r.adoption_rate_change,
+                trend=r.trend,
+                name=f"adoption_{r.feature}",
+                label=r.title,
+            )
+            for r in self.features.itertuples()
+        ]
 
 
 def trend_label(change_pct: float | None, threshold_pct: float) -> str:
@@ -128,13 +154,13 @@ def feature_adoption(
     table["adoption_rate_previous"] = [
         100.0 * u / active_old if active_old else 0.0 for u in table["unique_users_previous"]
     ]
-    table["rate_change_pct"] = [
+    table["adoption_rate_change_pct"] = [
         percent_change(n, o) for n, o in zip(table["adoption_rate"], table["adoption_rate_previous"], strict=True)
     ]
-    table["rate_change_points"] = [
+    table["adoption_rate_change"] = [
         point_change(n, o) for n, o in zip(table["adoption_rate"], table["adoption_rate_previous"], strict=True)
     ]
-    table["trend"] = [trend_label(c, catalog.adoption_trend_threshold_pct) for c in table["rate_change_pct"]]
+    table["trend"] = [trend_label(c, catalog.adoption_trend_threshold_pct) for c in table["adoption_rate_change_pct"]]
     table = table[
         [
             "feature",
@@ -145,8 +171,8 @@ def feature_adoption(
             "adoption_rate_previous",
             "unique_users_previous",
             "usage_count_previous",
-            "rate_change_pct",
-            "rate_change_points",
+            "adoption_rate_change",
+            "adoption_rate_change_pct",
             "trend",
         ]
     ]
@@ -155,12 +181,12 @@ def feature_adoption(
         granularity=granularity,
         threshold_pct=catalog.adoption_trend_threshold_pct,
         active_users=active_cur,
-        active_users_previous=active_old,
         features=table,
         timeseries=_timeseries(slots.filter(now), used.filter(is_cur), catalog, time_range, granularity)
         if names
         else _empty_series(),
         segment=segment,
+        previous={"active_users": active_old},
     )
 
 

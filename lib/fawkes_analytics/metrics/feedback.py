@@ -10,11 +10,12 @@ category (responses without a category are grouped under "(none)").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ibis.expr.types as ir
 import pandas as pd
 
+from ..kpi import POINTS, Kpi, KpiSpec, percent_change
 from ..results import Result, point_change
 from ..rollups.derive import SLOT_SECONDS
 from ..rollups.tables import tables_for
@@ -25,9 +26,21 @@ from . import buckets
 NONE_LABEL = "(none)"
 
 
-@dataclass
+# NPS runs from -100 to 100; its change is in points.
+KPIS = (
+    KpiSpec("nps", "Net promoter score", "", "score", change_unit=POINTS),
+    KpiSpec("responses", "Survey responses"),
+)
+KPI_NAMES = {"nps": "nps", "responses": "nps_responses"}  # the names reports and data.json use
+
+
+@dataclass(eq=False)
 class FeedbackSummary(Result):
-    """NPS with its previous period, NPS over time and by category, rating distributions."""
+    """NPS with its previous period, NPS over time and by category, rating distributions.
+
+    ``previous`` and ``change`` hold the previous period's ``nps`` and ``responses`` and their
+    changes (NPS in points, responses in percent).
+    """
 
     time_range: TimeRange
     granularity: str
@@ -36,8 +49,6 @@ class FeedbackSummary(Result):
     passives: int
     detractors: int
     nps: float | None
-    nps_previous: float | None
-    nps_change: float | None
     ratings: int
     rating_mean: float | None
     nps_timeseries: pd.DataFrame
@@ -45,6 +56,25 @@ class FeedbackSummary(Result):
     rating_distribution: pd.DataFrame
     rating_timeseries: pd.DataFrame
     rating_by_category: pd.DataFrame
+    previous: dict[str, float | None] = field(default_factory=dict)
+    change: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def nps_previous(self) -> float | None:
+        """The older name of ``previous["nps"]``."""
+        return self.previous.get("nps")
+
+    @property
+    def nps_change(self) -> float | None:
+        """The older name of ``change["nps"]``."""
+        return self.change.get("nps")
+
+    @property
+    def kpis(self) -> list[Kpi]:
+        """The NPS and the number of NPS responses, against the previous period."""
+        return [
+            spec.of(getattr(self, spec.name), self.previous.get(spec.name), name=KPI_NAMES[spec.name]) for spec in KPIS
+        ]
 
 
 def nps_score(promoters: int, detractors: int, responses: int) -> float | None:
@@ -129,8 +159,6 @@ def feedback_summary(source: Source, time_range: TimeRange, granularity: str | N
         passives=pick(cur, "passives"),
         detractors=pick(cur, "detractors"),
         nps=nps_now,
-        nps_previous=nps_old,
-        nps_change=point_change(nps_now, nps_old),
         ratings=total,
         rating_mean=mean,
         nps_timeseries=series[["bucket", "start", "responses", "promoters", "passives", "detractors", "nps"]],
@@ -138,6 +166,11 @@ def feedback_summary(source: Source, time_range: TimeRange, granularity: str | N
         rating_distribution=dist,
         rating_timeseries=rating_series,
         rating_by_category=rating_cat,
+        previous={"nps": nps_old, "responses": pick(old, "responses")},
+        change={
+            "nps": point_change(nps_now, nps_old),
+            "responses": percent_change(pick(cur, "responses"), pick(old, "responses")),
+        },
     )
 
 

@@ -62,7 +62,7 @@ def _active_slots(tables: Tables, name: str | None, start: object, end: object) 
     return slots.filter(slots.event_name == name).select("user_id", "slot")
 
 
-@dataclass
+@dataclass(eq=False)
 class Retention(Result):
     """Cohort sizes and retained users per period, in both modes, as long and matrix tables."""
 
@@ -75,7 +75,7 @@ class Retention(Result):
     matrix_on_or_after: pd.DataFrame
 
 
-@dataclass
+@dataclass(eq=False)
 class Lifecycle(Result):
     """Counts of new, returning, resurrecting and dormant users per period."""
 
@@ -83,6 +83,24 @@ class Lifecycle(Result):
     period: str
     event: str | None
     periods: pd.DataFrame
+
+
+@dataclass(eq=False)
+class RetentionAndLifecycle(Result):
+    """Cohort retention and the lifecycle of the same range and period: the retention area."""
+
+    retention: Retention
+    lifecycle: Lifecycle
+
+    def to_frames(self) -> dict[str, pd.DataFrame]:
+        return {f"retention_{n}": f for n, f in self.retention.to_frames().items()} | {
+            f"lifecycle_{n}": f for n, f in self.lifecycle.to_frames().items()
+        }
+
+
+def retention_and_lifecycle(source: Source, time_range: TimeRange, period: str = "day") -> RetentionAndLifecycle:
+    """Retention (every user a start event, any activity a return) and lifecycle by ``period``."""
+    return RetentionAndLifecycle(retention(source, time_range, period=period), lifecycle(source, time_range, period))
 
 
 def retention(

@@ -30,13 +30,18 @@ Engagement score (0-10), over the horizon, monotone in each input::
           + 0.2 * features_used / number_of_catalog_features)
 
 Power-user curve: users by number of active days among the last 7 (L7) and 28 (L28) days.
+
+KPIs: the users in scope and the size of each segment, against the previous period when
+``user_segments(..., compare=True)`` computed it (``previous`` and ``change``, keyed
+``population`` and by segment name). Whether a growing segment is good news depends on the
+segment: more new and power users is good, more at-risk users is bad, the rest is neutral.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -46,6 +51,7 @@ import pandas as pd
 
 from ..catalog import Catalog
 from ..errors import ConfigError, ParameterError
+from ..kpi import HIGHER_IS_BETTER, LOWER_IS_BETTER, NEUTRAL, Kpi, KpiSpec, percent_change
 from ..results import Result
 from ..rollups.derive import SLOT_SECONDS
 from ..rollups.tables import tables_for
@@ -291,7 +297,17 @@ def restrict(table: ir.Table, users: ir.Table) -> ir.Table:
     return table.semi_join(users, "user_id")
 
 
-@dataclass
+POPULATION_KPI = KpiSpec("segment_population", "Users in scope")
+SEGMENT_DIRECTIONS = {"new": HIGHER_IS_BETTER, "power": HIGHER_IS_BETTER, "at_risk": LOWER_IS_BETTER}
+
+
+def segment_kpi(segment: str) -> KpiSpec:
+    """The KPI of one segment's size: 'At risk users', lower is better; unknown segments are neutral."""
+    label = f"{segment.replace('_', ' ').capitalize()} users"
+    return KpiSpec(f"segment_{segment}", label, direction=SEGMENT_DIRECTIONS.get(segment, NEUTRAL))
+
+
+@dataclass(eq=False)
 class UserSegments(Result):
     """Segment sizes, shares and activity; engagement score spread; the power-user curve."""
 
@@ -302,13 +318,39 @@ class UserSegments(Result):
     segments: pd.DataFrame
     power_curve: pd.DataFrame
     engagement_histogram: pd.DataFrame
+    previous: dict[str, float] = field(default_factory=dict)
+    change: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def kpis(self) -> list[Kpi]:
+        """Users in scope and each segment's size, with the previous period when it was computed."""
+        kpis = [POPULATION_KPI.of(self.population, self.previous.get("population"))]
+        kpis += [segment_kpi(r.segment).of(r.users, self.previous.get(r.segment)) for r in self.segments.itertuples()]
+        return kpis
 
 
-def user_segments(source: Source, catalog: Catalog, time_range: TimeRange) -> UserSegments:
-    """Assign each user active in the horizon to one segment and describe the segments."""
+def user_segments(source: Source, catalog: Catalog, time_range: TimeRange, *, compare: bool = False) -> UserSegments:
+    """Assign each user active in the horizon to one segment and describe the segments.
+
+    ``compare`` also computes the previous period, for the KPIs' comparison.
+    """
     rules = parse_rules(catalog)
     with materialised(user_activity(source, catalog, time_range, rules)) as users:
-        return _describe(users, rules, time_range)
+        current = _describe(users, rules, time_range)
+    if not compare:
+        return current
+    return compared(current, user_segments(source, catalog, time_range.previous()))
+
+
+def compared(current: UserSegments, before: UserSegments) -> UserSegments:
+    """``current`` with the previous period's population and segment sizes, and the changes."""
+    sizes = dict(zip(before.segments["segment"], before.segments["users"].astype(int), strict=True))
+    previous = {"population": before.population} | {name: sizes.get(name, 0) for name in current.segments["segment"]}
+    now = {"population": current.population} | dict(
+        zip(current.segments["segment"], current.segments["users"].astype(int), strict=True)
+    )
+    change = {name: percent_change(now.get(name, 0), old) for name, old in previous.items()}
+    return replace(current, previous=previous, change=change)
 
 
 def _describe(users: ir.Table, rules: list[Rule], time_range: TimeRange) -> UserSegments:

@@ -41,6 +41,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ..catalog import Catalog
+from ..kpi import LOWER_IS_BETTER, NO_CHANGE, POINTS, KpiSpec, percent_change, point_change
 from ..results import Result, jsonable
 from ..rollups.derive import SLOT_SECONDS
 from ..rollups.tables import Tables, tables_for
@@ -54,17 +55,19 @@ from .sessions import ACTIVE_LOOKBACK, active
 NONE_LABEL = "(none)"
 DIRECT = "Direct / None"
 
-_LABELS = {
-    "total_users": ("Total users", ""),
-    "visitors": ("Visitors", ""),
-    "visits": ("Visits", ""),
-    "pageviews": ("Pageviews", ""),
-    "views_per_visit": ("Views per visit", ""),
-    "bounce_rate": ("Bounce rate", "%"),
-    "visit_duration": ("Visit duration", "s"),
-}
-POINT_KPIS = ("bounce_rate",)
-COMPARED = ("active_users", *_LABELS)
+# The headline numbers, with what a reader needs to see them (kpi.py). Total users is an
+# all-time count: never compared with the previous period.
+KPIS = (
+    KpiSpec("total_users", "Total users", change_unit=NO_CHANGE, note="all time, up to the end of the range"),
+    KpiSpec("visitors", "Visitors"),
+    KpiSpec("visits", "Visits"),
+    KpiSpec("pageviews", "Pageviews"),
+    KpiSpec("views_per_visit", "Views per visit", format="number"),
+    KpiSpec("bounce_rate", "Bounce rate", "%", "percent", LOWER_IS_BETTER, POINTS),
+    KpiSpec("visit_duration", "Visit duration", "s", "duration"),
+)
+POINT_KPIS = tuple(k.name for k in KPIS if k.change_unit == POINTS)
+COMPARED = ("active_users", *(k.name for k in KPIS))
 
 
 # Columns of ``UsageTrends.timeseries``, whatever the source (events engine or Plausible).
@@ -81,7 +84,7 @@ TIMESERIES_COLUMNS = (
 )
 
 
-@dataclass
+@dataclass(eq=False)
 class UsageTrends(Result):
     """Headline usage numbers, their previous-period values, a time series and breakdowns."""
 
@@ -109,10 +112,7 @@ class UsageTrends(Result):
     @property
     def kpis(self) -> list[Kpi]:
         """Every headline number in one shape (name, label, value, previous, change, units)."""
-        return [
-            Kpi.compare(name, label, getattr(self, name), self.previous[name], name in POINT_KPIS, unit)
-            for name, (label, unit) in _LABELS.items()
-        ]
+        return [spec.of(getattr(self, spec.name), self.previous[spec.name]) for spec in KPIS]
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
@@ -216,7 +216,7 @@ def usage_trends(
         out["bounce_rate"] = ratio(float(scalar(rates, "bounces" + suffix)), n, 100.0)
         out["visit_duration"] = ratio(float(scalar(rates, "duration_us" + suffix)), n) / 1e6
     current, previous = values[""], values["_prev"]
-    change = {n: Kpi.compare(n, "", current[n], previous[n], n in POINT_KPIS).change for n in COMPARED}
+    change = {n: (point_change if n in POINT_KPIS else percent_change)(current[n], previous[n]) for n in COMPARED}
 
     # The tables: each reads the current range's active sessions or its pages, computed once.
     with (

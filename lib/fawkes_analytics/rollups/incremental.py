@@ -8,13 +8,18 @@ A refresh, as a recipe:
    timestamp before the watermark that arrived since) and deleted events all change some
    day's count; the earliest changed day is where work starts. Nothing changed: publish
    the same tables with a newer ``as_of`` and stop.
-3. Choose the cut ``C``: midnight of that day, moved back to the start of any stored session
-   still open at it (its last activity within 30 minutes before ``C``), repeatedly. No
-   session is then open at ``C``, so every derived row splits cleanly there: rows before
-   ``C`` stay, rows from ``C`` on are derived again from the events from ``C`` on (see
-   ``derive``). Sessions still open at the watermark are therefore always derived again.
-4. Derive the tables of ``[C, ...)`` and write each month from ``C``'s month on into a new
-   version folder (the month holding ``C`` keeps its rows before ``C``).
+3. The cut ``C`` is midnight of that day. The stored sessions still open at ``C`` (last
+   activity within 30 minutes before it) are *straddlers*: their users' events are read from
+   the start of that session, everyone else's from ``C``. A session start has no activity
+   within 30 minutes before it, so each user's events are derived from a clean start (see
+   ``derive``), and sessions still open at the watermark are always derived again. (Moving
+   ``C`` itself back until no session is open would run back to the first day on a busy
+   site: someone is always online at midnight.)
+4. Replace, table by table, what the region decides: sessions and their slots from ``C`` on
+   and the straddlers' whole sessions; the other tables' rows from ``C`` on (keyed by their
+   own time; a page transition by the time of its second pageview, which is when it comes
+   into being). Each month from the first touched one is written anew into a new version
+   folder (old rows it keeps plus the new ones); earlier months keep their files.
 5. Publish the next manifest (an atomic rename). A refresh killed before this point leaves
    the previous version readable and only unreferenced files behind.
 
@@ -39,7 +44,7 @@ from filelock import FileLock, Timeout
 
 from ..errors import FawkesError
 from . import engines
-from .derive import TABLES, Derived, derive, slot_of
+from .derive import TABLES, Derived, derive, nullable, slot_of
 from .store import SCHEMA_VERSION, SCHEMAS, TIME_KEYS, Manifest, RollupStore, utc_now
 
 SESSION_GAP = timedelta(minutes=30)
@@ -163,8 +168,6 @@ class _Refresh:
         events_read = 0
         chunks = self._chunks(cut, days)
         for i, until in enumerate(chunks, 1):
-            if manifest is not None:
-                cut = self._cut(manifest, cut)
             label = f"[{i}/{len(chunks)}] " if len(chunks) > 1 else ""
             span = f"{cut:%Y-%m-%d}" + (f" to {until:%Y-%m-%d}" if until else " on")
             self.progress(f"{label}deriving rollups from {span}")
@@ -224,19 +227,6 @@ class _Refresh:
             running += days[day]["rows"]
         return [*ends, None]
 
-    def _cut(self, manifest: Manifest, cut: datetime) -> datetime:
-        """Move ``cut`` back (to midnights) until no stored session is open at it."""
-        sessions = engines.read_files(
-            self.backend, self.store.absolute(manifest.files("sessions")), SCHEMAS["sessions"]
-        )
-        while True:
-            open_ = sessions.filter(sessions.start < cut, sessions.last_activity >= cut - SESSION_GAP)
-            earliest = open_.start.min().execute()
-            if earliest is None or str(earliest) == "NaT":
-                return cut
-            earliest = earliest.to_pydatetime() if hasattr(earliest, "to_pydatetime") else earliest
-            cut = datetime(earliest.year, earliest.month, earliest.day)
-
     def _hold(self, table: ir.Table) -> ir.Table:
         cached = engines.cache(table)
         self.held.append(cached)
@@ -249,6 +239,33 @@ class _Refresh:
             except Exception:  # noqa: BLE001 - releasing a temp table must never fail a refresh
                 pass
         self.held.clear()
+
+    def _straddlers(self, manifest: Manifest | None, cut: datetime) -> ir.Table | None:
+        """Stored sessions still open at ``cut``: ``user_id, start, session_id`` (None: none)."""
+        if manifest is None:
+            return None
+        sessions = engines.read_files(
+            self.backend, self.store.absolute(manifest.files("sessions")), SCHEMAS["sessions"]
+        )
+        open_ = sessions.filter(sessions.start < cut, sessions.last_activity >= cut - SESSION_GAP)
+        open_ = self._hold(open_.select("user_id", "start", "session_id"))
+        return open_ if int(open_.count().execute()) else None
+
+    def _region(self, cut: datetime, until: datetime | None, straddlers: ir.Table | None) -> tuple[ir.Table, datetime]:
+        """The events to derive from: everyone's from ``cut``, the straddlers' from their session start."""
+        events = self.source.events()
+        region = events.filter(events.timestamp >= cut)
+        if until is not None:
+            region = region.filter(region.timestamp < until)
+        if straddlers is None:
+            return region, cut
+        earliest = straddlers.start.min().execute()
+        earliest = earliest.to_pydatetime() if hasattr(earliest, "to_pydatetime") else earliest
+        back = straddlers.select(r_user=straddlers.user_id, r_start=straddlers.start)
+        before = events.filter(events.timestamp >= earliest, events.timestamp < cut)
+        before = before.join(back, before.user_id == back.r_user)
+        before = before.filter(before.timestamp >= before.r_start).select(*events.columns)
+        return nullable(region).union(nullable(before)), earliest
 
     def _step(
         self,
@@ -265,19 +282,22 @@ class _Refresh:
         folder = self.store.version_folder(version)
         shutil.rmtree(folder, ignore_errors=True)  # left by a refresh killed before publishing
         try:
-            derived = self._derive(cut, until, dedupe=False)
+            straddlers = self._straddlers(manifest, cut)
+            region, earliest = self._region(cut, until, straddlers)
+            derived = self._derive(region, cut, until, dedupe=False)
             per_day = derived.duplicates.execute()
             if per_day["duplicates"].fillna(0).sum() > 0:  # replayed events: derive again, counting each once
                 self._release()
-                derived = self._derive(cut, until, dedupe=True)
-            tables = {}
-            for name in TABLES:
-                fresh = derived.tables()[name]
-                if name in ("first_seen", "users") and manifest is not None:
-                    fresh = self._new_firsts(name, fresh, manifest, cut)
-                tables[name] = self._write(name, fresh, manifest, cut, folder)
+                straddlers = self._straddlers(manifest, cut)
+                region, earliest = self._region(cut, until, straddlers)
+                derived = self._derive(region, cut, until, dedupe=True)
+            tables = {
+                name: self._write(name, derived.tables()[name], manifest, cut, earliest, straddlers, folder)
+                for name in TABLES
+            }
         finally:
             self._release()
+        per_day = per_day[[str(d)[:10] >= _day_key(cut) for d in per_day["day"]]]
         duplicates = {_day_key(d): int(n or 0) for d, n in zip(per_day["day"], per_day["duplicates"], strict=True)}
         read = int(per_day["rows"].fillna(0).sum())
         latest = per_day["latest"].max() if len(per_day) else None
@@ -306,50 +326,59 @@ class _Refresh:
             feedback_days={d: n for d, n in feedback_days.items() if until is None or d < _day_key(until)},
             null_timestamps=null_timestamps,
             tables=tables,
-            build={"cut": cut.isoformat(), "until": until.isoformat() if until else None, "events": read},
+            build={
+                "cut": cut.isoformat(),
+                "until": until.isoformat() if until else None,
+                "events": read,
+                "from": earliest.isoformat(),
+            },
         )
         self.store.publish(result)
         return result, read
 
-    def _derive(self, cut: datetime, until: datetime | None, dedupe: bool) -> Derived:
-        return derive(
-            self.source.events(),
-            self.source.feedback(),
-            cut,
-            until,
-            engagement=self.engagement,
-            dedupe=dedupe,
-            hold=self._hold,
-        )
-
-    def _new_firsts(self, name: str, fresh: ir.Table, manifest: Manifest, cut: datetime) -> ir.Table:
-        """First-seen rows from the region minus those already known from before ``cut``."""
-        old = engines.read_files(self.backend, self.store.absolute(manifest.files(name)), SCHEMAS[name])
-        old = old.filter(old.first_ts < cut)
-        keys = ["user_id", "event_name"] if name == "first_seen" else ["user_id"]
-        return fresh.anti_join(old, keys)
+    def _derive(self, region: ir.Table, cut: datetime, until: datetime | None, dedupe: bool) -> Derived:
+        feedback = self.source.feedback()
+        feedback = feedback.filter(feedback.timestamp >= cut)
+        if until is not None:
+            feedback = feedback.filter(feedback.timestamp < until)
+        return derive(region, feedback, engagement=self.engagement, dedupe=dedupe, hold=self._hold)
 
     def _write(
-        self, name: str, fresh: ir.Table, manifest: Manifest | None, cut: datetime, folder: Path
+        self,
+        name: str,
+        fresh: ir.Table,
+        manifest: Manifest | None,
+        cut: datetime,
+        earliest: datetime,
+        straddlers: ir.Table | None,
+        folder: Path,
     ) -> dict[str, list[str]]:
-        """Write the months from ``cut``'s month on; return the table's files of every month."""
-        schema = SCHEMAS[name]
-        key = TIME_KEYS[name]
+        """Write table ``name`` anew from the first month the region touches; return its files by month.
+
+        What the region decides (see the module docstring) replaces the old rows; the old
+        rows of the rewritten months that it does not decide are kept.
+        """
+        schema, key = SCHEMAS[name], TIME_KEYS[name]
+        cut_key: Any = int(slot_of(ibis.literal(cut)).execute()) if key.endswith("slot") else cut
+        by_session = name in ("sessions", "user_slots")
         fresh = _typed(fresh, schema)
-        first_month = _month(cut)
+        if not by_session:
+            fresh = fresh.filter(fresh[key] >= cut_key)
+        first_month = _month(earliest if by_session else cut)
         kept: dict[str, list[str]] = {}
         if manifest is not None:
             months = manifest.tables.get(name, {})
             kept = {m: files for m, files in months.items() if m < first_month}
-            boundary = months.get(first_month, [])
-            if boundary:
-                old = engines.read_files(self.backend, self.store.absolute(boundary), schema)
-                old = _typed(old, schema)
-                before = old.filter(
-                    (old[key] < int(slot_of(ibis.literal(cut)).execute())) if key == "slot" else (old[key] < cut)
-                )
-                fresh = before.union(fresh)
-        moment = (fresh[key] * 900).as_timestamp("s") if key == "slot" else fresh[key]
+            rewritten = [f for m, files in months.items() if m >= first_month for f in files]
+            if name in ("first_seen", "users"):  # first times known from before the cut stay first
+                fresh = self._new_firsts(name, fresh, manifest, cut)
+            if rewritten:
+                old = _typed(engines.read_files(self.backend, self.store.absolute(rewritten), schema), schema)
+                old = old.filter(old[key] < cut_key)
+                if by_session and straddlers is not None:
+                    old = old.anti_join(straddlers.select("session_id"), "session_id")
+                fresh = old.union(fresh)
+        moment = (fresh[key] * 900).as_timestamp("s") if key.endswith("slot") else fresh[key]
         fresh = fresh.mutate(month=moment.year() * 100 + moment.month())
         target = folder / name
         engines.write_partitioned(self.backend, fresh, str(target), schema)
@@ -359,6 +388,13 @@ class _Refresh:
             month = relative.split("month=", 1)[1].split("/", 1)[0]
             written.setdefault(month, []).append(relative)
         return written
+
+    def _new_firsts(self, name: str, fresh: ir.Table, manifest: Manifest, cut: datetime) -> ir.Table:
+        """First-seen rows from the region minus those already known from before ``cut``."""
+        old = engines.read_files(self.backend, self.store.absolute(manifest.files(name)), SCHEMAS[name])
+        old = old.filter(old.first_ts < cut)
+        keys = ["user_id", "event_name"] if name == "first_seen" else ["user_id"]
+        return fresh.anti_join(old, keys)
 
     def _unchanged(
         self, manifest: Manifest | None, base: Manifest | None, started: datetime, null_timestamps: int, clock: float

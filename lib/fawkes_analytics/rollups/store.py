@@ -36,7 +36,7 @@ import ibis
 from ..atomic import write_text
 from .derive import TABLES
 
-SCHEMA_VERSION = 3  # bump when a derived table changes shape or meaning: stores rebuild
+SCHEMA_VERSION = 4  # bump when a derived table changes shape or meaning: stores rebuild
 MANIFEST = re.compile(r"^manifest-(\d{8})\.json$")
 KEEP_VERSIONS = 3  # manifests kept for readers that opened an older one
 GRACE_SECONDS = 15 * 60  # unreferenced files younger than this are left alone
@@ -95,7 +95,7 @@ TIME_KEYS: dict[str, str] = {
     "user_slots": "slot",
     "event_slots": "slot",
     "page_slots": "slot",
-    "page_transitions": "slot",
+    "page_transitions": "next_slot",
     "first_seen": "first_ts",
     "users": "first_ts",
     "feedback_slots": "slot",

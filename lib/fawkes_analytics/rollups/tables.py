@@ -10,6 +10,7 @@ that asks several questions pays once). Both give the same numbers: they are the
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import weakref
@@ -200,17 +201,31 @@ def data_version(source: Any) -> tuple[int, str]:
     return int(frame["n"].iloc[0]), str(frame["latest"].iloc[0])
 
 
-def engagement_event(catalog: Any | None) -> str:
-    """The engagement event name of ``catalog`` (the default catalog when None)."""
-    if catalog is None:
-        from ..catalog import load
-        from ..errors import ConfigError
+_engagement_of_file: dict[tuple[str, float], str] = {}
 
+
+def engagement_event(catalog: Any | None) -> str:
+    """The engagement event name of ``catalog`` (of the default catalog file when None).
+
+    The default catalog is read once per file version (path and modification time): this is
+    asked on every metric call.
+    """
+    if catalog is not None:
+        return getattr(catalog, "engagement_event", ENGAGEMENT)
+    from ..catalog import DEFAULT_PATH, load
+    from ..errors import ConfigError
+
+    path = os.environ.get("FAWKES_ANALYTICS_CATALOG") or str(DEFAULT_PATH)
+    try:
+        key = (path, os.stat(path).st_mtime)
+    except OSError:
+        return ENGAGEMENT
+    if key not in _engagement_of_file:
         try:
-            catalog = load()
+            _engagement_of_file[key] = load(path).engagement_event
         except ConfigError:
             return ENGAGEMENT
-    return getattr(catalog, "engagement_event", ENGAGEMENT)
+    return _engagement_of_file[key]
 
 
 def store_tables(source: Any, engagement: str) -> StoreTables | None:
