@@ -11,11 +11,13 @@ same data and ``as_of`` give the same result.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from ..catalog import Catalog
 from ..sources.base import Source
+from ..timerange import TimeRange
 from .detect import FLAGGED, NO_DATA, NOT_ENOUGH_HISTORY, NOT_FINAL, OK, Method, change_of, judge, threshold_of
 from .forecast import ForecastSettings, forecast_series
 from .kpis import KpiSpec, all_kpis
@@ -24,6 +26,8 @@ from .series import DailySeries, daily_series, last_complete_day
 from .text import flag_sentence
 
 DEFAULT_SENSITIVITY = "medium"
+MAX_JUDGED_DAYS = 28  # a report judges at most its last four weeks (one STL fit per KPI and judged day)
+FORECAST_DAYS = 14
 
 
 def sensitivity_for(catalog: Catalog, kpi: str) -> str | float:
@@ -102,6 +106,26 @@ def ranked(flags: list[Flag]) -> list[Flag]:
     return sorted(flags, key=lambda f: (-f.strength, -f.day.toordinal(), f.kpi))
 
 
+def _judged(
+    series: dict[str, DailySeries],
+    catalog: Catalog,
+    specs: list[KpiSpec],
+    first_day: date,
+    last_day: date,
+    method: Method,
+) -> tuple[list[KpiCheck], list[Flag]]:
+    """Each KPI judged on the days ``first_day`` to ``last_day``; a funnel's conversion on the
+    days that became final in that time (shifted back by its conversion window), so a daily
+    email does hear of the cohort whose window has just closed."""
+    checks = []
+    for k in specs:
+        if k.name in series:
+            settle = timedelta(days=k.settle_days)
+            sensitivity = sensitivity_for(catalog, k.name)
+            checks.append(check_kpi(series[k.name], sensitivity, first_day - settle, last_day - settle, method))
+    return checks, ranked([f for c in checks for f in c.flags])
+
+
 def unusual_changes(
     source: Source,
     catalog: Catalog,
@@ -116,20 +140,17 @@ def unusual_changes(
 
     ``as_of`` defaults to the source's anchor (now, or the end of demo data). The series
     are read from ``method.history_days + method.scale_days`` days before the first judged
-    day, so every judged day has its full history when the data has it.
+    day, so every judged day has its full history when the data has it. A funnel's conversion
+    is judged on the days that became final in those days (``_judged``).
     """
     as_of = _as_of(source, as_of)
     last_day = last_complete_day(as_of, tz)
     first_day = last_day - timedelta(days=days - 1)
     read_from = first_day - timedelta(days=method.history_days + method.scale_days)
     specs = kpis if kpis is not None else all_kpis(catalog)
+    read_from -= timedelta(days=max((k.settle_days for k in specs), default=0))
     series = daily_series(source, catalog, read_from, last_day, tz, specs, as_of=as_of)
-    checks = [
-        check_kpi(series[k.name], sensitivity_for(catalog, k.name), first_day, last_day, method)
-        for k in specs
-        if k.name in series
-    ]
-    flags = ranked([f for c in checks for f in c.flags])
+    checks, flags = _judged(series, catalog, specs, first_day, last_day, method)
     return AnomalyReport(as_of, tz, first_day, last_day, checks, flags, {"detector": method.to_dict()})
 
 
@@ -155,4 +176,50 @@ def forecast(
     return ForecastReport(as_of, tz, horizon, level, forecasts)
 
 
-__all__ = ["check_kpi", "forecast", "ranked", "sensitivity_for", "unusual_changes"]
+def judged_days(time_range: TimeRange, most: int = MAX_JUDGED_DAYS) -> tuple[date, date]:
+    """The local days a report of ``time_range`` judges: from the range's first day to the last
+    day complete at its end, at least that last day and at most ``most`` days."""
+    last_day = last_complete_day(time_range.end, time_range.tz)
+    first_day = time_range.start.astimezone(ZoneInfo(time_range.tz)).date()
+    days = min(max((last_day - first_day).days + 1, 1), most)
+    return last_day - timedelta(days=days - 1), last_day
+
+
+def outlook(
+    source: Source,
+    catalog: Catalog,
+    time_range: TimeRange,
+    *,
+    forecast_days: int | None = None,
+    kpis: list[KpiSpec] | None = None,
+    method: Method = Method(),  # noqa: B008 - a frozen value object
+) -> AnomalyReport:
+    """What a report of ``time_range`` shows: the unusual changes on its days, and where the KPIs
+    are heading, from one read of the daily series.
+
+    The judged days are ``judged_days(time_range)``; ``forecast_days`` defaults to 14 for ranges
+    of two days or more (their charts are daily, so a forecast band can follow the observed
+    series) and 0 otherwise (hourly charts, the metrics export: no forecast is computed).
+    """
+    as_of = time_range.end
+    tz = time_range.tz
+    first_day, last_day = judged_days(time_range)
+    if forecast_days is None:
+        forecast_days = FORECAST_DAYS if time_range.end - time_range.start >= timedelta(days=2) else 0
+    specs = kpis if kpis is not None else all_kpis(catalog)
+    settings = ForecastSettings(horizon=max(forecast_days, 1))
+    ahead = [k for k in specs if k.forecast] if forecast_days else []
+    longest_settle = max((k.settle_days for k in specs), default=0)
+    read_from = first_day - timedelta(days=method.history_days + method.scale_days + longest_settle)
+    if ahead:
+        read_from = min(read_from, last_day - timedelta(days=settings.history_days + longest_settle - 1))
+    series = daily_series(source, catalog, read_from, last_day, tz, specs, as_of=as_of)
+    checks, flags = _judged(series, catalog, specs, first_day, last_day, method)
+    forecasts = None
+    if ahead:
+        made = [forecast_series(series[k.name], settings) for k in ahead if k.name in series]
+        forecasts = ForecastReport(as_of, tz, settings.horizon, settings.level, made)
+    return AnomalyReport(as_of, tz, first_day, last_day, checks, flags, {"detector": method.to_dict()}, forecasts)
+
+
+__all__ = ["check_kpi", "forecast", "judged_days", "outlook", "ranked", "sensitivity_for", "unusual_changes"]

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -88,7 +89,18 @@ def _untransform(kpi: KpiSpec, values: np.ndarray | float) -> np.ndarray | float
 
 
 def _expected(history: np.ndarray, method: Method) -> float | None:
-    """One-step-ahead expected value (transformed scale) from the days before, or None."""
+    """One-step-ahead expected value (transformed scale) from the days before, or None.
+
+    Memoised on the history's values: a long-lived process (dashboards, the API server, the
+    scheduler) judging the same days again refits nothing,
+    and a day's expectation depends on nothing but those values and the method.
+    """
+    return _expected_of(np.ascontiguousarray(history, dtype=float).tobytes(), method)
+
+
+@lru_cache(maxsize=16_384)  # about 11 MB of 84-day histories
+def _expected_of(raw: bytes, method: Method) -> float | None:
+    history = np.frombuffer(raw, dtype=float)
     known = np.flatnonzero(~np.isnan(history))
     if len(known) == 0:
         return None

@@ -90,8 +90,8 @@ class Flag:
         )
 
 
-@dataclass
-class KpiCheck:
+@dataclass(eq=False)
+class KpiCheck(Result):
     """The verdict on one KPI over the judged days.
 
     ``status``: "flagged" (at least one flag), "ok", "not_enough_history" (no day could be
@@ -137,7 +137,7 @@ class KpiCheck:
         )
 
 
-@dataclass
+@dataclass(eq=False)
 class AnomalyReport(Result):
     """Unusual changes of every KPI over the local days ``first_day`` to ``last_day``.
 
@@ -152,6 +152,11 @@ class AnomalyReport(Result):
     checks: list[KpiCheck]
     flags: list[Flag]
     method: dict[str, Any]
+    forecasts: ForecastReport | None = None  # where the KPIs are heading, when it was asked for
+
+    def flags_of(self, kpi: str) -> list[Flag]:
+        """The flags of one KPI (strongest first)."""
+        return [f for f in self.flags if f.kpi == kpi]
 
     def check(self, kpi: str) -> KpiCheck:
         """The check of one KPI by name (``visitors``, ``conversion.onboarding``, ...)."""
@@ -169,6 +174,7 @@ class AnomalyReport(Result):
             "checks": [c.to_dict() for c in self.checks],
             "flags": [f.to_dict() for f in self.flags],
             "method": jsonable(self.method),
+            "forecasts": None if self.forecasts is None else self.forecasts.to_dict(),
         }
 
     @classmethod
@@ -181,6 +187,7 @@ class AnomalyReport(Result):
             checks=[KpiCheck.from_dict(c) for c in raw["checks"]],
             flags=[Flag.from_dict(f) for f in raw["flags"]],
             method=dict(raw["method"]),
+            forecasts=None if raw.get("forecasts") is None else ForecastReport.from_dict(raw["forecasts"]),
         )
 
     def to_frames(self) -> dict[str, pd.DataFrame]:
@@ -188,11 +195,14 @@ class AnomalyReport(Result):
         rows = [f.to_dict() for f in self.flags]
         columns = ["kpi", "label", "day", "observed", "expected", "change", "change_unit", "z", "strength"]
         columns += ["direction", "good", "sentence"]
-        return {"unusual_changes": pd.DataFrame(rows, columns=columns)}
+        frames = {"unusual_changes": pd.DataFrame(rows, columns=columns)}
+        if self.forecasts is not None:
+            frames |= self.forecasts.to_frames()
+        return frames
 
 
-@dataclass
-class KpiForecast:
+@dataclass(eq=False)
+class KpiForecast(Result):
     """The forecast of one KPI: ``points`` has ``FORECAST_COLUMNS`` for each day ahead.
 
     ``status`` is "ok" or "not_enough_history"; ``last_day`` is the last observed (final)
@@ -231,7 +241,7 @@ class KpiForecast:
         )
 
 
-@dataclass
+@dataclass(eq=False)
 class ForecastReport(Result):
     """Forecasts ``horizon`` days ahead for the usage KPIs and the funnel conversions."""
 

@@ -26,9 +26,10 @@ def kpis_of(result: Any) -> list[Kpi]:
     return areas.area_of(result).kpis_of(result)
 
 
-def chart_of(result: Any, name: str, tz: str = "UTC") -> Any:
-    """The figure of the chart ``name`` that the result's area declares."""
-    return chart(areas.area_of(result).chart(name), result, tz)
+def chart_of(result: Any, name: str, tz: str = "UTC", anomalies: Any = None) -> Any:
+    """The figure of the chart ``name`` that the result's area declares (with the unusual days and
+    forecast bands of ``anomalies`` on daily KPI lines)."""
+    return chart(areas.area_of(result).chart(name), result, tz, anomalies)
 
 
 def table_frame(result: Any, spec: TableSpec) -> pd.DataFrame:
@@ -90,25 +91,30 @@ def show_area(
     return shown
 
 
-def show_summary(area: Area, result: Any, tz: str = "UTC", shown: Shown | None = None) -> Shown:
-    """The overview's view of an area: its overview charts, or its summary table over all items."""
+def show_summary(area: Area, result: Any, tz: str = "UTC", shown: Shown | None = None, anomalies: Any = None) -> Shown:
+    """The overview's view of an area: its overview charts (with the unusual days and forecast
+    bands of ``anomalies``), or its summary (the area's own view when it has one, else its
+    table over all items)."""
     shown = shown or Shown()
     for name in area.overview_charts:
         spec = area.chart(name)
-        shown.markup.append(html.figure(chart(spec, result, tz), spec.title_of(result)))
+        shown.markup.append(html.figure(chart(spec, result, tz, anomalies), spec.title_of(result)))
     if area.summary is not None:
-        shown.markup.append(render_table(result, area.summary, tz))
+        view = area.summary_view(result) if area.summary_view is not None else render_table(result, area.summary, tz)
+        shown.markup.append(view)
         shown.tables[area.name] = table_frame(result, area.summary)
     return shown
 
 
 def overview_sections(results: Mapping[str, Any], tz: str = "UTC") -> Shown:
-    """Every overview area with a result, in registry order: a titled section each."""
+    """Every overview area with a result, in registry order: a titled section each. The unusual
+    changes come first (``areas.ANOMALIES``) and mark the charts below them."""
     shown = Shown()
+    anomalies = results.get(areas.ANOMALIES.name)
     for area in areas.AREAS:
         if not area.in_overview or area.name not in results:
             continue
-        part = show_summary(area, results[area.name], tz)
+        part = show_summary(area, results[area.name], tz, anomalies=anomalies)
         shown.markup.append(html.section(area.title, part.html()))
         shown.tables |= part.tables
     return shown
