@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -121,8 +122,17 @@ def adoption_series(source: Source, catalog: Catalog, span: TimeRange) -> dict[s
     return out
 
 
+def has_feedback(source: Source) -> bool:
+    """Whether the source has a feedback table (an absent one reads as an empty in-memory table)."""
+    return not isinstance(source.feedback().op(), ops.InMemoryTable)
+
+
 def nps_series(source: Source, span: TimeRange) -> pd.DataFrame:
-    """NPS per day of ``span`` (NaN on days without responses)."""
+    """NPS per day of ``span`` (NaN on days without responses, and every day when the source
+    has no feedback table at all: then NPS has no data rather than failing the other KPIs)."""
+    if not has_feedback(source):
+        days = calendar(span.start, span.end, span.tz, "day").buckets
+        return _frame(_days_of(days["start"]), [float("nan")] * len(days), [0.0] * len(days), [True] * len(days))
     summary = feedback_summary(source, span, "day")
     ts = calendar(span.start, span.end, span.tz, "day").buckets.merge(
         summary.nps_timeseries[["bucket", "responses", "nps"]], on="bucket", how="left"
