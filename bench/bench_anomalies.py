@@ -20,7 +20,9 @@ is the injection's doing. Then, at the default sensitivity (robust z >= 4):
 Every figure is printed next to its target, with the load average. The data files (and their
 rollup stores) stay under ``data/bench/`` for later runs.
 
-Usage: ``.venv/bin/python bench/bench_anomalies.py [--events 10000000] [--days 180] [--seed 7] [--json out.json]``
+Usage: ``.venv/bin/python bench/bench_anomalies.py [--events 10000000] [--days 180] [--seed 7] [--json out.json]``;
+``--overview-cost 7d`` instead measures what the unusual changes add to the overview report's
+computation on the demo data (``build_overview`` with and without them, alternately, medians).
 """
 
 from __future__ import annotations
@@ -129,6 +131,30 @@ def smallest_change(spec, table, relative: bool = False) -> float:  # noqa: ANN0
     return statistics.median(abs(change_of(spec, u, e)) for u, e in pairs)
 
 
+def overview_cost(repeats: int, time_range: str) -> None:
+    """What the unusual changes add to the overview: ``build_overview`` of every area beside the
+    same without the anomalies area, alternately, on the demo data (``make run``'s), medians."""
+    from fawkes_analytics import areas, catalog, sources, timerange
+    from fawkes_analytics.overview import build_overview
+
+    source = sources.connect(None)
+    cat = catalog.load()
+    window = timerange.resolve(time_range, as_of=source.default_as_of())
+    others = [a.name for a in areas.AREAS if a.in_overview and a is not areas.ANOMALIES]
+    build_overview(source, cat, window)  # warm: rollups opened, modules imported
+    with_, without = [], []
+    for _ in range(repeats):
+        for names, times in ((others, without), (None, with_)):
+            started = time.perf_counter()
+            build_overview(source, cat, window, only=names)
+            times.append(time.perf_counter() - started)
+    a, b = statistics.median(with_), statistics.median(without)
+    print(f"overview {time_range} on {source.describe().get('name', source.kind)}: medians of {repeats}")
+    print(f"  every area {a:.1f} s, without unusual changes {b:.1f} s: +{a - b:.1f} s ({a / b:.2f}x)")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average {load} ({os.cpu_count()} cores)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000)
@@ -136,7 +162,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--origins", type=int, default=10)
     parser.add_argument("--json", help="write every figure to this file")
+    parser.add_argument(
+        "--overview-cost",
+        metavar="RANGE",
+        help="only measure what the unusual changes add to the overview of RANGE (e.g. 7d) on the demo data",
+    )
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    if args.overview_cost:
+        overview_cost(args.repeats, args.overview_cost)
+        return
 
     from fawkes_analytics import catalog as catalog_module
     from fawkes_analytics.anomalies import all_kpis, daily_series, forecast, unusual_changes
