@@ -185,11 +185,11 @@ class Report:
         Call it before the charts: they then mark the flagged days and draw the forecasts.
         """
         if found is None:
-            from .anomalies import all_kpis, outlook
+            from .anomalies import all_kpis, outlook, usage_kpis
 
             chosen = all_kpis(self.catalog)
             if kpis == "usage":
-                chosen = [k for k in chosen if "." not in k.name and k.name != "nps"]
+                chosen = usage_kpis()
             elif kpis is not None:
                 chosen = [k for k in chosen if k.name.startswith(f"{kpis}.")]
             found = outlook(self.source, self.catalog, self.time_range, kpis=chosen)
