@@ -170,6 +170,22 @@ def funnel_table(funnel: FunnelResult) -> pd.DataFrame:
     )
 
 
+def funnel_breakdown_table(funnel: FunnelResult) -> pd.DataFrame:
+    """Steps per breakdown value (first touch), with conversion and median time per value."""
+    return _labelled(
+        funnel.breakdown_steps,
+        {
+            "breakdown_value": f"{funnel.title} by {funnel.breakdown}",
+            "step": "Step",
+            "label": "Name",
+            "count": "People",
+            "conversion_from_start_pct": "From start %",
+            "conversion_from_previous_pct": "From previous %",
+            "median_seconds_to_convert": "Median s to convert",
+        },
+    )
+
+
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)

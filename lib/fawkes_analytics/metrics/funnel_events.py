@@ -180,6 +180,34 @@ def read(
     return chosen.select(**columns)
 
 
+def next_after(
+    events: ir.Table,
+    funnel: Funnel,
+    vectors: StepVectors,
+    until: datetime,
+    breakdown: str | None,
+    everything: bool,
+    users: ir.Table,
+) -> ir.Table:
+    """Each person's first event at or after ``until``: the next neighbour of the last one read.
+
+    ``users`` (a table with ``user_id``) limits the look-up to the people read. Columns
+    ``x_user, x_us, x_sig`` (+ ``x_bd``); ``everything`` reads every event (strict funnels),
+    else the funnel's events.
+    """
+    tail = events.filter(events.timestamp >= until)
+    if not everything:
+        tail = tail.filter(ibis.literal(vectors.names, type="array<string>").contains(tail.event_name))
+    people = users.select(p_user=users.user_id).distinct()
+    tail = tail.semi_join(people, tail.user_id == people.p_user)
+    us = tail.timestamp.delta(ibis.literal(EPOCH), unit="microsecond").cast("int64")
+    earliest = ibis.struct({"us": us, "event_id": tail.event_id})
+    metrics = {"x_us": us.min(), "x_sig": vectors.sig(tail.event_name).cast("int64").argmin(earliest)}
+    if breakdown is not None:
+        metrics["x_bd"] = breakdown_value(tail, breakdown).argmin(earliest)
+    return tail.group_by(x_user=tail.user_id).aggregate(**metrics)
+
+
 def first_touch(
     events: ir.Table,
     funnel: Funnel,

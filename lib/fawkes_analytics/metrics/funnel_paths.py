@@ -71,14 +71,21 @@ same whatever came before; only PostHog's neighbour filter (below) looks back on
 
 The neighbour filter (base.py ``_udf_event_array_filter``) drops an event whose vector has
 at most one element when the person's previous and next funnel events (in the order above)
-have the same vector and the same breakdown value and strictly earlier and later times. It
-changes ordered and strict results only when a neighbour sits in a mixed group (there a
-dropped exclusion would have counted, a dropped strict event would have reset the slots),
-so it is applied on the sequenced path only, where mixed groups can exist. The next
-neighbour of the last event read is looked up past ``until``. At a range start PostHog has
-no previous neighbour: a step-1 event dropped because of an earlier neighbour is kept as a
-*phantom* attempt (step 1 only), which counts only for a period starting after that
-neighbour (``phantom_before``).
+have the same vector, the same breakdown value and strictly earlier and later times
+(``_sequenced``; the next neighbour of the last event read is looked up past ``until``). A
+dropped event is alone at its instant. When its previous neighbour is alone at its instant
+too, taking the dropped event changes nothing (its offers meet the slots its neighbour
+left, its strict reset repeats the neighbour's), except that a step-1 event starts an
+attempt which its next neighbour replaces at once. So without instants of several events
+(``_offers_fast``) the filter is skipped; next to such an instant it matters (a dropped
+exclusion would have counted there, a dropped strict event would have reset the slots).
+At a range start PostHog's run has no previous neighbour: a step-1 event dropped because of
+an earlier one is kept as a *phantom* attempt (step 1 only, ``phantom_before`` = the time of
+that earlier event), which counts only for a period starting after that time.
+
+Where the code is: ``_offers_fast`` / ``_sequenced`` and ``_offers_sequenced`` (order,
+instants, filter, strict slot lifetimes), ``_level_pass`` (slots, window, marks, one more
+step, events already used), ``_levels`` (attempt rows), ``outcomes`` (the result).
 """
 
 from __future__ import annotations
@@ -93,7 +100,7 @@ import pandas as pd
 
 from ..catalog import Funnel
 from ..errors import ParameterError
-from .funnel_events import TEXT, StepVectors, int_null, read, to_us, window_us
+from .funnel_events import TEXT, StepVectors, int_null, next_after, read, to_us, window_us
 
 _POSITION_LIMIT = 2**62
 
@@ -178,20 +185,6 @@ def _has_ties(offers: ir.Table, plan: _Plan) -> bool:
     return bool(groups.filter(clash).count().execute() > 0)
 
 
-def _next_after(events: ir.Table, plan: _Plan, until: datetime | None, breakdown: str | None) -> ir.Table | None:
-    """Each person's first funnel event at or after ``until``: the neighbour of the last one read."""
-    if until is None:
-        return None
-    tail = read(events, plan.funnel, plan.vectors, until, None, breakdown, everything=plan.strict)
-    first = ibis.window(group_by=tail.user_id, order_by=[tail.us, tail.event_id])
-    tail = tail.mutate(rank=ibis.row_number().over(first))
-    tail = tail.filter(tail.rank == 0)
-    columns = {"x_user": tail.user_id, "x_sig": tail.sig, "x_us": tail.us}
-    if breakdown is not None:
-        columns["x_bd"] = tail.bd
-    return tail.select(**columns)
-
-
 def _sequenced(
     events: ir.Table, plan: _Plan, since: datetime | None, until: datetime | None, breakdown: str | None
 ) -> tuple[ir.Table, ir.Table]:
@@ -207,9 +200,9 @@ def _sequenced(
     }
     if breakdown is not None:
         neighbours |= {"p_bd": rows.bd.lag().over(order), "n_bd": rows.bd.lead().over(order)}
-    rows = rows.mutate(**neighbours)
-    tail = _next_after(events, plan, until, breakdown)
-    if tail is not None:
+    read_rows, rows = rows, rows.mutate(**neighbours)
+    if until is not None:
+        tail = next_after(events, plan.funnel, plan.vectors, until, breakdown, plan.strict, read_rows)
         rows = rows.left_join(tail, rows.user_id == tail.x_user)
         filled = {"n_sig": rows.n_sig.coalesce(rows.x_sig), "n_us": rows.n_us.coalesce(rows.x_us)}
         if breakdown is not None:

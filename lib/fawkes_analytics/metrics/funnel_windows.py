@@ -47,7 +47,7 @@ import ibis
 import ibis.expr.types as ir
 
 from ..catalog import Funnel
-from .funnel_events import TEXT, StepVectors, int_null, read, to_us, window_us
+from .funnel_events import TEXT, StepVectors, int_null, next_after, read, to_us, window_us
 
 
 def _filtered(events: ir.Table, funnel: Funnel, since: datetime, until: datetime | None, breakdown: str | None):
@@ -63,16 +63,9 @@ def _filtered(events: ir.Table, funnel: Funnel, since: datetime, until: datetime
     }
     if breakdown is not None:
         neighbours |= {"p_bd": rows.bd.lag().over(order), "n_bd": rows.bd.lead().over(order)}
-    rows = rows.mutate(**neighbours)
+    read_rows, rows = rows, rows.mutate(**neighbours)
     if until is not None:
-        tail = read(events, funnel, vectors, until, None, breakdown)
-        first = ibis.window(group_by=tail.user_id, order_by=[tail.us, tail.event_id])
-        tail = tail.mutate(rank=ibis.row_number().over(first))
-        tail = tail.filter(tail.rank == 0)
-        extra = {"x_user": tail.user_id, "x_sig": tail.sig, "x_us": tail.us}
-        if breakdown is not None:
-            extra["x_bd"] = tail.bd
-        tail = tail.select(**extra)
+        tail = next_after(events, funnel, vectors, until, breakdown, False, read_rows)
         rows = rows.left_join(tail, rows.user_id == tail.x_user)
         filled = {"n_sig": rows.n_sig.coalesce(rows.x_sig), "n_us": rows.n_us.coalesce(rows.x_us)}
         if breakdown is not None:

@@ -248,10 +248,8 @@ def people(source: Source, funnel: Funnel, time_range: TimeRange | str, breakdow
         }
     )
     for k in range(1, n + 1):
-        micros = pd.to_numeric(frame[f"t{k}"], errors="coerce").astype("Int64")
-        out[f"step_{k}_at"] = pd.to_datetime(micros.astype("float64"), unit="us", utc=True).dt.floor("us")
-        exact = micros.notna()
-        out.loc[exact, f"step_{k}_at"] = pd.to_datetime(micros[exact].astype("int64"), unit="us", utc=True)
+        micros = pd.to_numeric(frame[f"t{k}"]).astype("Int64")  # microseconds since the epoch, exact
+        out[f"step_{k}_at"] = pd.to_datetime(micros, unit="us", utc=True)
     return out.sort_values(["period", "user_id"], ignore_index=True)
 
 
