@@ -54,14 +54,19 @@ of exclusions that void step k-1; a running maximum over positions gives each of
 
 The result (part b). PostHog's ``max_step`` is replaced when an attempt gets further, or as
 far while ``max_step`` is excluded, and is excluded by an exclusion event that marks an
-attempt at the same step within ``max_step``'s own window. Working this through (attempts at
-a step arrive with non-decreasing step-1 times, marks come in time order), the result for
-a period is: let K be the furthest step any of its attempts reached (an excluded attempt's
-one more step included); among its attempts that reached K cleanly, in order, the first one
-whose next mark at step K (by any attempt) is missing or later than its own window is the
-result. When there is none the person's result is excluded and PostHog leaves them out of
-every step, step 1 included. "Nothing after the first completed attempt is read" changes
-nothing here: once a clean attempt completes, ``max_step`` can no longer change.
+attempt at the same step within ``max_step``'s own window. Working this through: the
+furthest step K rises by one at each first arrival there; the attempts arriving at a step
+come with non-decreasing step-1 times and marks come in time order, so a clean result that
+survives the next mark at its step survives every later one, and a voided result is
+replaced by the next arrival. Hence, for a period: let K be the furthest step any of its
+attempts reached (an excluded attempt's one more step included); among its attempts that
+reached K cleanly, in order, the first one whose next mark at step K is missing or outside
+its own window is the result. When there is none the person's result is excluded and
+PostHog leaves them out of every step, step 1 included. After an attempt arrives at a step
+only it and newer attempts hold that slot, so the next mark after its arrival is a fact of
+the attempt (``next_void_at``, computed in part a). "Nothing after the first completed
+attempt is read" changes nothing here: once a clean attempt completes, ``max_step`` can no
+longer change.
 
 Report ranges. A period counts the attempts whose step 1 is in ``[start, end)``; later
 steps may come up to the window after step 1, past ``end`` (PostHog reads only
@@ -380,28 +385,29 @@ def _levels(offers: ir.Table, plan: _Plan, sequenced: bool, hold: Callable[[ir.T
 
     Arrivals carry their step times from level to level; each level pass is materialised
     once (``hold``), and an attempt leaves at the level where it stops, so the attempts are
-    the union of what stopped at each level (no join at the end).
+    the union of what stopped at each level (no join at the end). At a level with
+    exclusions, ``next_void_at`` of an arrival is the first mark of this or a later arrival
+    at that level: after an attempt arrived, only it and newer attempts hold the slot.
     """
     null = int_null()
     n = plan.n
-    marking = bool(plan.excluded_levels)
     alive = _arrivals(offers, plan, sequenced)
     alive = hold(alive) if sequenced else alive  # without numbering: a filter of the offers
     stopped = []
 
-    def attempt(table: ir.Table, reached: int, marks: bool = False) -> ir.Table:
-        columns = {
-            "user_id": _typed(table.user_id, TEXT),
+    def attempt(table: ir.Table, reached: int, marks: bool) -> ir.Table:
+        return table.select(
+            user_id=_typed(table.user_id, TEXT),
             **{f"t{k}": _typed(table[f"t{k}"], "int64") if k <= reached else null for k in range(1, n + 1)},
-            "reached": ibis.literal(reached, "int64"),
-        }
-        if marking:
-            columns["marked_at"] = table.marked_at if marks else null
-            columns["excl_next"] = table.excl_next if marks else ibis.literal(False)
-        return table.select(**columns)
+            reached=ibis.literal(reached, "int64"),
+            marked_at=table.marked_at if marks else null,
+            excl_next=table.excl_next if marks else ibis.literal(False),
+            next_void_at=table.next_void_at if marks else null,
+        )
 
     for k in range(2, n + 1):
         pairs = _level_pass(alive, offers, plan, k, sequenced)
+        marking = (k - 1) in plan.excluded_levels
         kept = {
             "user_id": _typed(pairs.user_id, TEXT),
             **{f"t{j}": _typed(pairs[f"t{j}"], "int64") for j in range(1, k)},
@@ -410,11 +416,16 @@ def _levels(offers: ir.Table, plan: _Plan, sequenced: bool, hold: Callable[[ir.T
             "clean": pairs.clean,
         }
         if marking:
-            kept |= {"marked_at": _typed(pairs.marked_at, "int64"), "excl_next": pairs.excl_next}
+            later = ibis.window(group_by=pairs.user_id, order_by=pairs.pos, rows=(0, None))
+            kept |= {
+                "marked_at": _typed(pairs.marked_at, "int64"),
+                "excl_next": pairs.excl_next,
+                "next_void_at": _typed(pairs.marked_at, "int64").min().over(later),
+            }
         if plan.strict:
             kept["a_nk"] = pairs.a_nk
         pairs = hold(pairs.select(**kept))
-        stopped.append(attempt(pairs.filter(~pairs.clean), k - 1, marks=True))
+        stopped.append(attempt(pairs.filter(~pairs.clean), k - 1, marks=marking))
         on = pairs.filter(pairs.clean)
         columns = {
             "user_id": on.user_id,
@@ -426,11 +437,8 @@ def _levels(offers: ir.Table, plan: _Plan, sequenced: bool, hold: Callable[[ir.T
         if plan.strict:
             columns["death"] = on.a_nk
         alive = on.select(**columns)
-    stopped.append(attempt(alive, n))
-    every = ibis.union(*stopped)
-    if not marking:
-        every = every.mutate(marked_at=null, excl_next=ibis.literal(False))
-    return every.mutate(phantom_before=null)
+    stopped.append(attempt(alive, n, marks=False))
+    return ibis.union(*stopped).mutate(phantom_before=null)
 
 
 def attempts(
@@ -446,9 +454,12 @@ def attempts(
     Columns (times in microseconds since the Unix epoch, UTC): ``user_id``, ``t1``..``tN``
     (the first time the attempt reached each step cleanly, null past its last step),
     ``reached``, ``marked_at`` (when an exclusion voided it, at step ``reached``),
-    ``excl_next`` (it still made one more step after that), ``phantom_before`` (set for a
-    step-1 event PostHog's neighbour filter drops because of the previous event at that
-    time: it counts only for a period starting after that time).
+    ``excl_next`` (it still made one more step after that), ``next_void_at`` (the first
+    time, after it reached step ``reached``, that an exclusion voided an attempt at that
+    step: this one or a newer one; it voids this attempt as a result when within its
+    window), ``phantom_before`` (set for a step-1 event PostHog's neighbour filter drops
+    because of the previous event at that time: it counts only for a period starting after
+    that time).
 
     Exact for every attempt, whatever happened before ``since``. ``until`` only bounds the
     events read: attempts with step 1 before ``until - window`` are complete. The breakdown
@@ -496,13 +507,22 @@ def attempts_and_values(
         )
     offers = hold(_offers_sequenced(kept, plan, base, group_size))
     found = _levels(offers, plan, sequenced=True, hold=hold)
+    next_void = int_null()
+    if 1 in plan.excluded_levels:
+        # a phantom is never voided itself; the attempts after it may be, at step 1
+        voids = found.filter((found.reached == 1) & found.marked_at.notnull())
+        later = phantoms.join(voids, [phantoms.user_id == voids.user_id, voids.t1 > phantoms.t1])
+        later = later.group_by(v_user=phantoms.user_id, v_t1=phantoms.t1).aggregate(v_at=voids.marked_at.min())
+        phantoms = phantoms.left_join(later, [phantoms.user_id == later.v_user, phantoms.t1 == later.v_t1])
+        next_void = phantoms.v_at
     extra = phantoms.select(
-        "user_id",
-        t1=phantoms.t1,
+        user_id=_typed(phantoms.user_id, TEXT),
+        t1=_typed(phantoms.t1, "int64"),
         **{f"t{k}": int_null() for k in range(2, plan.n + 1)},
         reached=ibis.literal(1, "int64"),
         marked_at=int_null(),
         excl_next=ibis.literal(False),
+        next_void_at=_typed(next_void, "int64"),
         phantom_before=phantoms.phantom_before.cast("int64"),
     )
     return ibis.union(found, extra.select(*found.columns)), None
@@ -535,54 +555,18 @@ def outcomes(attempts_: ir.Table, funnel: Funnel, periods: list[tuple[str, datet
     inside = a.mutate(period=period)
     inside = inside.filter(inside.period.notnull())
     times = [f"t{k}" for k in range(1, n + 1)]
-    if not funnel.exclusions:
-        best = ibis.window(group_by=[inside.user_id, inside.period], order_by=[inside.reached.desc(), inside.t1])
-        inside = inside.mutate(choice=ibis.row_number().over(best))
-        inside = inside.filter(inside.choice == 0)
-        return inside.select("user_id", "period", "reached", *times)
-    # Exclusions. Per person and period: K = the furthest step (an excluded attempt's one more
-    # step included); the attempts that reached K cleanly and the marks at step K (by any
-    # attempt, one row per period) in time order; the first attempt whose next mark is missing
-    # or outside its window is the result. Marks never share a time with an arrival at their
-    # step (an exclusion of step K is not step K's event, and mixed instants ignore exclusions).
-    null = int_null()
-    at_k = ibis.cases(*((inside.reached == k, inside[f"t{k}"]) for k in range(1, n + 1)))
-    tried = inside.select(
-        "user_id",
-        "period",
-        *times,
-        reached=inside.reached,
-        reach=inside.reached + inside.excl_next.cast("int64"),
-        at=at_k,
-        is_mark=ibis.literal(False),
-    )
-    marks = a.filter(a.marked_at.notnull())
-    marks = ibis.union(
-        *(
-            marks.select(
-                "user_id",
-                period=ibis.literal(name),
-                **{t: null for t in times},
-                reached=marks.reached,
-                reach=ibis.literal(0, "int64"),
-                at=marks.marked_at,
-                is_mark=ibis.literal(True),
-            )
-            for name, _, _ in periods
-        )
-    )
-    rows = ibis.union(tried, marks)
-    person = ibis.window(group_by=[rows.user_id, rows.period])
-    rows = rows.mutate(furthest=rows.reach.max().over(person))
-    rows = rows.filter(rows.reached == rows.furthest)
-    later = ibis.window(group_by=[rows.user_id, rows.period], order_by=rows.at, rows=(1, None))
-    rows = rows.mutate(next_mark=ibis.ifelse(rows.is_mark, rows.at, null).min().over(later))
-    survives = ~rows.is_mark & (rows.next_mark.isnull() | (rows.next_mark - rows.t1 > window))
-    rows = rows.filter(survives)
-    first = ibis.window(group_by=[rows.user_id, rows.period], order_by=rows.t1)
-    rows = rows.mutate(choice=ibis.row_number().over(first))
-    rows = rows.filter(rows.choice == 0)
-    return rows.select("user_id", "period", "reached", *times)
+    if funnel.exclusions:
+        # K = the furthest step (an excluded attempt's one more step included); an attempt
+        # that reached K cleanly is voided as the result by the next mark at step K when that
+        # is within its own window (see the module docstring)
+        person = ibis.window(group_by=[inside.user_id, inside.period])
+        inside = inside.mutate(furthest=(inside.reached + inside.excl_next.cast("int64")).max().over(person))
+        voided = (inside.next_void_at - inside.t1 <= window).fill_null(False)
+        inside = inside.filter((inside.reached == inside.furthest) & ~voided)
+    best = ibis.window(group_by=[inside.user_id, inside.period], order_by=[inside.reached.desc(), inside.t1])
+    inside = inside.mutate(choice=ibis.row_number().over(best))
+    inside = inside.filter(inside.choice == 0)
+    return inside.select("user_id", "period", "reached", *times)
 
 
 __all__ = ["attempts", "outcomes"]
