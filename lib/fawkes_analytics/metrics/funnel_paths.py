@@ -191,7 +191,12 @@ def _has_ties(offers: ir.Table, plan: _Plan) -> bool:
 
 
 def _sequenced(
-    events: ir.Table, plan: _Plan, since: datetime | None, until: datetime | None, breakdown: str | None
+    events: ir.Table,
+    plan: _Plan,
+    since: datetime | None,
+    until: datetime | None,
+    breakdown: str | None,
+    hold: Callable[[ir.Table], ir.Table],
 ) -> tuple[ir.Table, ir.Table]:
     """Events numbered per person, neighbour-filtered, with their group: (events, phantoms)."""
     rows = read(events, plan.funnel, plan.vectors, since, until, breakdown, everything=plan.strict)
@@ -218,7 +223,7 @@ def _sequenced(
     if breakdown is not None:
         same = same & (rows.bd == rows.p_bd) & (rows.bd == rows.n_bd)
     dropped = (rows.sig.isin(short) & same & (rows.us > rows.p_us) & (rows.us < rows.n_us)).fill_null(False)
-    rows = rows.mutate(dropped=dropped)
+    rows = hold(rows.select("user_id", "us", "sig", "seq", "p_us", dropped=dropped))  # read twice below
     starters = plan.vectors.sigs_where(lambda kinds: kinds == (1,))
     phantoms = rows.filter(rows.dropped & rows.sig.isin(starters))
     phantoms = phantoms.select("user_id", t1=phantoms.us, phantom_before=phantoms.p_us)
@@ -492,7 +497,7 @@ def attempts_and_values(
             if values is not None and plan.vectors.single_kind:
                 values = fast.select("user_id", "us", "bd")
             return _levels(fast, plan, sequenced=False, hold=hold), values
-    kept, phantoms = _sequenced(events, plan, since, until, breakdown)
+    kept, phantoms = _sequenced(events, plan, since, until, breakdown, hold)
     kept = hold(kept)
     stats = kept.aggregate(g=kept.idx.max(), lo=kept.us.min(), hi=kept.us.max()).execute().iloc[0]
     group_size = 1 if pd.isna(stats["g"]) else int(stats["g"]) + 1
