@@ -27,6 +27,7 @@ $(DEMO_DB): | $(STAMP)
 	$(BIN)/fawkes-analytics demo-data --events $(DEMO_EVENTS) --output $(DEMO_DB)
 
 run: setup $(DEMO_DB)
+	$(BIN)/fawkes-analytics refresh --wait 600
 	$(BIN)/fawkes-analytics run-all --outputs html,csv,json$$(command -v chromium >/dev/null 2>&1 && echo ,pdf)
 
 test: setup
@@ -39,6 +40,7 @@ bench: setup $(DEMO_DB)
 	$(BIN)/python bench/run_all.py
 
 serve: setup $(DEMO_DB)
+	$(BIN)/fawkes-analytics refresh --wait 600 --quiet
 	$(BIN)/fawkes-analytics serve --preheat 2
 
 schedule: setup $(DEMO_DB)
@@ -53,4 +55,4 @@ format: setup
 	$(BIN)/ruff format lib tests bench
 
 clean:
-	rm -rf $(VENV) reports/*/ data/*.duckdb
+	rm -rf $(VENV) reports/*/ data/*.duckdb data/*.rollups

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHES = ("bench_demo.py", "bench_metrics.py", "bench_funnels.py", "bench_voila.py")
+BENCHES = ("bench_demo.py", "bench_metrics.py", "bench_funnels.py", "bench_voila.py", "bench_api.py")
 
 
 def main() -> int:

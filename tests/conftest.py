@@ -30,26 +30,72 @@ def duckdb_source(frames: dict[str, pd.DataFrame]) -> IbisSource:
 
 
 @pytest.fixture(scope="session")
-def spark_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """One local Spark session for the whole test run (it takes seconds to start)."""
-    pytest.importorskip("pyspark")
+def spark_backend(spark_connect_url: str) -> Iterator[object]:
+    """Ibis on one Spark Connect session for the whole run (the path a real cluster uses)."""
     from pyspark.sql import SparkSession
 
-    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("fawkes-analytics-tests")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
+    session = SparkSession.builder.remote(spark_connect_url).getOrCreate()
+    session.conf.set("spark.sql.session.timeZone", "UTC")
     yield ibis.pyspark.connect(session)
-    session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Spark Connect server (pyspark's own) on a free loopback port, for the whole run.
+
+    The scale-out path: the library talks to it exactly as to a cluster's endpoint.
+    """
+    pyspark = pytest.importorskip("pyspark")
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    home = Path(pyspark.__file__).parent
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("spark-connect") / "server.log"
+    conf = {
+        "spark.connect.grpc.binding.address": "127.0.0.1",
+        "spark.connect.grpc.binding.port": str(port),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.ui.enabled": "false",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.host": "127.0.0.1",
+        "spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("spark-connect-warehouse")),
+    }
+    command = [str(home / "bin" / "spark-submit"), "--master", "local[2]"]
+    for key, value in conf.items():
+        command += ["--conf", f"{key}={value}"]
+    command += ["--class", "org.apache.spark.sql.connect.service.SparkConnectServer", "spark-internal"]
+    env = dict(os.environ, SPARK_HOME=str(home), PYSPARK_PYTHON=sys.executable)
+    with log.open("w") as out:
+        server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"Spark Connect server did not start; log: {log.read_text()[-2000:]}")
+            time.sleep(0.5)
+    yield f"sc://127.0.0.1:{port}"
+    # Close the clients first: a Spark Connect client retries a gone server for minutes at exit.
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    active = ConnectSession.getActiveSession()
+    if active is not None:
+        active.stop()
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
 
 
 def spark_source(backend: object, frames: dict[str, pd.DataFrame]) -> IbisSource:

@@ -31,7 +31,7 @@ def test_shipped_catalog_defines_the_platform_features_and_funnels() -> None:
 @pytest.mark.parametrize(
     ("text", "key", "problem"),
     [
-        ("funnels:\n  - name: f\n    steps: [a]\n", "funnels[0].steps", "at least two"),
+        ("funnels:\n  - name: f\n    steps: [a]\n", "funnels[0].steps", "at least 2"),
         (
             "funnels:\n  - name: f\n    steps: [a, b]\n    order: random\n",
             "funnels[0].order",

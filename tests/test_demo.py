@@ -33,7 +33,14 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path: Path) -> None:
     c = demo.generate(tmp_path / "c.duckdb", events=20_000, seed=12, days=30, end=END, progress=False)
     assert fingerprint(a.path) == fingerprint(b.path)
     assert fingerprint(a.path) != fingerprint(c.path)
-    assert abs(a.events - 20_000) / 20_000 < 0.15, "event count close to the requested number"
+    # The count is calibrated on a pilot population; with a few hundred users one seed can be
+    # 15% off (a handful of power users), so check the calibration over several seeds.
+    counts = [a.events, c.events] + [
+        demo.generate(tmp_path / f"s{seed}.duckdb", events=20_000, seed=seed, days=30, end=END, progress=False).events
+        for seed in (3, 5, 13)
+    ]
+    assert abs(sum(counts) / len(counts) - 20_000) / 20_000 < 0.08, f"mean event count off: {counts}"
+    assert all(abs(n - 20_000) / 20_000 < 0.2 for n in counts), f"an event count far off: {counts}"
 
 
 def test_demo_data_has_the_product_shape(demo_db) -> None:

@@ -17,6 +17,10 @@ from typing import Any
 OUT = Path(__file__).parent / "dashboards" / "fawkes-analytics.json"
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
 INSTANCE = '{instance=~"$instance"}'
+# Sums over sources take one value per source first (``max by (instance)``): when Prometheus
+# scrapes /metrics from every replica of the server, each source appears once per replica
+# (``pod`` label), and a plain sum would count it twice. With the Pushgateway there is one series
+# per source and the inner max changes nothing.
 FUNNEL = '{instance=~"$instance", funnel_name=~"$funnel"}'
 
 HOW_TO_READ = """\
@@ -218,7 +222,7 @@ def build() -> dict[str, Any]:
     lay.add(
         stat(
             "Refresh errors in range",
-            f"sum(increase(analytics_refresh_errors_total{INSTANCE}[$__range]))",
+            f"sum(max by (instance) (increase(analytics_refresh_errors_total{INSTANCE}[$__range])))",
             "short",
             thresholds(("green", None), ("red", 1)),
             decimals=0,
@@ -253,7 +257,7 @@ def build() -> dict[str, Any]:
     lay.add(
         stat(
             "Active users",
-            f"sum(analytics_active_users{INSTANCE})",
+            f"sum(max by (instance) (analytics_active_users{INSTANCE}))",
             steps=thresholds(("red", None), ("green", 1)),
             description="Distinct users with any event in the window.",
         ),
@@ -263,7 +267,7 @@ def build() -> dict[str, Any]:
     lay.add(
         stat(
             "Total users",
-            f"sum(analytics_total_users{INSTANCE})",
+            f"sum(max by (instance) (analytics_total_users{INSTANCE}))",
             description="Users ever seen up to the end of the window.",
         ),
         4,
@@ -272,14 +276,14 @@ def build() -> dict[str, Any]:
     lay.add(
         stat(
             "Unique visitors",
-            f"sum(analytics_unique_visitors{INSTANCE})",
+            f"sum(max by (instance) (analytics_unique_visitors{INSTANCE}))",
             description="Distinct users with a pageview in the window.",
         ),
         4,
         4,
     )
     lay.add(
-        stat("Page views", f"sum(analytics_page_views{INSTANCE})", description="Pageview events in the window."), 4, 4
+        stat("Page views", f"sum(max by (instance) (analytics_page_views{INSTANCE}))", description="Pageview events in the window."), 4, 4
     )
     lay.add(
         stat(
@@ -308,8 +312,8 @@ def build() -> dict[str, Any]:
         series(
             "Users over time",
             [
-                target(f"sum(analytics_active_users{INSTANCE})", "active users", "A"),
-                target(f"sum(analytics_unique_visitors{INSTANCE})", "visitors", "B"),
+                target(f"sum(max by (instance) (analytics_active_users{INSTANCE}))", "active users", "A"),
+                target(f"sum(max by (instance) (analytics_unique_visitors{INSTANCE}))", "visitors", "B"),
             ],
             description="The 24-hour values at each point in time.",
         ),

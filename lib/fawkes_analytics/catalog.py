@@ -1,9 +1,11 @@
 """The catalog: ``analytics.yaml``, where data scientists define what the reports measure.
 
-It holds features (which events count as use), funnels, segment rules, experiments and KPI
-thresholds. Loading validates the whole file and raises ``ConfigError`` naming the file, the
-key and what is allowed. Experiments and segment rules keep their raw mapping here and are
-parsed by their own modules (``experiments.config``, ``metrics.segments``).
+It holds features (which events count as use), funnels, segment rules, experiments, KPI
+thresholds and how many runs each report keeps. Loading validates the whole file against
+``schemas/analytics.schema.json`` (unknown keys and wrong types are refused), then checks what
+a schema cannot say; every ``ConfigError`` names the file, the line, the key and what is
+allowed. Experiments and segment rules keep their raw mapping here and are parsed by their
+own modules (``experiments.config``, ``metrics.segments``).
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from . import config_files
 from .errors import ConfigError
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "analytics.yaml"
@@ -148,6 +149,9 @@ class Catalog:
     segments_raw: dict[str, Any] = field(default_factory=dict)
     experiments_raw: list[dict[str, Any]] = field(default_factory=list)
     kpis: dict[str, dict[str, float]] = field(default_factory=dict)
+    engagement_event: str = "engagement"  # keeps a session open, counts nowhere (Plausible)
+    retention: dict[str, Any] = field(default_factory=dict)  # report -> retention.RetentionPolicy
+    default_retention: Any = None  # retention.RetentionPolicy, or None for the built-in default
 
     def funnel(self, name: str) -> Funnel:
         from .errors import ParameterError
@@ -226,15 +230,26 @@ def _unique(items: list, path: str, key: str) -> dict:
 def load(path: str | os.PathLike | None = None) -> Catalog:
     """Load and validate the catalog (``FAWKES_ANALYTICS_CATALOG`` or the project's analytics.yaml)."""
     path = Path(path or os.environ.get("FAWKES_ANALYTICS_CATALOG") or DEFAULT_PATH)
+    config = config_files.load(path, "analytics")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError as exc:
-        raise ConfigError(str(path), "(file)", "catalog file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), "(file)", f"not valid YAML: {exc}") from exc
-    where = str(path)
-    if not isinstance(raw, dict):
-        raise ConfigError(where, "(top level)", "must be a mapping")
+        return _parse(config.data or {}, str(path))
+    except ConfigError as exc:
+        raise config_files.with_line(exc, config) from None
+
+
+def _parse_retention(raw: Any, where: str) -> tuple[dict[str, Any], Any]:
+    from .retention import RetentionPolicy
+
+    raw = raw or {}
+    default = RetentionPolicy.parse(raw["default"], where, "retention.default") if "default" in raw else None
+    reports = {
+        name: RetentionPolicy.parse(policy, where, f"retention.reports.{name}")
+        for name, policy in (raw.get("reports") or {}).items()
+    }
+    return reports, default
+
+
+def _parse(raw: dict[str, Any], where: str) -> Catalog:
     features = _unique(
         [_parse_feature(f, where, f"features[{i}]") for i, f in enumerate(raw.get("features", []) or [])],
         where,
@@ -245,11 +260,10 @@ def load(path: str | os.PathLike | None = None) -> Catalog:
     )
     adoption = raw.get("adoption", {}) or {}
     threshold = adoption.get("trend_threshold_pct", 10.0)
-    if not isinstance(threshold, (int, float)) or threshold < 0:
-        raise ConfigError(where, "adoption.trend_threshold_pct", "must be a non-negative number")
+    web = raw.get("web", {}) or {}
+    engagement = str(web.get("engagement_event", "engagement")).strip()
     experiments = raw.get("experiments", []) or []
-    if not isinstance(experiments, list):
-        raise ConfigError(where, "experiments", "must be a list")
+    retention, default_retention = _parse_retention(raw.get("retention"), where)
     return Catalog(
         where,
         features,
@@ -258,4 +272,7 @@ def load(path: str | os.PathLike | None = None) -> Catalog:
         raw.get("segments", {}) or {},
         experiments,
         raw.get("kpis", {}) or {},
+        engagement,
+        retention,
+        default_retention,
     )

@@ -1,13 +1,19 @@
 """The ``fawkes-analytics`` command.
 
-Core commands live here (demo-data, run, run-all, list); the scheduler, server, metrics and
-importers add theirs through ``register_cli(subparsers)`` in their own modules.
+Core commands live here (demo-data, run, run-all, list, prune); the scheduler, server,
+metrics, delivery and importers add theirs through ``register_cli(subparsers)`` in their own
+modules.
+
+Every command fails the same way: one ``error: ...`` line on stderr (secrets redacted), no
+traceback, exit code 2. Ctrl-C or SIGTERM during ``run``/``run-all`` stops the kernel, records
+the run as cancelled and exits with 128 + the signal number (130, 143).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -16,12 +22,15 @@ from .errors import FawkesError, ParameterError
 # Modules that add sub-commands of their own (imported when the CLI starts).
 COMMAND_MODULES: tuple[str, ...] = (
     "fawkes_analytics.export.prometheus",  # metrics
+    "fawkes_analytics.rollups.cli",  # refresh
     "fawkes_analytics.schedules.cli",  # schedule, history
+    "fawkes_analytics.delivery.cli",  # send, email-test
     "fawkes_analytics.serve",  # serve
     "fawkes_analytics.sources.access_log",  # import-logs
     "fawkes_analytics.sources.http",  # refresh-cache
 )
 
+PARENT_PID_ENV = "FAWKES_PARENT_PID"  # set by the scheduler for command jobs
 DEFAULT_REPORTS = ("usage_trends", "feature_adoption", "experiment_results", "user_segments", "funnels", "overview")
 
 
@@ -54,6 +63,34 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_seconds(text: str) -> float:
+    """argparse type of timeouts: a number of seconds greater than 0 (0 would mean none)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def prune_report(report: str, reports_dir: Path | None) -> list[Path]:
+    """Apply the report's retention policy after a manual run (scheduled runs: see the scheduler)."""
+    from . import retention
+    from .runs import default_reports_dir
+    from .schedules.cli import _state_dir
+    from .schedules.scheduler import pending_run_dirs
+
+    root = Path(reports_dir or default_reports_dir())
+    policy = retention.report_policy(report)
+    return retention.prune(
+        root / report,
+        policy,
+        protect=pending_run_dirs(_state_dir(None, root)),
+        select=retention.not_under_a_schedule_policy,
+    )
+
+
 def _print_record(record, index: str = "") -> None:  # noqa: ANN001
     status = "ok" if record.succeeded else record.status.upper()
     where = (
@@ -67,40 +104,84 @@ def _print_record(record, index: str = "") -> None:  # noqa: ANN001
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .process import StopOnSignal
     from .runs import run_report
 
-    record = run_report(
-        args.report,
-        _parse_assignments(args.param),
-        timeout=args.timeout,
-        cell_timeout=args.cell_timeout,
-        outputs=tuple(args.outputs.split(",")),
-        reports_dir=args.reports_dir,
-    )
+    with StopOnSignal() as stop:
+        record = run_report(
+            args.report,
+            _parse_assignments(args.param),
+            timeout=args.timeout,
+            cell_timeout=args.cell_timeout,
+            outputs=tuple(args.outputs.split(",")),
+            reports_dir=args.reports_dir,
+            stop=stop.event,
+        )
+        if stop.received:
+            print(f"cancelled by {stop.name}: the run is recorded as cancelled in {record.run_dir}", file=sys.stderr)
+            return stop.exit_code
     _print_record(record)
+    prune_report(args.report, args.reports_dir)
     return 0 if record.succeeded else 1
 
 
 def _cmd_run_all(args: argparse.Namespace) -> int:
+    from .process import StopOnSignal
     from .runs import available_reports, run_report
 
     known = available_reports()
     ordered = [r for r in DEFAULT_REPORTS if r in known] + [r for r in known if r not in DEFAULT_REPORTS]
     reports = [r for r in ordered if r not in args.skip]
     failed = 0
-    for i, report in enumerate(reports, 1):
-        print(f"[{i}/{len(reports)}] running {report} ...", flush=True)
-        record = run_report(
-            report,
-            _parse_assignments(args.param) if args.param else None,
-            timeout=args.timeout,
-            outputs=tuple(args.outputs.split(",")),
-            reports_dir=args.reports_dir,
-        )
-        _print_record(record, "    ")
-        failed += not record.succeeded
+    with StopOnSignal() as stop:
+        for i, report in enumerate(reports, 1):
+            print(f"[{i}/{len(reports)}] running {report} ...", flush=True)
+            record = run_report(
+                report,
+                _parse_assignments(args.param) if args.param else None,
+                timeout=args.timeout,
+                outputs=tuple(args.outputs.split(",")),
+                reports_dir=args.reports_dir,
+                stop=stop.event,
+            )
+            if stop.received:
+                print(
+                    f"cancelled by {stop.name}: {report} is recorded as cancelled in {record.run_dir}; "
+                    f"{len(reports) - i} report(s) not run",
+                    file=sys.stderr,
+                )
+                return stop.exit_code
+            _print_record(record, "    ")
+            prune_report(report, args.reports_dir)
+            failed += not record.succeeded
     print(f"{len(reports) - failed} of {len(reports)} reports published" + (f", {failed} failed" if failed else ""))
     return 1 if failed else 0
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    from . import retention
+    from .runs import available_reports, default_reports_dir
+    from .schedules.cli import _state_dir
+    from .schedules.scheduler import pending_run_dirs
+
+    root = Path(args.reports_dir or default_reports_dir())
+    protect = pending_run_dirs(_state_dir(None, root))
+    total = 0
+    for report in args.report or available_reports():
+        policy = retention.report_policy(report)
+        removed = retention.prune(
+            root / report,
+            policy,
+            protect=protect,
+            select=retention.not_under_a_schedule_policy,
+            dry_run=args.dry_run,
+        )
+        total += len(removed)
+        verb = "would remove" if args.dry_run else "removed"
+        print(f"{report}: {policy.describe()}; {verb} {len(removed)} run(s)")
+        for run_dir in removed:
+            print(f"    {run_dir.name}")
+    return 0
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -137,9 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
         "-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="report parameter (repeatable)"
     )
     run.add_argument(
-        "--timeout", type=float, default=1800, help="overall timeout in seconds; a hung kernel is killed (default 1800)"
+        "--timeout",
+        type=positive_seconds,
+        default=1800,
+        help="overall timeout in seconds; a hung kernel is killed (default 1800)",
     )
-    run.add_argument("--cell-timeout", type=float, default=600, help="timeout per cell in seconds (default 600)")
+    run.add_argument(
+        "--cell-timeout", type=positive_seconds, default=600, help="timeout per cell in seconds (default 600)"
+    )
     run.add_argument(
         "--outputs", default="html,csv,json", help="comma-separated: html,pdf,csv,json (default html,csv,json)"
     )
@@ -150,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_all.add_argument(
         "-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="parameter for every report"
     )
-    run_all.add_argument("--timeout", type=float, default=1800, help="overall timeout per report in seconds")
+    run_all.add_argument("--timeout", type=positive_seconds, default=1800, help="overall timeout per report in seconds")
     run_all.add_argument("--outputs", default="html,csv,json", help="comma-separated: html,pdf,csv,json")
     run_all.add_argument("--skip", action="append", default=["metrics_export"], help="report to skip (repeatable)")
     run_all.add_argument("--reports-dir", type=Path, help="where run folders go (default reports/)")
@@ -160,19 +246,42 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--reports-dir", type=Path, help="where run folders go (default reports/)")
     listing.set_defaults(func=_cmd_list)
 
+    prune = commands.add_parser(
+        "prune", help="remove old run folders by each report's retention policy (latest and pending kept)"
+    )
+    prune.add_argument("--report", action="append", help="only this report (repeatable; default all)")
+    prune.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    prune.add_argument("--reports-dir", type=Path, help="where run folders go (default reports/)")
+    prune.set_defaults(func=_cmd_prune)
+
     for module in COMMAND_MODULES:
         importlib.import_module(module).register_cli(commands)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def command_names() -> tuple[str, ...]:
+    """Every sub-command of ``fawkes-analytics`` (a schedule may run most of them as a job)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return tuple(commands.choices)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .process import die_with_parent
+    from .sources.base import redact_text
+
+    if os.environ.get(PARENT_PID_ENV, "").isdigit():  # a scheduler job: die with the scheduler
+        die_with_parent(parent_pid=int(os.environ[PARENT_PID_ENV]))
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except FawkesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("cancelled (Ctrl-C)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -144,7 +144,9 @@ EVENT_NAMES = (
     "view_documentation",
     "run_pipeline",
     "configure_monitoring",
+    "engagement",
 )
+ENGAGEMENT = EVENT_NAMES.index("engagement")
 PLANS = ("free", "team", "enterprise")
 NPS_CATEGORIES = ("deployments", "documentation", "pricing", "performance", "support")
 NPS_COMMENTS = (
@@ -273,9 +275,17 @@ def _events_of(
     monitoring = (rng.random(n) < np.array([0.08, 0.03, 0.01, 0.02])[kind]).astype(np.int64)
     bounce = (onboarding + deploy + service + docs + pipelines + monitoring) == 0
     pageviews = np.where(bounce & (rng.random(n) < 0.45), 1, 1 + rng.poisson(PAGES_PER_VISIT[kind] - 1))
+    # Engagement pings (Plausible's "engagement" event) while the last page stays open, and
+    # now and then one from a tab left open past the 30-minute session cut (dropped).
+    pings = rng.binomial(2, 0.35, n)
+    stale = (rng.random(n) < 0.02).astype(np.int64)
+    # Some power users deploy from the command line now and then: custom events, no pageview.
+    cli = (kind == 0) & (deploy > 0) & (rng.random(n) < 0.3)
+    pageviews = np.where(cli, 0, pageviews)
+    pings = np.where(cli, 0, pings)
 
     blocks = [
-        _block(np.ones(n, dtype=np.int64), ("pageview",), 0),
+        _block((~cli).astype(np.int64), ("pageview",), 0),
         _block(onboarding, ONBOARDING, 1),
         _block(deploy, DEPLOYMENT, 2),
         _block(failed.astype(np.int64), ("deploy_failed",), 3),
@@ -283,7 +293,9 @@ def _events_of(
         _block(docs, ("view_documentation",), 5),
         _block(pipelines, ("run_pipeline",), 6),
         _block(monitoring, ("configure_monitoring",), 7),
-        _block(pageviews - 1, ("pageview",), 8),
+        _block(np.maximum(pageviews - 1, 0), ("pageview",), 8),
+        _block(pings, ("engagement",), 9),
+        _block(stale, ("engagement",), 10),
     ]
     visit = np.concatenate([b[0] for b in blocks])
     block = np.concatenate([b[1] for b in blocks])
@@ -294,6 +306,7 @@ def _events_of(
 
     # Time: visit start plus exponential gaps (never near the 30-minute session cut).
     gap = np.minimum(rng.exponential(50.0, len(visit)), 600.0) * 1_000_000
+    gap = np.where(block == 10, rng.uniform(31 * 60, 55 * 60, len(visit)) * 1_000_000, gap)  # past the cut
     in_visit = np.concatenate([[False], visit[1:] == visit[:-1]])
     gap = np.where(in_visit, gap, 0).astype(np.int64)
     cum = np.cumsum(gap)
@@ -313,10 +326,14 @@ def _events_of(
     is_pageview = code == 0
     event_page = np.array([PAGES.index(EVENT_PAGE.get(name, "/")) for name in EVENT_NAMES])
     page = np.where(is_pageview, np.where(~in_visit, entry[visit], browse), event_page[code])
+    # An engagement event is about the page last viewed: the page of the event before it.
+    position = np.arange(len(code))
+    before = np.maximum.accumulate(np.where(code != ENGAGEMENT, position, 0))
+    page = np.where(code == ENGAGEMENT, page[before], page)
 
     first_event = ~in_visit
     src = np.where(first_event, source[visit], -1)
-    plan = np.where(is_pageview, -1, pop.plan[user[visit]])
+    plan = np.where(is_pageview | (code == ENGAGEMENT), -1, pop.plan[user[visit]])
     return _arrow_events(timestamp, user[visit], code, page, src, plan)
 
 

@@ -48,13 +48,18 @@ class ParameterError(FawkesError, ValueError):
 
 
 class ConfigError(FawkesError, ValueError):
-    """A configuration file (analytics.yaml, schedules/*.yaml) is invalid."""
+    """A configuration file (analytics.yaml, schedules/*.yaml) is invalid.
 
-    def __init__(self, path: str, key: str, problem: str) -> None:
+    ``line`` (1-based) is the line of the offending key when the file was parsed from YAML.
+    """
+
+    def __init__(self, path: str, key: str, problem: str, line: int | None = None) -> None:
         self.path = path
         self.key = key
         self.problem = problem
-        super().__init__(f"{path}: key '{key}': {problem}")
+        self.line = line
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: key '{key}': {problem}")
 
 
 class SourceUnavailable(FawkesError):
@@ -81,3 +86,20 @@ class RunError(FawkesError):
 
 class RunTimeout(RunError):
     """A report run exceeded its overall timeout and its kernel was killed."""
+
+
+class DiskFull(RunError):
+    """The disk holding ``path`` is full; nothing half-written was published."""
+
+    def __init__(self, path: str, detail: str = "") -> None:
+        self.path = path
+        message = f"no space left on the device holding {path}: free some space (or prune old runs) and run again"
+        super().__init__(message + (f" ({detail})" if detail else ""))
+
+
+class DeliveryError(FawkesError):
+    """An email could not be built or sent (SMTP settings, server refused, unreachable)."""
+
+
+class ExportError(FawkesError):
+    """Metrics could not be published (Pushgateway unreachable or refusing)."""

@@ -1,76 +1,101 @@
-"""The one-page summary of every area: the payload of the overview report and dashboard.
+"""The one-page summary of every area: the payload of the overview report, dashboard and metrics.
 
-``build_overview`` computes usage, feature adoption, segments, the funnels and every
-experiment of the catalog for one time range, with the same library calls the area reports
-use, so the overview can never disagree with them. Its ``to_dict()`` is the complete
-dashboard payload (``data.json`` of the overview report) that Voilà reads on first paint.
+``build_overview`` computes every area of the registry (``areas.AREAS``) that belongs in the
+overview, with the same compute functions the area reports use, so the overview can never
+disagree with them. Its ``to_dict()`` is the complete dashboard payload (``data.json`` of the
+overview report, under ``results["overview"]``) and ``Overview.from_dict`` rebuilds it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .catalog import Catalog
-from .experiments import ExperimentResult, analyze_experiment
-from .metrics import FeatureAdoption, UsageTrends, UserSegments, feature_adoption, usage_trends, user_segments
-from .metrics.funnels import FunnelResult, funnel_reports
-from .metrics.kpis import Kpi
+from . import areas
+from .kpi import Kpi
 from .results import Result, jsonable
-from .sources import Source
 from .timerange import TimeRange
 
+if TYPE_CHECKING:  # the data layer (Ibis) only where the overview is computed
+    from .catalog import Catalog
+    from .sources import Source
 
-@dataclass
+
+@dataclass(eq=False)
 class Overview(Result):
-    """Every area for one time range."""
+    """Every overview area for one time range: ``overview.usage``, ``overview.funnels``, ...
+
+    ``results`` maps an area name to its result (``{name: result}`` for funnels and
+    experiments); each area is also an attribute of the same name.
+    """
 
     time_range: TimeRange
-    usage: UsageTrends
-    features: FeatureAdoption
-    segments: UserSegments
-    funnels: dict[str, FunnelResult]
-    experiments: dict[str, ExperimentResult]
+    results: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        results = self.__dict__.get("results") or {}
+        if name in results:
+            return results[name]
+        raise AttributeError(f"the overview has no area {name!r} (it has: {', '.join(results)})")
 
     @property
     def kpis(self) -> list[Kpi]:
-        return list(self.usage.kpis)
+        """The overview's tiles: the KPIs of every area that shows them in the overview."""
+        return [
+            kpi
+            for area in areas.AREAS
+            if area.overview_kpis and area.name in self.results
+            for kpi in self.area_kpis(area.name)
+        ]
+
+    def area_kpis(self, name: str) -> list[Kpi]:
+        """The KPIs of one area of the overview (tagged with the area)."""
+        return areas.area(name).kpis_of(self.results[name])
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "time_range": self.time_range.to_dict(),
             "kpis": {k.name: jsonable(k) for k in self.kpis},
-            "usage": self.usage.to_dict(),
-            "features": self.features.to_dict(),
-            "segments": self.segments.to_dict(),
-            "funnels": {name: result.to_dict() for name, result in self.funnels.items()},
-            "experiments": {name: result.to_dict() for name, result in self.experiments.items()},
         }
+        for area in areas.AREAS:
+            if area.name in self.results:
+                out[area.name] = area.dump(self.results[area.name])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Overview:
+        """The overview whose ``to_dict()`` is ``data`` (areas missing from it are left out)."""
+        results = {area.name: area.load(data[area.name]) for area in areas.AREAS if data.get(area.name) is not None}
+        return cls(TimeRange.from_dict(data["time_range"]), results)
 
     def to_frames(self) -> dict[str, pd.DataFrame]:
         frames: dict[str, pd.DataFrame] = {}
-        parts: dict[str, Result] = {"usage": self.usage, "features": self.features, "segments": self.segments}
-        parts |= {f"funnel_{n}": r for n, r in self.funnels.items()} | {
-            f"experiment_{n}": r for n, r in self.experiments.items()
-        }
-        for prefix, result in parts.items():
-            frames |= {f"{prefix}_{name}": frame for name, frame in result.to_frames().items()}
+        for area in areas.AREAS:
+            if area.name not in self.results:
+                continue
+            for item, result in area.items(self.results[area.name]):
+                prefix = f"{area.item}_{item}" if area.item else area.name
+                frames |= {f"{prefix}_{name}": frame for name, frame in result.to_frames().items()}
         return frames
 
 
 def build_overview(
-    source: Source, catalog: Catalog, time_range: TimeRange, experiments_as_of: datetime | None = None
+    source: Source,
+    catalog: Catalog,
+    time_range: TimeRange,
+    experiments_as_of: datetime | None = None,
+    only: Iterable[str] | None = None,
 ) -> Overview:
-    """Compute the overview; experiments are read cumulatively up to the end of the range."""
-    as_of = experiments_as_of or time_range.end
-    return Overview(
-        time_range=time_range,
-        usage=usage_trends(source, time_range),
-        features=feature_adoption(source, catalog, time_range),
-        segments=user_segments(source, catalog, time_range),
-        funnels=funnel_reports(source, catalog.funnels.values(), time_range),
-        experiments={e: analyze_experiment(source, catalog, e, as_of=as_of) for e in catalog.experiment_ids},
-    )
+    """Compute the overview (or ``only`` the areas named); experiments are read cumulatively
+    up to the end of the range."""
+    wanted = set(only) if only is not None else None
+    results = {
+        area.name: area.run(source, catalog, time_range, as_of=experiments_as_of)
+        for area in areas.AREAS
+        if area.in_overview and (wanted is None or area.name in wanted)
+    }
+    return Overview(time_range, results)

@@ -1,22 +1,48 @@
 """Typed report parameters: read what a notebook declares, coerce and check what is given.
 
 A report notebook declares its parameters in the cell tagged ``parameters`` with type
-annotations (``time_range: str = "7d"``). Unknown names, values of the wrong type and values
-outside what the catalog allows (an unknown funnel, experiment or time range) are refused
-here, before a kernel starts, with a ``ParameterError`` naming the parameter and what is allowed.
+annotations (``time_range: str = "7d"``). Everything is checked here, before a kernel starts,
+and refused with a ``ParameterError`` naming the parameter and what is allowed:
+
+- unknown names, values of the wrong type, secret-looking names (secrets come from the
+  environment), text longer than :data:`MAX_TEXT_LENGTH`;
+- empty values where the notebook's default is not empty (``tz=""``, ``time_range=""``);
+- values outside what the catalog and the library allow: time ranges, time zones, funnels,
+  experiments, segments, granularities, retention periods, breakdown names;
+- absurd dates (before 1970 or more than a year ahead) and ranges whose time series would
+  have more than ``FAWKES_ANALYTICS_MAX_POINTS`` points (default 5,000) at the chosen
+  granularity;
+- path parameters (names ending in ``_path``, ``_file`` or ``_dir``): a relative path is read
+  from the reports folder, and the resolved path must lie inside the reports folder, the
+  folder of ``$FAWKES_METRICS_TEXTFILE`` or a folder of ``$FAWKES_ANALYTICS_PATH_ROOTS``
+  (separated by ``:``). The notebook receives the absolute path.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 import os
+import re
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from . import catalog as catalog_module
 from . import timerange
 from .errors import ParameterError
+from .sources.base import looks_secret
+
+MAX_POINTS_ENV = "FAWKES_ANALYTICS_MAX_POINTS"
+PATH_ROOTS_ENV = "FAWKES_ANALYTICS_PATH_ROOTS"
+DEFAULT_MAX_POINTS = 5_000
+MAX_TEXT_LENGTH = 1_000
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+PATH_SUFFIXES = ("_path", "_file", "_dir")
+GRANULARITY_SECONDS = {"hour": 3600, "day": 86400, "week": 7 * 86400}
+# Breakdown names: an events column or a JSON properties key, PostHog-style $names included.
+BREAKDOWN_NAME = re.compile(r"^\$?[A-Za-z_][A-Za-z0-9_.\-]{0,99}$")
 
 _TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
 _TRUE = {"true", "1", "yes", "on"}
@@ -84,18 +110,56 @@ def _coerce(name: str, value: Any, type_name: str) -> Any:
     return value
 
 
+def max_points() -> int:
+    """The cap on time-series points per report (``$FAWKES_ANALYTICS_MAX_POINTS``, default 5,000)."""
+    value = env_int(MAX_POINTS_ENV, DEFAULT_MAX_POINTS)
+    if value < 1:
+        raise ParameterError(MAX_POINTS_ENV, f"{value} is not a positive number of points")
+    return value
+
+
 def _check_time(params: dict[str, Any], catalog: catalog_module.Catalog) -> None:
-    timerange.resolve(
-        params.get("time_range") or "7d",
-        params.get("start") or None,
-        params.get("end") or None,
-        params.get("tz") or "UTC",
+    resolved = timerange.resolve(
+        params.get("time_range", "7d"), params.get("start") or None, params.get("end") or None, params.get("tz", "UTC")
     )
+    if resolved.label == timerange.CUSTOM:
+        latest = datetime.now(timezone.utc) + timedelta(days=366)
+        for name, moment in (("start", resolved.start), ("end", resolved.end)):
+            if not EARLIEST <= moment <= latest:
+                raise ParameterError(
+                    name,
+                    f"{moment.date().isoformat()} is outside the dates a report can cover",
+                    f"1970-01-01 to {latest.date().isoformat()}",
+                )
+    granularity = params.get("granularity")
+    if granularity in (None, "", "auto"):
+        granularity = resolved.default_granularity()
+    if granularity not in GRANULARITY_SECONDS:
+        return  # _check_granularity names the problem
+    points = math.ceil(resolved.duration.total_seconds() / GRANULARITY_SECONDS[granularity])
+    cap = max_points()
+    if points > cap:
+        raise ParameterError(
+            "time_range" if resolved.label != timerange.CUSTOM else "start",
+            f"{resolved.describe()} at {granularity} granularity has {points:,} points, more than the limit of "
+            f"{cap:,} ({MAX_POINTS_ENV})",
+            "a shorter range or a coarser granularity (day, week)",
+        )
+
+
+def _check_breakdown(params: dict[str, Any], catalog: catalog_module.Catalog) -> None:
+    breakdown = params.get("breakdown")
+    if breakdown and not BREAKDOWN_NAME.match(breakdown):
+        raise ParameterError(
+            "breakdown",
+            f"{breakdown!r} is not a column or property name",
+            "empty, an events column (source, utm_source, page, ...) or a properties key such as $browser",
+        )
 
 
 def _check_funnels(params: dict[str, Any], catalog: catalog_module.Catalog) -> None:
     for name in params.get("funnels") or []:
-        if name not in catalog.funnels:
+        if not isinstance(name, str) or name not in catalog.funnels:
             raise ParameterError("funnels", f"unknown funnel {name!r}", sorted(catalog.funnels))
 
 
@@ -114,13 +178,13 @@ def segment_names(catalog: catalog_module.Catalog) -> list[str]:
 
 def _check_segment(params: dict[str, Any], catalog: catalog_module.Catalog) -> None:
     segment = params.get("segment")
-    if segment and segment not in segment_names(catalog):
+    if segment is not None and segment not in segment_names(catalog):
         raise ParameterError("segment", f"unknown segment {segment!r}", segment_names(catalog))
 
 
 def _check_granularity(params: dict[str, Any], catalog: catalog_module.Catalog) -> None:
     allowed = ["auto", "hour", "day", "week"]
-    if params.get("granularity") and params["granularity"] not in allowed:
+    if params.get("granularity") is not None and params["granularity"] not in allowed:
         raise ParameterError("granularity", f"unknown granularity {params['granularity']!r}", allowed)
 
 
@@ -138,27 +202,76 @@ CHECKS: dict[str, Callable[[dict[str, Any], catalog_module.Catalog], None]] = {
     "segment": _check_segment,
     "granularity": _check_granularity,
     "retention_period": _check_period,
+    "breakdown": _check_breakdown,
 }
 
-SECRET_WORDS = ("password", "token", "secret", "api_key", "apikey")
+
+def path_roots(reports_dir: Path | None) -> list[Path]:
+    """Folders a path parameter may point into (see the module docstring)."""
+    roots = []
+    if reports_dir is not None:
+        roots.append(Path(reports_dir))
+    textfile = os.environ.get("FAWKES_METRICS_TEXTFILE")
+    if textfile:
+        roots.append(Path(textfile).parent)
+    roots += [Path(p) for p in os.environ.get(PATH_ROOTS_ENV, "").split(os.pathsep) if p.strip()]
+    return [root.resolve() for root in roots]
+
+
+def _confine(name: str, value: str, reports_dir: Path | None) -> str:
+    """The absolute path of a path parameter, refused unless it lies inside a configured folder."""
+    roots = path_roots(reports_dir)
+    if not roots:
+        raise ParameterError(name, "path parameters need a reports folder or " + PATH_ROOTS_ENV)
+    given = Path(value).expanduser()
+    resolved = (given if given.is_absolute() else roots[0] / given).resolve()
+    if not any(resolved == root or root in resolved.parents for root in roots):
+        raise ParameterError(
+            name, f"{value!r} resolves to {resolved}, outside the allowed folders", [str(r) for r in roots]
+        )
+    return str(resolved)
+
+
+def _check_value(name: str, value: Any, info: dict[str, Any], reports_dir: Path | None) -> Any:
+    """Checks every parameter gets: not empty when its default is not, bounded text, confined paths."""
+    default = info["default"]
+    if value in ("", []) and default not in ("", [], None):
+        raise ParameterError(name, "must not be empty", f"a value such as {default!r} (the default)")
+    texts = (
+        [value]
+        if isinstance(value, str)
+        else [v for v in value if isinstance(v, str)]
+        if isinstance(value, list)
+        else []
+    )
+    if any(len(text) > MAX_TEXT_LENGTH for text in texts):
+        raise ParameterError(name, f"is longer than {MAX_TEXT_LENGTH:,} characters")
+    if name.endswith(PATH_SUFFIXES) and isinstance(value, str) and value:
+        return _confine(name, value, reports_dir)
+    return value
 
 
 def resolve(
-    notebook: str | Path, given: dict[str, Any] | None, catalog: catalog_module.Catalog | None = None
+    notebook: str | Path,
+    given: dict[str, Any] | None,
+    catalog: catalog_module.Catalog | None = None,
+    reports_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Coerce and check ``given`` against the notebook's declared parameters.
 
     Returns only the parameters that were given (papermill keeps the notebook's defaults for
-    the rest). Secrets are refused outright: they come from the environment, never parameters.
+    the rest), path parameters made absolute. Secrets are refused outright: they come from
+    the environment, never parameters. ``reports_dir`` is where relative paths point.
     """
     spec = declared(notebook)
     given = dict(given or {})
     for name in given:
-        if any(word in name.lower() for word in SECRET_WORDS):
+        if looks_secret(name):
             raise ParameterError(name, "secrets are read from environment variables, never passed as parameters")
         if name not in spec:
             raise ParameterError(name, f"unknown parameter of {Path(notebook).stem}", sorted(spec))
     coerced = {name: _coerce(name, value, spec[name]["type"]) for name, value in given.items()}
+    coerced = {name: _check_value(name, value, spec[name], reports_dir) for name, value in coerced.items()}
     effective = {name: info["default"] for name, info in spec.items()} | coerced
     catalog = catalog or catalog_module.load()
     for name, check in CHECKS.items():

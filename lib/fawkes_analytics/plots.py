@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
@@ -77,9 +78,14 @@ def timeseries(
     ylabel: str | None = None,
     labels: Sequence[str] | None = None,
     percent: bool = False,
-    allow_negative: bool = False,
+    span: tuple[object, object] | None = None,
 ) -> Figure:
-    """Lines over time, one per column, each with its own colour and marker."""
+    """Lines over time, one per column, each with its own colour and marker.
+
+    The value axis starts at 0, or spans the data with a line at 0 when a value is negative
+    (an NPS below zero), and covers at least one unit (a single 0 still reads as 0). ``span``
+    (start, end) is the time axis: the report's range, even where there are no points.
+    """
     if frame.empty:
         return empty(title)
     fig, ax = _figure()
@@ -99,10 +105,15 @@ def timeseries(
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}%"))
     else:
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    if allow_negative:
+    if (frame[list(columns)].min(numeric_only=True) < 0).any():
         ax.axhline(0, color="#333333", linewidth=0.8)
     else:
         ax.set_ylim(bottom=0)
+    low, high = ax.get_ylim()
+    if high - low < 1:
+        ax.set_ylim(low, low + 1)
+    if span is not None:
+        ax.set_xlim(*span)
     if len(columns) > 1:  # beside the plot, where it never hides a line
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.autofmt_xdate()
@@ -174,4 +185,61 @@ def columns(
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     if xlabel:
         ax.set_xlabel(xlabel)
+    return fig
+
+
+def stacked(
+    frame: pd.DataFrame,
+    x: str,
+    columns: Sequence[str],
+    title: str,
+    labels: Sequence[str] | None = None,
+    below_zero: Sequence[str] = (),
+) -> Figure:
+    """Stacked columns per period; ``below_zero`` columns stack downwards from the axis."""
+    if frame.empty:
+        return empty(title)
+    fig, ax = _figure()
+    positions = list(range(len(frame)))
+    up = [0.0] * len(frame)
+    down = [0.0] * len(frame)
+    for i, column in enumerate(columns):
+        values = frame[column].astype(float).tolist()
+        sign = -1.0 if column in below_zero else 1.0
+        base = down if sign < 0 else up
+        heights = [sign * v for v in values]
+        ax.bar(
+            positions, heights, bottom=base, width=0.8, color=PALETTE[i % len(PALETTE)], label=(labels or columns)[i]
+        )
+        for j, h in enumerate(heights):
+            base[j] += h
+    _style_axes(ax, title)
+    ax.axhline(0, color="#333333", linewidth=0.8)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{abs(v):,.0f}"))
+    step = max(1, len(frame) // 12)
+    ax.set_xticks(positions[::step], [str(v) for v in frame[x].tolist()][::step], rotation=30, ha="right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+def heatmap(frame: pd.DataFrame, rows: str, columns: Sequence[str], title: str, column_labels: Sequence[str]) -> Figure:
+    """A grid of percentages (cohorts x periods), darker for higher, each cell written out."""
+    if frame.empty or not columns:
+        return empty(title)
+    values = frame[list(columns)].astype(float)
+    fig, ax = _figure(max(2.0, 0.32 * len(frame) + 1.2), max(6.0, min(12.0, 0.62 * len(columns) + 2.5)))
+    image = ax.imshow(values.to_numpy(), cmap="Blues", vmin=0, vmax=100, aspect="auto")
+    for (i, j), value in np.ndenumerate(values.to_numpy()):
+        if np.isfinite(value):
+            ax.text(
+                j, i, f"{value:.0f}", ha="center", va="center", fontsize=8, color="white" if value > 55 else "#1a1a1a"
+            )
+    ax.set_xticks(range(len(columns)), column_labels)
+    ax.set_yticks(range(len(frame)), frame[rows].astype(str).tolist())
+    ax.set_title(title, loc="left", fontsize=12, fontweight="bold")
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02, format=FuncFormatter(lambda v, _: f"{v:.0f}%"))
     return fig

@@ -2,13 +2,17 @@
 
 The HTML keeps every output (KPI tiles, tables, charts embedded as data URIs, so the file
 can be mailed or archived alone) and drops code, prompts, the parameters cells and anything
-a cell printed to stderr. A table of contents links the notebook's section headings.
+a cell printed to stderr. A table of contents links the notebook's section headings. The
+page is the project's nbconvert template (``templates/nbconvert/fawkes``): Jupyter Lab's
+page without scripts from the network, printed on A4 by default
+(``FAWKES_ANALYTICS_PDF_PAGE_SIZE``: A3, A4, A5, letter or legal), with page numbers and
+headings kept with what follows them (``templates/fawkes.css``).
 PDF comes from the same HTML through headless Chromium (Debian's ``chromium`` package).
 """
 
 from __future__ import annotations
 
-import html
+import os
 import shutil
 import subprocess
 import tempfile
@@ -18,6 +22,11 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 
+from .errors import ConfigError
+from .templates import NBCONVERT_TEMPLATES, render
+
+PAGE_SIZE_ENV = "FAWKES_ANALYTICS_PDF_PAGE_SIZE"
+PAGE_SIZES = ("A4", "A3", "A5", "letter", "legal")
 HIDDEN_TAGS = {"parameters", "injected-parameters", "remove-cell"}
 CHROMIUM_FLAGS = (
     "--headless",
@@ -65,16 +74,22 @@ def table_of_contents(notebook: nbformat.NotebookNode) -> list[tuple[int, str]]:
 
 
 def _toc_cell(entries: list[tuple[int, str]]) -> nbformat.NotebookNode:
-    items = "".join(
-        f'<li style="margin-left:{(level - 2) * 16}px"><a href="#{html.escape(heading_anchor(text))}">{html.escape(text)}</a></li>'
-        for level, text in entries
-    )
-    markup = f'<nav class="fwk-toc" aria-label="Contents"><strong>Contents</strong><ul>{items}</ul></nav>'
+    listed = [{"level": level, "text": text, "anchor": heading_anchor(text)} for level, text in entries]
+    markup = str(render("parts/toc.html.j2", entries=listed))
     return nbformat.v4.new_code_cell(source="", outputs=[nbformat.v4.new_output("display_data", {"text/html": markup})])
 
 
-def render_html(notebook_path: str | Path, html_path: str | Path, title: str) -> Path:
-    """Write the code-free HTML report of an executed notebook."""
+def page_size(configured: str | None = None) -> str:
+    """The printed page size: ``configured``, else ``$FAWKES_ANALYTICS_PDF_PAGE_SIZE``, else A4."""
+    raw = (configured or os.environ.get(PAGE_SIZE_ENV, "") or "A4").strip()
+    for size in PAGE_SIZES:
+        if raw.lower() == size.lower():
+            return size
+    raise ConfigError("environment", PAGE_SIZE_ENV, f"{raw!r} is not allowed (allowed: {', '.join(PAGE_SIZES)})")
+
+
+def render_html(notebook_path: str | Path, html_path: str | Path, title: str, paper: str | None = None) -> Path:
+    """Write the code-free HTML report of an executed notebook (printed on ``paper``, default A4)."""
     notebook = nbformat.read(str(notebook_path), as_version=4)
     entries = table_of_contents(notebook)
     if entries:
@@ -88,11 +103,16 @@ def render_html(notebook_path: str | Path, html_path: str | Path, title: str) ->
         )
         notebook.cells.insert(position, _toc_cell(entries))
     exporter = HTMLExporter(
-        template_name="lab", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+        template_name="fawkes",
+        extra_template_basedirs=[str(NBCONVERT_TEMPLATES)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
     )
     exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags=HIDDEN_TAGS), enabled=True)
     exporter.register_preprocessor(DropStderr(), enabled=True)
-    body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title}})
+    resources = {"metadata": {"name": title}, "fawkes": {"page_size": page_size(paper)}}
+    body, _ = exporter.from_notebook_node(notebook, resources=resources)
     html_path = Path(html_path)
     html_path.write_text(body, encoding="utf-8")
     return html_path

@@ -7,7 +7,21 @@ succeeded. A failed run keeps its executed notebook and error for debugging and 
 replaces ``latest``; nothing half-written is ever visible under a run id.
 
 The notebook runs in a child process (``fawkes_analytics._execute``) so that a hung kernel
-can be killed together with everything it started, without touching the caller.
+can be killed together with everything it started, without touching the caller. That child
+and its kernel die with the caller (parent-death signal, see process.py), get only the
+allow-listed kernel environment (kernel_env.py), and the executed notebook and log are
+redacted before anything is published.
+
+Guarantees of one run (docs/operations.md):
+
+- report names resolve only to notebooks inside the notebooks folder; path parameters only
+  inside the configured folders (parameters.py); bad input is refused before a kernel starts;
+- a stop request (SIGTERM/SIGINT of the command, a scheduler shutdown) kills the kernel and
+  records the run as ``cancelled``; it never replaces ``latest``;
+- a full disk fails the run with :class:`~fawkes_analytics.errors.DiskFull` and removes the
+  temporary folder: no partial run is left behind;
+- temporary folders of crashed runs are removed by the next run of the report (workfolder.py);
+- published files get one mode (atomic.py).
 """
 
 from __future__ import annotations
@@ -15,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import threading
@@ -24,12 +39,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from . import __version__
+from . import __version__, atomic, workfolder
 from . import parameters as parameter_checks
-from .errors import ParameterError
+from .errors import DiskFull, ParameterError
+from .export import formats as export_formats
 from .export.json import write_json
+from .kernel_env import kernel_env
+from .process import kill_tree
 from .report import RUN_DIR_ENV
 from .results import Result
 from .sources import ENV_VAR as SOURCE_ENV
@@ -41,6 +57,8 @@ REPORTS_DIR_ENV = "FAWKES_ANALYTICS_REPORTS_DIR"
 NOTEBOOKS_DIR_ENV = "FAWKES_ANALYTICS_NOTEBOOKS_DIR"
 OUTPUTS = ("html", "pdf", "csv", "json")
 LATEST = "latest"
+REPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+DISK_FULL_EXIT = 28  # _execute's exit code when the disk filled up (ENOSPC is errno 28)
 
 
 @dataclass
@@ -50,7 +68,7 @@ class RunRecord(Result):
     report: str
     run_id: str
     run_dir: str
-    status: str  # running | succeeded | failed | timed_out | interrupted
+    status: str  # running | succeeded | failed | timed_out | cancelled
     started_at: str
     finished_at: str | None = None
     duration_seconds: float | None = None
@@ -59,6 +77,7 @@ class RunRecord(Result):
     outputs: list[str] = field(default_factory=list)
     source: dict[str, Any] = field(default_factory=dict)
     data_range: dict[str, Any] = field(default_factory=dict)
+    rollups: dict[str, Any] | None = None  # the rollup store version the run read (None: raw events)
     versions: dict[str, str] = field(default_factory=dict)
     durations: dict[str, float] = field(default_factory=dict)
     delivery: list[dict[str, Any]] = field(default_factory=list)
@@ -87,10 +106,14 @@ def available_reports(directory: Path | None = None) -> list[str]:
 
 
 def notebook_path(report: str, directory: Path | None = None) -> Path:
-    directory = directory or notebooks_dir()
-    path = directory / f"{report}.ipynb"
-    if not path.exists():
-        raise ParameterError("report", f"unknown report {report!r}", available_reports(directory))
+    """The notebook of ``report``: a plain name of a notebook inside the notebooks folder, nothing else."""
+    directory = Path(directory or notebooks_dir())
+    known = available_reports(directory)
+    if not isinstance(report, str) or not REPORT_NAME.match(report) or report not in known:
+        raise ParameterError("report", f"unknown report {report!r}", known)
+    path = (directory / f"{report}.ipynb").resolve()
+    if path.parent != directory.resolve():  # a symlink pointing outside the folder
+        raise ParameterError("report", f"report {report!r} resolves outside {directory}", known)
     return path
 
 
@@ -119,18 +142,9 @@ def _new_run_id(base: Path) -> str:
     return run_id
 
 
-def _kill_tree(process: subprocess.Popen) -> None:
-    """Kill the child and everything it started (the kernel runs in its own session)."""
-    try:
-        family = psutil.Process(process.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        family = []
-    for member in [*family, psutil.Process(process.pid)] if process.poll() is None else family:
-        try:
-            member.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(family, timeout=5)
+def _stop_child(process: subprocess.Popen, wait: float) -> None:
+    """Stop the executor and everything it started (the kernel runs in its own session)."""
+    kill_tree(process.pid, wait=wait)
     process.wait(timeout=10)
 
 
@@ -156,34 +170,81 @@ def _execute(
         str(cell_timeout or 0),
         kernel_name or "",
         str(notebook.parent),
+        str(os.getpid()),
     ]
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout if timeout else None
         while process.poll() is None:
             if deadline and time.monotonic() > deadline:
-                _kill_tree(process)
+                _stop_child(process, wait=0)
                 return "timed_out", f"run exceeded its timeout of {timeout:g} s; the kernel was killed"
             if stop is not None and stop.is_set():
-                _kill_tree(process)
-                return "interrupted", "run interrupted by shutdown"
+                _stop_child(process, wait=2)
+                return "cancelled", "run cancelled before it finished; the kernel was stopped"
             time.sleep(0.1)
     if process.returncode == 0:
         return "succeeded", None
-    error_file = output.parent / "error.json"
-    if error_file.exists():
-        error = json.loads(error_file.read_text(encoding="utf-8"))
-        return "failed", f"{error.get('ename')}: {error.get('evalue')}"
-    return "failed", f"notebook runner exited with code {process.returncode}; see run.log"
+    if process.returncode == DISK_FULL_EXIT:
+        return "disk_full", "no space left on device while executing the notebook"
+    try:
+        error = json.loads((output.parent / "error.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "failed", f"notebook runner exited with code {process.returncode}; see run.log"
+    return "failed", f"{error.get('ename')}: {error.get('evalue')}"
 
 
 def _update_latest(base: Path, run_id: str) -> None:
     """Point ``latest`` at ``run_id`` atomically (a symlink swapped with a rename)."""
     link = base / LATEST
-    temporary = base / f".{LATEST}-{run_id}"
+    temporary = base / f"{workfolder.LATEST_SWAP_PREFIX}{run_id}"
     temporary.unlink(missing_ok=True)
     temporary.symlink_to(run_id, target_is_directory=True)
     os.replace(temporary, link)
+
+
+def redact_outputs(notebook_file: Path) -> None:
+    """Remove credentials from everything a kernel printed into the executed notebook.
+
+    Sources of secrets are kept out of kernels (kernel_env.py), but a driver error may still
+    echo a connection string; stream text, error values and tracebacks, and text outputs
+    pass through ``redact_text`` before the notebook (and the HTML made from it) is published.
+    """
+    if not notebook_file.exists():
+        return
+    notebook = json.loads(notebook_file.read_text(encoding="utf-8"))
+    changed = False
+
+    def clean(value: object) -> object:
+        nonlocal changed
+        if isinstance(value, str):
+            cleaned = redact_text(value)
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            cleaned = [redact_text(v) for v in value]
+        else:
+            return value
+        changed = changed or cleaned != value
+        return cleaned
+
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []) or []:
+            for key in ("text", "evalue", "traceback"):
+                if key in output:
+                    output[key] = clean(output[key])
+            data = output.get("data") or {}
+            for mime in ("text/plain", "text/html", "text/markdown", "application/json"):
+                if mime in data:
+                    data[mime] = clean(data[mime])
+    if changed:
+        atomic.write_text(notebook_file, json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+
+
+def _redact_file(path: Path) -> None:
+    if path.exists():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        cleaned = redact_text(text)
+        if cleaned != text:
+            atomic.write_text(path, cleaned)
 
 
 def _execute_and_render(
@@ -200,14 +261,20 @@ def _execute_and_render(
     stop: threading.Event | None,
 ) -> tuple[str, str | None, dict[str, Any]]:
     """Execute the notebook into ``work`` and render what ``outputs`` asks; (status, error, data.json)."""
-    env = dict(os.environ, **{RUN_DIR_ENV: str(work)})
+    extra = {RUN_DIR_ENV: str(work)}
     if source_url:
-        env[SOURCE_ENV] = source_url
+        extra[SOURCE_ENV] = source_url
     clock = time.monotonic()
-    status, error = _execute(
-        notebook, work / "notebook.ipynb", params, env, timeout, cell_timeout, kernel_name, work / "run.log", stop
-    )
+    with kernel_env(extra) as env:
+        status, error = _execute(
+            notebook, work / "notebook.ipynb", params, env, timeout, cell_timeout, kernel_name, work / "run.log", stop
+        )
     record.durations["execute"] = round(time.monotonic() - clock, 3)
+    if status == "disk_full" or (error and "[Errno 28]" in error):
+        raise DiskFull(str(work.parent), redact_text(error or ""))
+    redact_outputs(work / "notebook.ipynb")
+    _redact_file(work / "run.log")
+    _redact_file(work / "error.json")
     data_file = work / "data.json"
     data = json.loads(data_file.read_text(encoding="utf-8")) if data_file.exists() else {}
     if status != "succeeded":
@@ -227,10 +294,23 @@ def _execute_and_render(
         if "csv" not in outputs:
             for csv_file in work.glob("*.csv"):
                 csv_file.unlink()
+        export_formats.write(outputs, work, data)  # registered formats (export/formats.py)
     except Exception as exc:  # rendering problems fail the run, they never publish half a report
+        if atomic.is_disk_full(exc):
+            raise DiskFull(str(work.parent), str(exc)) from exc
         status, error = "failed", f"rendering failed: {exc}"
     record.durations["render"] = round(time.monotonic() - clock, 3)
+    if stop is not None and stop.is_set():
+        status, error = "cancelled", "run cancelled before it was published"
     return status, error, data
+
+
+def _positive(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value != value:
+        raise ParameterError(name, f"{value!r} is not a positive number of seconds", "> 0")
+    return float(value)
 
 
 def run_report(
@@ -248,42 +328,60 @@ def run_report(
 ) -> RunRecord:
     """Run ``report`` into a new run folder and return its record.
 
-    Bad parameters raise ``ParameterError`` before anything starts; a failing or hung
-    notebook gives a record with status ``failed`` or ``timed_out`` (never an exception).
+    Bad parameters raise ``ParameterError`` before anything starts; a failing, hung or
+    cancelled notebook gives a record with status ``failed``, ``timed_out`` or ``cancelled``
+    (never an exception). A full disk raises ``DiskFull`` and leaves no folder behind.
     """
-    unknown = [o for o in outputs if o not in OUTPUTS]
+    timeout = _positive("timeout", timeout)
+    cell_timeout = _positive("cell_timeout", cell_timeout)
+    unknown = [o for o in outputs if o not in export_formats.names()]
     if unknown:
-        raise ParameterError("outputs", f"unknown output {unknown[0]!r}", list(OUTPUTS))
+        raise ParameterError("outputs", f"unknown output {unknown[0]!r}", list(export_formats.names()))
     notebook = notebook_path(report, notebooks)
-    params = parameter_checks.resolve(notebook, parameters)
-    base = Path(reports_dir or default_reports_dir()) / report
+    reports_root = Path(reports_dir or default_reports_dir())
+    params = parameter_checks.resolve(notebook, parameters, reports_dir=reports_root)
+    base = reports_root / report
     base.mkdir(parents=True, exist_ok=True)
+    workfolder.sweep(base)
     run_id = _new_run_id(base)
-    work = base / f".tmp-{run_id}"
-    work.mkdir()
+    folder = workfolder.WorkFolder(base, run_id)
+    work = folder.path
     started = datetime.now(timezone.utc)
     record = RunRecord(
         report, run_id, str(base / run_id), "running", started.isoformat(), parameters=params, versions=_versions()
     )
-    write_json(record, work / "run.json")
-
-    data: dict[str, Any] = {}
     try:
-        status, error, data = _execute_and_render(
-            report, notebook, work, params, record, outputs, source_url, timeout, cell_timeout, kernel_name, stop
-        )
-    except Exception as exc:  # whatever goes wrong, the run is recorded and its folder kept
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        write_json(record, work / "run.json")
+        data: dict[str, Any] = {}
+        try:
+            status, error, data = _execute_and_render(
+                report, notebook, work, params, record, outputs, source_url, timeout, cell_timeout, kernel_name, stop
+            )
+        except DiskFull:
+            raise
+        except Exception as exc:  # whatever goes wrong, the run is recorded and its folder kept
+            if atomic.is_disk_full(exc):
+                raise DiskFull(str(base), str(exc)) from exc
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
 
-    finished = datetime.now(timezone.utc)
-    record.status, record.error = status, redact_text(error) if error else None
-    record.finished_at = finished.isoformat()
-    record.duration_seconds = round((finished - started).total_seconds(), 3)
-    record.source = data.get("source", {})
-    record.data_range = data.get("time_range", {})
-    record.outputs = sorted(str(p.relative_to(work)) for p in work.rglob("*") if p.is_file())
-    write_json(record, work / "run.json")
-    os.rename(work, base / run_id)
+        finished = datetime.now(timezone.utc)
+        record.status, record.error = status, redact_text(error) if error else None
+        record.finished_at = finished.isoformat()
+        record.duration_seconds = round((finished - started).total_seconds(), 3)
+        record.source = data.get("source", {})
+        record.data_range = data.get("time_range", {})
+        record.rollups = data.get("rollups")
+        record.outputs = sorted(
+            str(p.relative_to(work)) for p in work.rglob("*") if p.is_file() and p.name != workfolder.OWNER_FILE
+        )
+        write_json(record, work / "run.json")
+        atomic.apply_modes(work)
+    except BaseException as exc:
+        folder.discard()  # a full disk, or the process is going down: leave nothing half-written
+        if atomic.is_disk_full(exc) and not isinstance(exc, DiskFull):
+            raise DiskFull(str(base), str(exc)) from exc
+        raise
+    folder.publish(base / run_id)
     if record.succeeded:
         _update_latest(base, run_id)
     return record

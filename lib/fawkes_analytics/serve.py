@@ -11,6 +11,16 @@ What this adds on top of a plain `voila notebooks/dashboards`:
 - optional preheated kernels (Voilà's pool) for a fast first paint;
 - ``/healthz``: a tiny handler that answers 200 without touching a notebook or a kernel, so
   Kubernetes probes are cheap (Voilà renders, and so starts a kernel for, every page it serves);
+- kernels without secrets: once the token and cookie secret are read, the server's own
+  environment is cut down to the kernel allow-list (kernel_env.py), because Voilà starts every
+  kernel with the server's environment: no dashboard kernel sees the token, the cookie
+  secret, the SMTP password or API keys (the source URL with a password reaches it as a file).
+  Voilà also copies the request URL and query string into each kernel's environment; a
+  viewer who opened ``?token=...`` would hand the token to the kernel, so those values are
+  redacted on the way (``RedactingKernelManager``);
+- nothing served without authentication but ``/healthz``: Voilà's unauthenticated static
+  file route (``/voila/files/``) serves no file at all, so data (CSV downloads included, which
+  the page builds in the kernel) only reaches a viewer who has the token;
 - optionally a Prometheus endpoint on a separate port (kept off the Ingress) with the number
   of running kernels and the process metrics.
 
@@ -30,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ParameterError
+from .kernel_env import restrict_process_environment
 from .parameters import env_int
 
 DEFAULT_HOST = "127.0.0.1"
@@ -135,6 +146,8 @@ class ServeSettings:
         if self.cookie_secret:
             cfg.Voila.cookie_secret = self.cookie_secret
         cfg.VoilaConfiguration.strip_sources = True
+        cfg.VoilaConfiguration.file_allowlist = []  # /voila/files/ needs no token: serve nothing there
+        cfg.VoilaConfiguration.multi_kernel_manager_class = redacting_kernel_manager()
         cfg.VoilaConfiguration.show_tracebacks = False
         cfg.VoilaConfiguration.preheat_kernel = self.preheat > 0
         cfg.VoilaConfiguration.default_pool_size = self.preheat
@@ -153,11 +166,28 @@ class ServeSettings:
         return cfg
 
 
+def redacting_kernel_manager() -> type:
+    """Jupyter's kernel manager with every environment value of a new kernel redacted."""
+    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+
+    from .sources.base import redact_text
+
+    class RedactingKernelManager(AsyncMappingKernelManager):
+        async def start_kernel(self, *args: object, env: dict[str, str] | None = None, **kwargs: object) -> str:
+            if env is not None:
+                env = {name: redact_text(value) for name, value in env.items()}
+            return await super().start_kernel(*args, env=env, **kwargs)
+
+    return RedactingKernelManager
+
+
 def _build_app_class() -> type:
     """Voilà's application with the health handler and without config-file loading."""
     import tornado.web
     from jupyter_server.utils import url_path_join
     from voila.app import Voila
+
+    from .api import routes as api_routes
 
     class HealthHandler(tornado.web.RequestHandler):
         """Answers 200 from the event loop: no notebook, no kernel, no authentication."""
@@ -179,7 +209,8 @@ def _build_app_class() -> type:
 
         def init_handlers(self) -> list:
             health = (url_path_join(self.server_url or self.base_url, HEALTH_PATH), HealthHandler)
-            return [health, *super().init_handlers()]
+            api = api_routes(self.server_url or self.base_url, server_token=self.token or "")  # docs/api.md
+            return [health, *api, *super().init_handlers()]
 
     return FawkesVoila
 
@@ -238,6 +269,7 @@ def serve(
         cookie_secret=os.environ.get(COOKIE_SECRET_ENV, "").encode(),
         metrics_port=metrics_port,
     )
+    restrict_process_environment()  # from here on, only what kernels may see (kernel_env.py)
     # instance(), not a plain constructor: Voilà's renderers log through the global application
     # logger, and only a registered instance makes cell tracebacks reach the server log.
     app = _build_app_class().instance(config=settings.voila_config())

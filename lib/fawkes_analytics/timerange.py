@@ -1,8 +1,11 @@
 """Reporting time ranges: named rolling windows or a custom start/end, in a time zone.
 
 Every range is half-open, ``[start, end)``, and carries the previous period of equal length
-so each KPI can be compared with it. Hour ranges (``1h``, ``6h``, ``24h``) are rolling
-windows that end at the anchor time (``as_of``). Day ranges (``7d``, ``30d``, ``90d``) are
+so each KPI can be compared with it. Every bound is a whole quarter hour (UTC offsets are
+all multiples of 15 minutes, so local midnights are too): that is the grain of the rollup
+store, which then answers every range exactly. Hour ranges (``1h``, ``6h``, ``24h``) are
+rolling windows that end at the last quarter hour at or before the anchor time (``as_of``);
+custom bounds given with minutes are rounded down to their quarter hour. Day ranges (``7d``, ``30d``, ``90d``) are
 whole days in the reporting time zone ending at the last local midnight at or before the
 anchor, as in Plausible ("last 7 days" excludes the unfinished day), so daily charts never
 end in a half-empty day.
@@ -27,6 +30,14 @@ NAMED_RANGES: dict[str, timedelta] = {
     "90d": timedelta(days=90),
 }
 CUSTOM = "custom"
+QUARTER_SECONDS = 900
+
+
+def floor_quarter(moment: datetime) -> datetime:
+    """``moment`` (aware) rounded down to a whole quarter hour, in UTC."""
+    utc = moment.astimezone(timezone.utc)
+    seconds = int(utc.timestamp() // QUARTER_SECONDS * QUARTER_SECONDS)
+    return datetime.fromtimestamp(seconds, timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,12 @@ class TimeRange:
     def to_dict(self) -> dict[str, str]:
         return {"label": self.label, "start": self.start.isoformat(), "end": self.end.isoformat(), "tz": self.tz}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> TimeRange:
+        """The range whose ``to_dict()`` is ``data``."""
+        start, end = datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"])
+        return cls(start, end, data.get("tz") or "UTC", data.get("label") or CUSTOM)
+
 
 def _zone(tz: str) -> ZoneInfo:
     try:
@@ -109,7 +126,7 @@ def resolve(
     if start is not None or end is not None:
         if start is None or end is None:
             raise ParameterError("start" if start is None else "end", "a custom range needs both start and end")
-        begin, finish = _parse("start", start, zone), _parse("end", end, zone)
+        begin, finish = floor_quarter(_parse("start", start, zone)), floor_quarter(_parse("end", end, zone))
         if finish <= begin:
             raise ParameterError("end", f"end {finish.isoformat()} is not after start {begin.isoformat()}")
         return TimeRange(begin, finish, tz, CUSTOM)
@@ -126,4 +143,5 @@ def resolve(
         start_day = (midnight - length).replace(tzinfo=None)
         start = datetime(start_day.year, start_day.month, start_day.day, tzinfo=zone)
         return TimeRange(start.astimezone(timezone.utc), midnight.astimezone(timezone.utc), tz, time_range)
+    anchor = floor_quarter(anchor)
     return TimeRange(anchor - length, anchor, tz, time_range)

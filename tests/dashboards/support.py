@@ -61,23 +61,20 @@ def publish_overview(reports_dir: Path, source_url: str, time_range: str = "7d")
 
 
 def publish_overview_direct(reports_dir: Path, source_url: str, time_range: str = "7d") -> Path:
-    """Publish without the notebook: data.json as ``Report.payload`` + ``Overview.to_dict()``
-    (with the same KPI tiles as notebooks/overview.ipynb), swapped in like the runner does."""
+    """Publish without the notebook: data.json as ``Report.payload`` writes it for the overview
+    report (the same KPI tiles and ``results["overview"]``), swapped in like the runner does."""
     from fawkes_analytics import catalog, runs, sources, timerange
     from fawkes_analytics.export.json import write_json
-    from fawkes_analytics.metrics import feedback_summary
     from fawkes_analytics.overview import build_overview
     from fawkes_analytics.report import Report
-    from fawkes_analytics.views import feedback_kpis, funnel_kpis
 
     source = sources.connect(source_url)
     resolved = timerange.resolve(time_range, as_of=source.default_as_of())
     overview = build_overview(source, catalog.load(), resolved)
     report = Report("overview", "Product overview", source, resolved, {"time_range": time_range, "tz": "UTC"})
+    report.add("overview", overview)
     report.kpis(overview.kpis)
-    report.kpis(funnel_kpis(overview.funnels))
-    report.kpis(feedback_kpis(feedback_summary(source, resolved)))
-    payload = report.payload() | overview.to_dict()
+    payload = report.payload()
     base = Path(reports_dir) / "overview"
     base.mkdir(parents=True, exist_ok=True)
     run_id = runs._new_run_id(base)

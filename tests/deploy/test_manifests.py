@@ -126,6 +126,31 @@ SERVICE_MONITOR_SCHEMA = {
                             "scrapeTimeout": _DURATION,
                             "scheme": {"enum": ["http", "https"]},
                             "honorLabels": {"type": "boolean"},
+                            "bearerTokenSecret": {
+                                "type": "object",
+                                "required": ["name", "key"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "key": {"type": "string"},
+                                    "optional": {"type": "boolean"},
+                                },
+                            },
+                            "relabelings": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "sourceLabels": {"type": "array", "items": {"type": "string"}},
+                                        "separator": {"type": "string"},
+                                        "targetLabel": {"type": "string"},
+                                        "regex": {"type": "string"},
+                                        "replacement": {"type": "string"},
+                                        "action": {"enum": ["replace", "keep", "drop", "labeldrop", "labelkeep"]},
+                                    },
+                                },
+                            },
                         },
                     },
                 },
@@ -212,13 +237,45 @@ def test_servicemonitor_is_structurally_valid_and_scrapes_the_metrics_port() -> 
     selected = monitor["spec"]["selector"]["matchLabels"]
     assert selected.items() <= service["metadata"]["labels"].items()
     port_names = {p["name"]: p for p in service["spec"]["ports"]}
-    (endpoint,) = monitor["spec"]["endpoints"]
+    endpoints = {e["port"]: e for e in monitor["spec"]["endpoints"]}
+    assert set(endpoints) == {"metrics", "http"}
+    endpoint = endpoints["metrics"]
     assert endpoint["path"] == "/metrics"
     target = port_names[endpoint["port"]]["targetPort"]
     container = _voila_container()
     container_port = {p["name"]: p["containerPort"] for p in container["ports"]}[target]
     args = container["args"]
     assert int(args[args.index("--metrics-port") + 1]) == container_port
+
+
+def test_servicemonitor_scrapes_the_product_metrics_with_the_servers_metrics_token() -> None:
+    """The analytics_* families come from GET /metrics on the dashboard port (docs/api.md), with
+    a bearer token from the Secret that the Deployment also hands the server as its metrics
+    token; job/instance are what the alert rules and the Grafana dashboard select on."""
+    from fawkes_analytics.api.handlers import METRICS_PATH
+
+    (endpoint,) = [e for e in one("ServiceMonitor")["spec"]["endpoints"] if e["port"] == "http"]
+    assert endpoint["path"] == METRICS_PATH
+    secret = endpoint["bearerTokenSecret"]
+    assert secret["name"] == SECRET_NAME and not secret.get("optional")
+    server_env = {e["name"]: e for e in _voila_container()["env"]}
+    assert server_env["FAWKES_ANALYTICS_METRICS_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": SECRET_NAME,
+        "key": secret["key"],
+    }
+    example = yaml.safe_load((REPO / "deploy" / "secret.example.yaml").read_text())
+    assert secret["key"] in example["stringData"]
+    set_labels = {r["targetLabel"]: r["replacement"] for r in endpoint["relabelings"]}
+    assert set_labels["job"] == "fawkes_analytics"  # AnalyticsMetricsAbsent looks for this job
+    assert set_labels["instance"]
+    rules = (REPO / "deploy" / "prometheus" / "alerts.yml").read_text()
+    assert 'job="fawkes_analytics"' in rules
+    # Prometheus may reach the dashboard port from its namespace (NetworkPolicy), and the
+    # scheduler no longer pushes the same series to a Pushgateway as well.
+    (policy,) = BY_KIND["NetworkPolicy"]
+    monitoring = [r for r in policy["spec"]["ingress"] if "monitoring" in str(r["from"])]
+    assert {p["port"] for r in monitoring for p in r["ports"]} >= {"metrics", "http"}
+    assert "PUSHGATEWAY_URL" not in one("ConfigMap")["data"]
 
 
 def test_argocd_application_points_at_the_kustomization() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from fawkes_analytics import catalog
 from fawkes_analytics.errors import ConfigError, ParameterError
-from fawkes_analytics.experiments import experiment_from_catalog, parse_experiment, parse_experiments
+from fawkes_analytics.experiments import describe_rules, experiment_from_catalog, parse_experiment, parse_experiments
 
 BASE = {
     "id": "x",
@@ -46,7 +46,8 @@ def test_defaults():
         "conv",
     )
     assert r.prior_sd is None and r.sequential_tuning == 5000
-    assert any("Stop for harm" in line for line in r.describe())
+    rules = describe_rules(e)
+    assert any("Stop for harm" in line for line in rules) and "p < 0.05" in rules[4]
 
 
 def _mutate(path: list, value):
@@ -77,6 +78,7 @@ def _mutate(path: list, value):
         (["rules"], {"primary_metric": "revenue"}, "experiments[0].rules.primary_metric"),
         (["rules"], {"sequential": {"tuning": -1}}, "experiments[0].rules.sequential.tuning"),
         (["rules"], {"alternative": "bigger"}, "experiments[0].rules.alternative"),
+        (["rules"], {"guardrail_metrics": ["conv"]}, "experiments[0].rules.guardrail_metrics"),
     ],
 )
 def test_errors_name_the_key(path, value, key):

@@ -83,7 +83,8 @@ EXPECTED = {
 }
 
 
-def _stats(make_source, engine="duckdb", as_of=None):
+def _stats(make_source, engine="duckdb", as_of="2024-02-01T00:00:00Z"):
+    """Read on 2024-02-01 by default, when every 7-day window has ended."""
     source = make_source(engine=engine, assignments=ASSIGNMENTS, events=EVENTS)
     return EventsExperimentSource(source).sufficient_stats(EXPERIMENT, as_of)
 
@@ -101,18 +102,24 @@ def test_sufficient_statistics_by_hand(make_source):
     assert suff["first_assigned"] == pd.Timestamp("2024-01-01") and suff["last_assigned"] == pd.Timestamp("2024-01-05")
 
 
-def test_as_of_cuts_assignments_and_events(make_source):
+def test_as_of_cuts_assignments_and_leaves_open_windows_out(make_source):
     # Before 2024-01-02 00:00: u1 (c) and u2 (t) are assigned; u4's double assignment is not
-    # visible yet; events: u1 at 01-01 00:00 (5) and u2 at 13:00 (4).
+    # visible yet. Their 7-day windows are still open, so no metric counts them yet.
     suff = _stats(make_source, as_of="2024-01-02T00:00:00Z")
-    frame = suff["stats"].set_index(["metric", "variant"])
     assert suff["users"] == {"c": 1, "t": 1} and suff["multi_variant_users"] == 0
-    assert frame.loc[("cnt", "c"), "sum_y"] == 1 and frame.loc[("rev", "c"), "sum_y"] == 5
-    assert frame.loc[("rev", "t"), "sum_y"] == 4
+    assert suff["stats"].empty
     # Cut on 2024-01-03 00:00 exactly: u4's second assignment is not yet in, so u4 counts in t.
     later = _stats(make_source, as_of="2024-01-03T00:00:00Z")
     assert later["users"] == {"c": 2, "t": 2} and later["multi_variant_users"] == 0
-    assert later["stats"].set_index(["metric", "variant"]).loc[("rev", "t"), "sum_y"] == 104
+    # Read on 2024-01-09 12:00: only users assigned by 2024-01-02 12:00 have an ended window:
+    # u1, u3 (c) and u2 (t); u5 (t, assigned 01-05) is assigned but not counted yet, and u4 is in
+    # two variants by then. rev: c = u1 7.5 (01-08 is outside its window) + u3 0; t = u2 4.
+    reading = _stats(make_source, as_of="2024-01-09T12:00:00Z")
+    frame = reading["stats"].set_index(["metric", "variant"])
+    assert reading["users"] == {"c": 2, "t": 2} and reading["multi_variant_users"] == 1
+    assert frame.loc[("rev", "c"), "n"] == 2 and frame.loc[("rev", "c"), "sum_y"] == 7.5
+    assert frame.loc[("rev", "t"), "n"] == 1 and frame.loc[("rev", "t"), "sum_y"] == 4
+    assert reading["data_end"] == pd.Timestamp("2024-01-09T12:00:00")
 
 
 @pytest.mark.spark

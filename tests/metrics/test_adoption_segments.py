@@ -47,7 +47,7 @@ def test_feature_adoption_rates_and_trends(events_source):
     assert table.loc["deploy", "adoption_rate"] == 50.0 and table.loc["deploy", "trend"] == "stable"
     assert table.loc["pipelines", "adoption_rate"] == 25.0 and table.loc["pipelines", "trend"] == "up"
     assert table.loc["docs", "adoption_rate_previous"] == 50.0 and table.loc["docs", "trend"] == "down"
-    assert table.loc["docs", "rate_change_points"] == -50.0
+    assert table.loc["docs", "adoption_rate_change"] == -50.0  # percentage points (column renamed in issue 15)
     # Time series: 7 days x 3 features; on 03-09 deploy has a and b of 2 active users.
     series = result.timeseries
     assert len(series) == 21

@@ -1,8 +1,8 @@
 """DuckDB/Spark parity for funnels: one scenario set, every rule, identical results.
 
 Four funnels over one set of events cover the engine-specific parts (JSON extraction of a
-``$`` property, window frames, struct ordering for first touches, local checkpoints on
-Spark, unnesting repeated steps, the per-person numbering and the time-only positions):
+``$`` property, window frames, struct ordering for first touches, local checkpoints over
+Spark Connect, unnesting repeated steps, the per-person numbering and the time-only positions):
 exclusions (the result rule, an excluded attempt's one more step, the neighbour filter),
 events at one instant, strict slots, unordered windows, first-touch breakdowns with their
 conversion times, the previous period. The expected numbers are worked out in the

@@ -293,3 +293,30 @@ def authenticator(user: str, password: str):
         return AuthResult(success=ok, handled=False)
 
     return check
+
+
+class StallingHandler(CollectingHandler):
+    """Accepts DATA (the message is kept, as a real server would deliver it) and then stalls
+    before replying while ``stall`` is set: the client cannot know whether it was accepted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stall = threading.Event()
+        self.stall.set()
+        self.data_received = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+
+        reply = await super().handle_DATA(server, session, envelope)
+        self.data_received.set()
+        while self.stall.is_set():
+            await asyncio.sleep(0.05)
+        return reply
+
+    def per_recipient(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for _, rcpt_tos, _ in self.messages:
+            for rcpt in rcpt_tos:
+                counts[rcpt] = counts.get(rcpt, 0) + 1
+        return counts

@@ -17,7 +17,7 @@ BASE = {"cron": "0 7 * * *", "timezone": "Europe/Berlin", "report": "overview", 
 
 def test_shipped_schedules_load():
     schedules = {s.name: s for s in load_schedules(SHIPPED, KNOWN_REPORTS)}
-    assert set(schedules) == {"daily-overview", "weekly-reports", "metrics-export"}
+    assert set(schedules) == {"daily-overview", "weekly-reports", "metrics-export", "refresh"}
     daily = schedules["daily-overview"]
     assert daily.reports == ("overview",) and daily.timezone == "Europe/Berlin" and daily.email.send == "always"
     assert daily.timeout == 15 * 60 and daily.retries == 2 and daily.retry_backoff == 120
@@ -25,6 +25,8 @@ def test_shipped_schedules_load():
     assert len(weekly.reports) == 6 and "pdf" in weekly.outputs and weekly.email.attach == ("pdf",)
     metrics = schedules["metrics-export"]
     assert metrics.cron == "*/5 * * * *" and metrics.email is None and metrics.owners and metrics.catchup is False
+    refresh = schedules["refresh"]  # the rollup store, every 5 minutes, as a command job
+    assert refresh.cron == "*/5 * * * *" and refresh.command == "refresh" and refresh.email is None
 
 
 def write(tmp_path: Path, raw: dict) -> Path:

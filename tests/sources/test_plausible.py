@@ -44,13 +44,14 @@ DAYS = {  # 2024-03-06 has no traffic: Plausible leaves the day out, the report 
     "2024-03-09": (15, 20, 60, 3.0, 25, 80),
     "2024-03-10": (20, 30, 90, 3.0, 40, 100),
 }
-PAGES = [(f"/page-{i:02d}", 100 - i, 2 * (100 - i)) for i in range(25)]  # visitors desc
+PAGES = [(f"/page-{i:02d}", 100 - i, 2 * (100 - i), 30.0 + i) for i in range(25)]  # visitors desc
 SOURCES = [
     ("Direct / None", 60, 70, 42.0, 88.0),
     ("google.com", 40, 50, 38.5, 101.25),
     ("news.ycombinator.com", 20, 30, 10.0, 130.0),
 ]
 ENTRY = [("/", 80, 100, 45.0, 70.0), ("/pricing", 40, 50, 30.0, 145.0)]
+EXITS = [("/pricing", 50, 60, 37.5), ("/", 30, 40, 20.0)]  # page, visitors, visits (exits), exit_rate
 CAMPAIGNS = [("(not set)", 100, 120, 40.0, 90.0), ("spring_sale", 20, 30, 40.0, 117.5)]
 
 
@@ -60,7 +61,9 @@ def v2_rows(dimension: str, metrics: list[str]) -> list[dict]:
     if dimension == "time:day":
         table = [(day, dict(zip(names, values, strict=True))) for day, values in DAYS.items()]
     elif dimension == "event:page":
-        table = [(p, {"visitors": v, "pageviews": pv}) for p, v, pv in PAGES]
+        table = [(p, {"visitors": v, "pageviews": pv, "time_on_page": t}) for p, v, pv, t in PAGES]
+    elif dimension == "visit:exit_page":
+        table = [(p, {"visitors": v, "visits": n, "exit_rate": r}) for p, v, n, r in EXITS]
     else:
         rows = {"visit:source": SOURCES, "visit:entry_page": ENTRY, "visit:utm_campaign": CAMPAIGNS}[dimension]
         table = [

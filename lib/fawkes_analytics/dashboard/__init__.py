@@ -5,15 +5,17 @@ A dashboard notebook is two lines::
     from fawkes_analytics.dashboard import show
     show("overview")
 
-``show`` builds a ``Dashboard`` (ipywidgets), paints the latest published overview run,
-recomputes live when a viewer changes a control and polls for newer runs.
+``show`` builds a ``Dashboard`` (ipywidgets), paints the latest published overview run
+(rebuilt as result objects with ``from_dict``), recomputes live when a viewer changes a
+control and polls for newer runs. Pages show the areas of the registry (``areas.py``)
+through the same views as the reports (``views``).
 """
 
 from __future__ import annotations
 
 from .app import PAGES, POLL_ENV, TIME_RANGES, Dashboard, Page, poll_seconds, show
-from .compute import LiveCompute
-from .published import Published, ReportLink, latest_run_id, load_published, normalise, report_links
+from .compute import LiveCompute, LiveResult
+from .published import Published, ReportLink, latest_run_id, load_published, report_links
 
 __all__ = [
     "PAGES",
@@ -21,12 +23,12 @@ __all__ = [
     "TIME_RANGES",
     "Dashboard",
     "LiveCompute",
+    "LiveResult",
     "Page",
     "Published",
     "ReportLink",
     "latest_run_id",
     "load_published",
-    "normalise",
     "poll_seconds",
     "report_links",
     "show",

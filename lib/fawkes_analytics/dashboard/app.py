@@ -18,16 +18,19 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
 
+from .. import areas, views
 from ..errors import ParameterError, SourceUnavailable
-from . import views
-from .compute import ALL_AREAS, LiveCompute
+from ..formats import when
+from ..templates import Html, style_tag
+from . import links
+from .compute import LiveCompute
 from .published import Published, latest_run_id, load_published, report_links
 
 POLL_ENV = "FAWKES_DASHBOARD_POLL_SECONDS"
@@ -57,16 +60,22 @@ def poll_seconds() -> float:
 
 @dataclass(frozen=True)
 class Page:
-    """What one dashboard page shows and which controls it offers."""
+    """What one dashboard page shows (areas of the registry) and which controls it offers.
+
+    The overview page shows every overview area in summary (``views.overview_sections``);
+    an area page shows its area whole: KPIs, charts and tables (``views.show_area``).
+    """
 
     title: str
     areas: tuple[str, ...]
     controls: tuple[str, ...]  # among time_range, segment, funnel, experiment
+    summary: bool = False
 
 
+OVERVIEW_AREAS = tuple(a.name for a in areas.AREAS if a.in_overview)
 PAGES: dict[str, Page] = {
-    "overview": Page("Product overview", ALL_AREAS, ("time_range", "segment")),
-    "usage": Page("Usage", ("kpis", "usage"), ("time_range", "segment")),
+    "overview": Page("Product overview", OVERVIEW_AREAS, ("time_range", "segment"), summary=True),
+    "usage": Page("Usage", ("usage",), ("time_range", "segment")),
     "features": Page("Feature adoption", ("features",), ("time_range", "segment")),
     "experiments": Page("Experiments", ("experiments",), ("experiment",)),
     "segments": Page("User segments", ("segments",), ("time_range",)),
@@ -158,7 +167,7 @@ class Dashboard:
                 return function(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - the viewer sees a sentence, the log the traceback
                 log.exception("dashboard %s failed", self.name)
-                self.status.value = views.error_box(friendly_message(exc))
+                self.status.value = box("error", friendly_message(exc))
                 return None
 
         return run
@@ -170,18 +179,11 @@ class Dashboard:
         self.render()
 
     def _set_options(self) -> None:
-        """Fill pickers from the published data (no source needed), else from the catalog later."""
-        areas = self.published.areas if self.published else {}
-        label = (self.published.time_range.get("label") if self.published else None) or "7d"
+        """Fill pickers from the published run (no source needed)."""
         with self._quiet():
-            if label in TIME_RANGES:
-                self.time_range.value = label
-            rules = (areas.get("segments") or {}).get("rules") or []
-            self.segment.options = [ALL_USERS, *rules]
-            funnels = areas.get("funnels") or {}
-            self.funnel.options = [(r.get("title") or n, n) for n, r in funnels.items()]
-            experiments = areas.get("experiments") or {}
-            self.experiment.options = [(r.get("name") or n, n) for n, r in experiments.items()]
+            if self.published is not None and self.published.time_range.label in TIME_RANGES:
+                self.time_range.value = self.published.time_range.label
+            self._fill_pickers_from(self.published.overview if self.published else None, force=True)
 
     def _quiet(self) -> Any:
         dashboard = self
@@ -213,132 +215,131 @@ class Dashboard:
             return False
         if "time_range" not in self.page.controls:
             return True
-        return selection["time_range"] == self.published.time_range.get("label")
+        return selection["time_range"] == self.published.time_range.label
 
     def render(self, force_live: bool = False) -> None:
         """Show the current selection: published numbers when they match it, else a live recompute."""
         selection = self._selection()
         if self._matches_published(selection) and not force_live:
-            areas = self.published.areas
-            meta = {
-                "data_as_of": self.published.data_as_of,
-                "time_range": self.published.time_range,
-                "demo": self.published.meta.get("demo"),
-                "origin": f"Published run {self.published.run_id} (generated {views.when(self.published.generated_at)})",
-            }
+            published = self.published
+            overview = published.overview
+            generated = when(published.generated_at, overview.time_range.tz) if published.generated_at else "unknown"
+            facts = views.PageFacts(
+                time_range=overview.time_range,
+                data_as_of=published.data_as_of,
+                source=published.meta.get("source"),
+                origin=f"Published run {published.run_id} (generated {generated})",
+                demo=bool(published.meta.get("demo")),
+            )
         elif self.published is None and not force_live and not self.live._cache:
             self._show_unpublished()
             return
         else:
-            self.status.value = views.info_box(
-                f"Computing {self.page.title.lower()} for the last {selection['time_range']}…"
+            self.status.value = box(
+                "infobox", f"Computing {self.page.title.lower()} for the last {selection['time_range']}…"
             )
-            wanted = self.page.areas
-            funnel = selection["funnel"] if self.published is not None else None
-            experiment = selection["experiment"] if self.published is not None else None
-            tz = (self.published.time_range.get("tz") if self.published else None) or "UTC"
-            areas = self.live.areas(
-                wanted,
+            tz = self.published.time_range.tz if self.published else "UTC"
+            live = self.live.areas(
+                self.page.areas,
                 selection["time_range"],
                 tz=tz,
                 segment=selection["segment"],
-                funnel=funnel,
-                experiment=experiment,
+                funnel=selection["funnel"] if self.published is not None else None,
+                experiment=selection["experiment"] if self.published is not None else None,
             )
-            meta = {
-                "data_as_of": areas.get("data_as_of"),
-                "time_range": areas.get("time_range"),
-                "demo": self.live.source.is_demo,
-                "origin": "Computed live from the source",
-            }
+            overview = live.overview
+            facts = views.PageFacts(
+                time_range=overview.time_range,
+                data_as_of=live.data_as_of,
+                source=self.live.source.describe(),
+                origin="Computed live from the source",
+                demo=self.live.source.is_demo,
+            )
             if self.published is None:
-                self._fill_pickers_from(areas)
+                self._fill_pickers_from(overview)
         self.compute_button.layout.display = "none"
-        self._show(areas, meta, selection)
+        self._show(overview, facts, selection)
         self.status.value = ""
 
-    def _fill_pickers_from(self, areas: dict[str, Any]) -> None:
+    def _fill_pickers_from(self, overview: Any, force: bool = False) -> None:
+        """The funnel, experiment and segment pickers from an overview's results."""
+        results = overview.results if overview is not None else {}
         with self._quiet():
-            if not self.funnel.options and areas.get("funnels"):
-                self.funnel.options = [(r.get("title") or n, n) for n, r in areas["funnels"].items()]
-            if not self.experiment.options and areas.get("experiments"):
-                self.experiment.options = [(r.get("name") or n, n) for n, r in areas["experiments"].items()]
-            if len(self.segment.options) == 1 and areas.get("segments"):
-                self.segment.options = [ALL_USERS, *(areas["segments"].get("rules") or [])]
+            if (force or not self.funnel.options) and "funnels" in results:
+                self.funnel.options = [(f.title, n) for n, f in results["funnels"].items()]
+            if (force or not self.experiment.options) and "experiments" in results:
+                self.experiment.options = [(e.name, n) for n, e in results["experiments"].items()]
+            if (force or len(self.segment.options) == 1) and "segments" in results:
+                self.segment.options = [ALL_USERS, *results["segments"].rules]
 
     def _show_unpublished(self) -> None:
-        self.header.value = views.header_html(self.page.title, {"origin": "No published run", "time_range": {}})
-        self.status.value = views.info_box(
+        self.header.value = str(views.header(self.page.title, views.PageFacts(None, origin="No published run")))
+        self.status.value = box(
+            "infobox",
             "No overview report has been published yet, so there are no numbers to show. "
             "They appear here after the scheduled overview report has run. "
-            "You can also compute them now from the source (this takes a few seconds)."
+            "You can also compute them now from the source (this takes a few seconds).",
         )
         self.compute_button.layout.display = ""
         self.content.value = ""
         self.downloads.value = ""
-        self.links.value = views.report_links_html(report_links(self.reports_dir))
+        self.links.value = str(links.report_links(report_links(self.reports_dir)))
 
-    def _show(self, areas: dict[str, Any], meta: dict[str, Any], selection: dict[str, Any]) -> None:
-        self.origin = meta["origin"]
+    def _show(self, overview: Any, facts: views.PageFacts, selection: dict[str, Any]) -> None:
         title = self.page.title + (f" · {selection['segment']}" if selection["segment"] else "")
-        body, tables = self._sections(areas, selection)
-        stem = f"{self.name}_{(meta.get('time_range') or {}).get('label') or 'range'}"
-        self.shown_tables = tables
+        for name, detail in DETAIL_VIEWS.items():  # an experiment covers its own window, not the page's range
+            items = overview.results.get(name) if name in self.page.areas and not self.page.summary else None
+            if items:
+                item = items[_chosen(items, selection.get(areas.area(name).item))]
+                facts = replace(facts, time_range=detail.window(item, overview.time_range))
+        shown = self._sections(overview, selection)
+        stem = f"{self.name}_{overview.time_range.label}"
+        self.shown_tables = shown.tables
+        self.origin = facts.origin
         # The header (range, 'data as of', origin) goes last: when it changes, the rest has.
-        self.content.value = body
-        self.downloads.value = views.csv_links_html(tables, stem)
-        self.links.value = views.report_links_html(report_links(self.reports_dir))
-        self.header.value = views.header_html(title, meta)
+        self.content.value = str(shown.html())
+        self.downloads.value = str(links.csv_links(shown.tables, stem))
+        self.links.value = str(links.report_links(report_links(self.reports_dir)))
+        self.header.value = str(views.header(title, facts))
 
-    def _sections(self, areas: dict[str, Any], selection: dict[str, Any]) -> tuple[str, dict[str, pd.DataFrame]]:
-        """HTML of the page's sections and the tables they show (for the CSV download)."""
-        name, parts, tables = self.name, [], {}
-        segment_note = (
-            views.note(f"Usage and feature adoption are restricted to the segment '{selection['segment']}'.")
-            if selection["segment"]
-            else ""
-        )
-        if name in ("overview", "usage"):
-            parts.append(views.section("Key numbers", segment_note + views.kpis_html(areas)))
-            parts.append(views.section("Usage over time", views.usage_chart_html(areas)))
-            tables["kpis"] = views.kpis_table(areas)
-            tables["usage_timeseries"] = views.usage_frames(areas)["usage_timeseries"]
-        if name == "usage":
-            parts.append(views.section("Pages and sources", views.usage_tables_html(areas)))
-            frames = views.usage_frames(areas)
-            tables |= {"top_pages": frames["top_pages"], "traffic_sources": frames["traffic_sources"]}
-        if name in ("overview", "features"):
-            parts.append(
-                views.section(
-                    "Feature adoption",
-                    (segment_note if name == "features" else "") + views.features_html(areas, chart=name == "features"),
-                )
+    def _sections(self, overview: Any, selection: dict[str, Any]) -> views.Shown:
+        """The page's sections and the tables they show (for the CSV download)."""
+        tz = overview.time_range.tz
+        shown = views.Shown()
+        if selection["segment"]:
+            shown.markup.append(
+                views.text(f"Usage and feature adoption are restricted to the segment '{selection['segment']}'.")
             )
-            tables["feature_adoption"] = views.features_frame(areas)
-        if name == "overview":
-            parts.append(views.section("Experiments", views.experiments_status_html(areas)))
-            tables["experiments"] = views.experiments_status_frame(areas)
-        if name == "experiments":
-            experiments = areas.get("experiments") or {}
-            chosen = experiments.get(selection["experiment"]) or next(iter(experiments.values()), None)
-            parts.append(
-                views.section(
-                    "Experiment",
-                    views.experiment_html(chosen) if chosen else views.note("No experiments are configured."),
-                )
-            )
-            if chosen:
-                tables["experiment_results"] = views.experiment_frame(chosen)
-        if name in ("overview", "segments"):
-            parts.append(views.section("Segments", views.segments_html(areas, chart=True)))
-            tables["segments"] = views.segments_frame(areas)
-        if name in ("overview", "funnels"):
-            only = selection["funnel"] if name == "funnels" else None
-            parts.append(views.section("Funnels", views.funnels_html(areas, only, chart=name == "funnels")))
-            for fname, result in (areas.get("funnels") or {}).items():
-                if only in (None, fname):
-                    tables[f"funnel_{fname}"] = views.funnel_frame(result)
-        return "".join(parts), tables
+        if self.page.summary:
+            kpis = overview.kpis
+        else:
+            kpis = [k for n in self.page.areas if n in overview.results for k in overview.area_kpis(n)]
+        if kpis:
+            shown.markup.append(views.section("Key numbers", views.tiles(kpis)))
+            shown.tables["kpis"] = kpi_frame(kpis)
+        if self.page.summary:
+            sections = views.overview_sections(overview.results, tz)
+            shown.markup += sections.markup
+            shown.tables |= sections.tables
+            return shown
+        for name in self.page.areas:
+            area = areas.area(name)
+            result = overview.results.get(name)
+            if result is None or (area.item and not result):
+                shown.markup.append(views.section(area.title, views.text(f"No {area.item or name} in this data.")))
+                continue
+            only = _chosen(result, selection.get(area.item)) if area.item else None
+            detail = DETAIL_VIEWS.get(name)
+            if detail is not None and only is not None:  # shown as its report shows it; its tables as CSV
+                body = views.Shown([detail.show(result[only], tz)])
+                body.tables = {
+                    f"{name}_{spec.name}_{only}": views.table_frame(result[only], spec) for spec in area.tables
+                }
+            else:
+                body = views.show_area(area, result, tz, only=only)
+            shown.markup.append(views.section(area.title, body.html()))
+            shown.tables |= body.tables
+        return shown
 
     # --- refresh ------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -363,8 +364,9 @@ class Dashboard:
             self.render()
         else:
             self.live.clear()
-            self.status.value = views.info_box(
-                f"A newer overview run ({current}) has been published. Press Refresh to recompute this view with it."
+            self.status.value = box(
+                "infobox",
+                f"A newer overview run ({current}) has been published. Press Refresh to recompute this view with it.",
             )
         return True
 
@@ -406,6 +408,45 @@ class Dashboard:
         from IPython.display import display
 
         display(self.widget)
+
+
+def box(kind: str, text: str) -> str:
+    """A status line (infobox or error) with the stylesheet, shown above the page."""
+    return str(style_tag() + views.banner(kind, text))
+
+
+def kpi_frame(kpis: list[Any]) -> Any:
+    from ..metrics.kpis import kpi_frame as frame
+
+    return frame(kpis)
+
+
+def _chosen(items: dict[str, Any], wanted: str | None) -> str:
+    """The picked item, or the first one when nothing (or something unknown) is picked."""
+    return wanted if wanted in items else next(iter(items))
+
+
+def _experiment_detail(result: Any, tz: str) -> Html:
+    """The experiment as its report shows it: verdict, readout, diagnostics."""
+    return views.join(
+        [
+            views.section(result.name, "", level=3),
+            views.experiment_verdict(result),
+            views.table(views.experiment_table(result), max_rows=None),
+            views.experiment_diagnostics(result, tz),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class Detail:
+    """How a page shows one item the way its report does, and the range its numbers cover."""
+
+    show: Callable[[Any, str], Html]
+    window: Callable[[Any, Any], Any]  # (item, page range) -> the range to state in the header
+
+
+DETAIL_VIEWS = {"experiments": Detail(_experiment_detail, views.experiment_window)}
 
 
 def show(page: str = "overview", **kwargs: Any) -> Dashboard:

@@ -1,21 +1,28 @@
-"""Live recompute for a viewer who changes a control: the same library calls the reports use.
+"""Live recompute for a viewer who changes a control: the registry's compute functions.
 
-The result has the shape of the published ``data.json`` areas (``Overview.to_dict()``), so
-the dashboard renders published and live numbers with one set of views. Only the areas a
-page shows are computed; results are cached per (page, range, segment, funnel, experiment)
-for the life of the kernel, and ``clear()`` forgets them (the Refresh button).
+The result is an ``Overview`` holding the areas a page shows, the same type the published
+run is rebuilt into, so the dashboard renders published and live numbers with one set of
+views. Results are cached per (areas, range, time zone, segment, funnel, experiment) for
+the life of the kernel, and ``clear()`` forgets them (the Refresh button).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from .. import areas, sources, timerange
 from .. import catalog as catalog_module
-from .. import sources, timerange
-from ..results import jsonable
-from .published import AREAS as ALL_AREAS
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    """A live recompute: the overview of the wanted areas and how fresh the data was."""
+
+    overview: Any  # overview.Overview
+    data_as_of: datetime | None
 
 
 @dataclass
@@ -26,7 +33,7 @@ class LiveCompute:
     catalog_path: str | None = None
     _source: Any = None
     _catalog: Any = None
-    _cache: dict[tuple, dict[str, Any]] = field(default_factory=dict)
+    _cache: dict[tuple, LiveResult] = field(default_factory=dict)
 
     @property
     def source(self) -> sources.Source:
@@ -59,13 +66,13 @@ class LiveCompute:
         segment: str | None = None,
         funnel: str | None = None,
         experiment: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> LiveResult:
         """Compute the wanted areas for ``time_range`` (a label such as '30d').
 
-        ``segment`` restricts usage and feature adoption to one engagement segment;
-        ``funnel`` / ``experiment`` limit those areas to one funnel or experiment.
+        ``segment`` restricts the areas that accept one (usage, feature adoption) to one
+        engagement segment; ``funnel`` / ``experiment`` limit those areas to one item.
         """
-        wanted = tuple(a for a in ALL_AREAS if a in set(wanted))
+        wanted = tuple(a.name for a in areas.AREAS if a.name in set(wanted))
         key = (wanted, time_range, tz, segment, funnel, experiment)
         if key not in self._cache:
             self._cache[key] = self._compute(wanted, time_range, tz, segment, funnel, experiment)
@@ -79,42 +86,15 @@ class LiveCompute:
         segment: str | None,
         funnel: str | None,
         experiment: str | None,
-    ) -> dict[str, Any]:
-        from ..experiments import analyze_experiment
-        from ..metrics import feature_adoption, feedback_summary, usage_trends, user_segments
-        from ..metrics.funnels import funnel_report
-        from ..overview import build_overview
-        from ..views import feedback_kpis, funnel_kpis
+    ) -> LiveResult:
+        from ..overview import Overview
 
         source, catalog = self.source, self.catalog
         resolved = self.resolve(label, tz)
-        out: dict[str, Any] = {"time_range": resolved.to_dict(), "data_as_of": jsonable(source.data_as_of())}
-        whole = set(wanted) == set(ALL_AREAS)
-        if whole and segment is None and funnel is None and experiment is None:
-            overview = build_overview(source, catalog, resolved)
-            usage, funnels = overview.usage, overview.funnels
-            out |= overview.to_dict()
-        else:
-            usage = funnels = None
-            if "usage" in wanted or "kpis" in wanted:
-                usage = usage_trends(source, resolved, segment=segment, catalog=catalog)
-                out["usage"] = usage.to_dict()
-            if "features" in wanted:
-                out["features"] = feature_adoption(source, catalog, resolved, segment=segment).to_dict()
-            if "segments" in wanted:
-                out["segments"] = user_segments(source, catalog, resolved).to_dict()
-            if "funnels" in wanted:
-                names = [funnel] if funnel else list(catalog.funnels)
-                funnels = {n: funnel_report(source, catalog.funnels[n], resolved) for n in names}
-                out["funnels"] = {n: r.to_dict() for n, r in funnels.items()}
-            if "experiments" in wanted:
-                ids = [experiment] if experiment else list(catalog.experiment_ids)
-                out["experiments"] = {
-                    e: analyze_experiment(source, catalog, e, as_of=resolved.end).to_dict() for e in ids
-                }
-        if "kpis" in wanted and usage is not None:
-            kpis = list(usage.kpis)
-            if whole and funnels:  # the overview report's tiles: usage, funnel conversion, NPS
-                kpis += funnel_kpis(funnels) + feedback_kpis(feedback_summary(source, resolved))
-            out["kpis"] = {k.name: jsonable(k) for k in kpis}
-        return out
+        options = {
+            "segment": segment,
+            "names": [funnel] if funnel else None,
+            "ids": [experiment] if experiment else None,
+        }
+        results = {name: areas.area(name).run(source, catalog, resolved, **options) for name in wanted}
+        return LiveResult(Overview(resolved, results), source.data_as_of())

@@ -1,8 +1,9 @@
-"""Read what the scheduler published: the latest overview run's data.json, and report links.
+"""Read what the scheduler published: the latest overview run, rebuilt as result objects.
 
 First paint of every dashboard comes from here, never from the raw events: the overview
-report's ``data.json`` holds every area (usage, features, segments, funnels, experiments)
-for the run's time range, so opening a page costs one small file read.
+report's ``data.json`` holds every overview area under ``results["overview"]``
+(``Overview.to_dict()``), which ``Overview.from_dict`` turns back into the very result
+objects the report showed. The dashboards render those with the report's own views.
 """
 
 from __future__ import annotations
@@ -10,57 +11,40 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..errors import RunError
 from ..runs import LATEST, latest_run
 from ..runs import default_reports_dir as reports_dir_default
+from ..timerange import TimeRange
 
 OVERVIEW_REPORT = "overview"
-
-
-AREAS = ("kpis", "usage", "features", "segments", "funnels", "experiments")  # every area of the overview payload
 REPORTS_URL_ENV = "FAWKES_ANALYTICS_REPORTS_URL"
 
 
 @dataclass(frozen=True)
 class Published:
-    """One published overview run: its id, folder, header fields and the area payload."""
+    """One published overview run: its id, folder, header facts and the overview it holds."""
 
     run_id: str
     folder: Path
-    meta: dict[str, Any]
-    areas: dict[str, Any]
+    meta: dict[str, Any]  # data.json without the results: title, source, generated_at, demo, ...
+    overview: Any  # overview.Overview
 
     @property
-    def time_range(self) -> dict[str, Any]:
-        return self.areas.get("time_range") or self.meta.get("time_range") or {}
+    def time_range(self) -> TimeRange:
+        return self.overview.time_range
 
     @property
     def data_as_of(self) -> str | None:
         return (self.meta.get("source") or {}).get("data_as_of")
 
     @property
-    def generated_at(self) -> str | None:
-        return self.meta.get("generated_at")
-
-
-def normalise(payload: dict[str, Any]) -> dict[str, Any]:
-    """The overview areas of a data.json, wherever the notebook put them.
-
-    ``Overview.to_dict()`` merged at the top level, under ``results["overview"]``, or one
-    result per area under ``results`` are all accepted; KPIs come from the top-level
-    ``kpis`` (what ``Report.kpis`` recorded) when the overview dict has none.
-    """
-    candidates = [payload, (payload.get("results") or {}).get("overview") or {}, payload.get("results") or {}]
-    areas: dict[str, Any] = {}
-    for candidate in candidates:
-        for key in (*AREAS, "time_range"):
-            if key not in areas and isinstance(candidate, dict) and candidate.get(key):
-                areas[key] = candidate[key]
-    if "kpis" not in areas and isinstance(areas.get("usage"), dict):
-        areas["kpis"] = {}
-    return areas
+    def generated_at(self) -> datetime | None:
+        stamp = self.meta.get("generated_at")
+        return datetime.fromisoformat(stamp) if stamp else None
 
 
 def latest_run_id(reports_dir: Path | None = None) -> str | None:
@@ -71,12 +55,17 @@ def latest_run_id(reports_dir: Path | None = None) -> str | None:
 
 def load_published(reports_dir: Path | None = None) -> Published | None:
     """The latest overview run, or None when nothing has been published yet."""
+    from ..overview import Overview
+
     folder = latest_run(OVERVIEW_REPORT, reports_dir)
     if folder is None or not (folder / "data.json").exists():
         return None
     payload = json.loads((folder / "data.json").read_text(encoding="utf-8"))
-    meta = {k: v for k, v in payload.items() if k not in (*AREAS, "tables", "results")}
-    return Published(folder.name, folder, meta, normalise(payload))
+    results = payload.get("results") or {}
+    if OVERVIEW_REPORT not in results:
+        raise RunError(f"{folder / 'data.json'} holds no results['overview']: not a run of the overview report")
+    meta = {k: v for k, v in payload.items() if k not in ("results", "tables")}
+    return Published(folder.name, folder, meta, Overview.from_dict(results[OVERVIEW_REPORT]))
 
 
 @dataclass(frozen=True)
@@ -88,6 +77,10 @@ class ReportLink:
     href: str | None  # a URL, when FAWKES_ANALYTICS_REPORTS_URL says where reports are served
     path: Path
     size: int = field(default=0)
+
+    @property
+    def title(self) -> str:
+        return f"{self.report.replace('_', ' ').title()} ({self.run_id})"
 
 
 def report_links(reports_dir: Path | None = None) -> list[ReportLink]:

@@ -4,7 +4,11 @@
 records every recipient's idempotency key as ``sending`` before talking to the SMTP server,
 then records ``sent`` / ``failed`` (with the SMTP error) / ``skipped`` (with the reason).
 Calling it again for the same run retries only what failed, so a later retry sends a
-report exactly once. Delivery never recomputes numbers: it reads data.json and charts/.
+report exactly once; an entry still ``sending`` (the process died between DATA and the
+server's reply) becomes ``unconfirmed`` and is not sent again unless an operator runs
+``fawkes-analytics send RUN --unconfirmed``. The scheduler passes a ``run_key`` naming the
+schedule, report and slot, so the keys and the Message-ID stay the same across restarts.
+Delivery never recomputes numbers: it reads data.json and charts/.
 """
 
 from __future__ import annotations
@@ -200,6 +204,7 @@ def _send_one(
                 cc=cc,
                 attach=schedule.email.attach,
                 max_bytes=schedule.email.max_bytes,
+                message_key=f"{run_key}|{kind}",
             )
         else:
             title = subject_for(
@@ -222,6 +227,7 @@ def _send_one(
                 subject=subject,
                 to=to,
                 run_key=run_key,
+                message_key=f"{run_key}|{kind}",
             )
             omitted = None
     except (ConfigError, OSError, ValueError) as exc:

@@ -8,25 +8,36 @@ limit, attachments and then charts are left out and the body links to the publis
 
 SMTP settings come from the environment at send time (never from schedule files or notebook
 parameters), and the password never appears in a repr, a log line or a run record.
+
+Headers: a scheduled message carries a deterministic ``Message-ID`` derived from its
+idempotency key (schedule, report, slot, kind of message), so even a message sent twice by
+accident is one message to mail clients; report emails carry ``List-Unsubscribe`` pointing
+at ``FAWKES_SMTP_LIST_UNSUBSCRIBE`` (an address or an https URL; default: the sender address
+with the subject "unsubscribe").
 """
 
 from __future__ import annotations
 
-import html
+import hashlib
 import mimetypes
 import os
+import re
 import secrets
 import smtplib
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import formataddr, formatdate
 from pathlib import Path
 from typing import Any
 
+from .. import areas, formats
 from ..errors import ConfigError
-from ..report import format_value
+from ..kpi import Kpi
+from ..sources.base import read_secret, redact_text
+from ..templates import render
+from ..templates import render_text as render_text_template
 from .state import read_json
 
 REPORTS_URL_ENV = "FAWKES_ANALYTICS_REPORTS_URL"  # where reports/ is published, for links
@@ -47,12 +58,25 @@ class SmtpSettings:
     reports_base_url: str | None = None
     timeout: float = 30.0
     ca_file: str | None = None
+    list_unsubscribe: str | None = None
+
+    @property
+    def domain(self) -> str:
+        return self.sender.rpartition("@")[2] or "localhost"
+
+    def unsubscribe_header(self) -> str:
+        """The List-Unsubscribe value: ``<mailto:...>`` or ``<https://...>`` (RFC 2369)."""
+        target = self.list_unsubscribe or f"mailto:{self.sender}?subject=unsubscribe"
+        if "://" not in target and not target.startswith("mailto:"):
+            target = f"mailto:{target}?subject=unsubscribe"
+        return f"<{target}>"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SmtpSettings:
         """Build settings from ``FAWKES_SMTP_HOST``, ``_PORT``, ``_SECURITY`` (starttls|tls|none),
-        ``_USER``, ``_PASSWORD``, ``_FROM``, ``_TIMEOUT``, ``_CA_FILE`` and ``FAWKES_ANALYTICS_REPORTS_URL``
-        (the older name ``FAWKES_REPORTS_BASE_URL`` is still read)."""
+        ``_USER``, ``_PASSWORD`` (or ``_PASSWORD_FILE``), ``_FROM``, ``_TIMEOUT``, ``_CA_FILE``,
+        ``_LIST_UNSUBSCRIBE`` and ``FAWKES_ANALYTICS_REPORTS_URL`` (the older name
+        ``FAWKES_REPORTS_BASE_URL`` is still read)."""
         env = os.environ if env is None else env
         host = env.get("FAWKES_SMTP_HOST", "").strip()
         if not host:
@@ -74,7 +98,7 @@ class SmtpSettings:
         if not 0 < port < 65536:
             raise ConfigError("environment", "FAWKES_SMTP_PORT", f"{port} is not a port number (1-65535)")
         user = env.get("FAWKES_SMTP_USER") or None
-        password = env.get("FAWKES_SMTP_PASSWORD") or None
+        password = read_secret("FAWKES_SMTP_PASSWORD", env) or None
         if bool(user) != bool(password):
             raise ConfigError(
                 "environment",
@@ -91,7 +115,29 @@ class SmtpSettings:
             reports_base_url=(env.get(REPORTS_URL_ENV) or env.get("FAWKES_REPORTS_BASE_URL") or "").rstrip("/") or None,
             timeout=float(env.get("FAWKES_SMTP_TIMEOUT") or 30),
             ca_file=env.get("FAWKES_SMTP_CA_FILE") or None,
+            list_unsubscribe=_unsubscribe_target(env.get("FAWKES_SMTP_LIST_UNSUBSCRIBE", "")),
         )
+
+
+def _unsubscribe_target(raw: str) -> str | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    if raw.startswith(("mailto:", "https://", "http://")) or _ADDRESS_LIKE.match(raw):
+        return raw
+    raise ConfigError(
+        "environment",
+        "FAWKES_SMTP_LIST_UNSUBSCRIBE",
+        f"{raw!r} is not an address or URL (allowed: a@b, mailto:, https://)",
+    )
+
+
+_ADDRESS_LIKE = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
+
+
+def message_id(key: str, domain: str) -> str:
+    """A Message-ID that is the same every time for the same idempotency key."""
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}.fawkes@{domain}>"
 
 
 @dataclass(frozen=True)
@@ -104,8 +150,14 @@ class RunView:
     status: str
     title: str
     error: str | None
-    kpis: Mapping[str, Mapping[str, Any]]
+    kpis: Mapping[str, Mapping[str, Any]]  # data.json's KPIs as published
     charts: tuple[Path, ...]
+    facts: tuple[str, ...] = ()  # range and freshness, in the report's time zone
+
+    @property
+    def headline(self) -> list[Kpi]:
+        """The published KPIs as ``Kpi`` objects (with their labels, formats and directions)."""
+        return [Kpi.from_dict(kpi, name) for name, kpi in self.kpis.items() if isinstance(kpi, Mapping)]
 
     @classmethod
     def load(cls, run_dir: Path, report: str | None = None) -> RunView:
@@ -122,6 +174,7 @@ class RunView:
             error=record.get("error"),
             kpis=data.get("kpis") or {},
             charts=tuple(sorted((run_dir / "charts").glob("*.png"))),
+            facts=tuple(formats.published_facts(data)),
         )
 
     def url(self, base_url: str | None) -> str | None:
@@ -143,74 +196,62 @@ class RunView:
         return files
 
 
-def format_change(kpi: Mapping[str, Any]) -> str:
-    """``+12.5%`` or ``-3.1 pp`` (percentage points for rates), empty when unknown."""
-    change = kpi.get("change")
-    if change is None or isinstance(change, bool) or not isinstance(change, (int, float)):
-        return ""
-    unit = kpi.get("change_unit") or "%"
-    suffix = " pp" if unit in ("pp", "points", "percentage_points") else "%"
-    return f"{change:+.1f}{suffix}"
+@dataclass(frozen=True)
+class _KpiGroup:
+    title: str | None
+    kpis: list[formats.KpiView]
 
 
-def _kpi_rows(run: RunView) -> list[tuple[str, str, str]]:
-    return [
-        (str(k.get("label") or name), format_value(k.get("value"), k.get("unit")), format_change(k))
-        for name, k in run.kpis.items()
-        if isinstance(k, Mapping)
-    ]
+def _kpi_groups(run: RunView) -> list[_KpiGroup]:
+    """The KPIs by area of the registry, worded and coloured like the report's tiles."""
+    return [_KpiGroup(title, [formats.kpi_view(k) for k in kpis]) for title, kpis in areas.grouped(run.headline)]
 
 
 def render_text(run: RunView, url: str | None, note: str | None = None) -> str:
-    """Plain-text alternative: KPIs one per line, then the link."""
-    lines = [run.title, "=" * len(run.title), ""]
-    rows = _kpi_rows(run)
-    width = max((len(r[0]) for r in rows), default=0)
-    lines += [
-        f"{label.ljust(width)}  {value}" + (f"  ({change} vs previous period)" if change else "")
-        for label, value, change in rows
-    ]
-    if run.charts:
-        lines += ["", f"{len(run.charts)} chart(s) are shown in the HTML version of this email."]
-    if note:
-        lines += ["", note]
-    if url:
-        lines += ["", f"Full report: {url}"]
-    lines += ["", f"Run {run.run_id} of report '{run.report}'."]
-    return "\n".join(lines) + "\n"
+    """Plain-text alternative: KPIs one per line (grouped by area), then the link."""
+    groups = _kpi_groups(run)
+    width = max((len(v.label) for g in groups for v in g.kpis), default=0)
+    return render_text_template(
+        "email/report.txt.j2",
+        title=run.title,
+        facts=run.facts,
+        groups=groups,
+        width=width,
+        charts=run.charts,
+        note=note,
+        url=url,
+        run_id=run.run_id,
+        report=run.report,
+    )
 
 
 def render_html(run: RunView, url: str | None, chart_cids: Sequence[tuple[Path, str]], note: str | None = None) -> str:
     """HTML body with inline styles only (mail clients drop <style> and scripts)."""
-    e = html.escape
-    cell = "padding:6px 12px;border-bottom:1px solid #e5e7eb;"
-    rows = "".join(
-        f'<tr><td style="{cell}">{e(label)}</td><td style="{cell}text-align:right;font-weight:bold">{e(value)}</td>'
-        f'<td style="{cell}text-align:right;color:{"#15803d" if change.startswith("+") else "#b91c1c" if change.startswith("-") else "#6b7280"}">{e(change)}</td></tr>'
-        for label, value, change in _kpi_rows(run)
-    )
-    table = (
-        f'<table role="presentation" cellspacing="0" style="border-collapse:collapse;font-size:14px"><tr>'
-        f'<th style="{cell}text-align:left">KPI</th><th style="{cell}text-align:right">Value</th>'
-        f'<th style="{cell}text-align:right">vs previous</th></tr>{rows}</table>'
-        if rows
-        else ""
-    )
-    charts = "".join(
-        f'<p><img src="cid:{cid}" alt="{e(path.stem.replace("_", " "))}" width="600" style="max-width:100%;height:auto;display:block"></p>'
-        for path, cid in chart_cids
-    )
-    link = f'<p><a href="{e(url)}" style="color:#1d4ed8">Open the full report</a></p>' if url else ""
-    note_html = f'<p style="color:#92400e">{e(note)}</p>' if note else ""
-    return (
-        '<!DOCTYPE html><html><head><meta charset="utf-8"></head>'
-        '<body style="font-family:Arial,Helvetica,sans-serif;color:#111827;margin:0;padding:16px">'
-        f'<h1 style="font-size:20px;margin:0 0 12px">{e(run.title)}</h1>{table}{charts}{note_html}{link}'
-        f'<p style="color:#6b7280;font-size:12px">Run {e(run.run_id)} of report {e(run.report)}.</p></body></html>'
+    charts = [{"cid": cid, "alt": path.stem.replace("_", " ")} for path, cid in chart_cids]
+    return str(
+        render(
+            "email/report.html.j2",
+            title=run.title,
+            facts=run.facts,
+            groups=_kpi_groups(run),
+            charts=charts,
+            note=note,
+            url=url,
+            run_id=run.run_id,
+            report=run.report,
+        )
     )
 
 
-def _base_message(settings: SmtpSettings, subject: str, to: Sequence[str], cc: Sequence[str], key: str) -> EmailMessage:
+def _base_message(
+    settings: SmtpSettings,
+    subject: str,
+    to: Sequence[str],
+    cc: Sequence[str],
+    key: str,
+    message_key: str | None = None,
+) -> EmailMessage:
+    """Headers every message has; ``message_key`` makes the Message-ID deterministic."""
     msg = EmailMessage()
     msg["Subject"] = subject
     msg["From"] = formataddr(("Fawkes Analytics", settings.sender))
@@ -218,7 +259,8 @@ def _base_message(settings: SmtpSettings, subject: str, to: Sequence[str], cc: S
     if cc:
         msg["Cc"] = ", ".join(cc)
     msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid(idstring=key[:16], domain=settings.sender.rpartition("@")[2] or "localhost")
+    # A key gives the same Message-ID every time; without one (an operator's resend) it is new.
+    msg["Message-ID"] = message_id(message_key or secrets.token_hex(16), settings.domain)
     msg["X-Fawkes-Run"] = key
     return msg
 
@@ -232,6 +274,7 @@ def build_report_message(
     cc: Sequence[str] = (),
     attach: Sequence[str] = (),
     max_bytes: int = 10 * 1024 * 1024,
+    message_key: str | None = None,
 ) -> tuple[EmailMessage, str | None]:
     """The report email and what was left out to respect ``max_bytes`` (None if nothing)."""
     url = run.url(settings.reports_base_url)
@@ -256,7 +299,9 @@ def build_report_message(
     for with_charts, with_files, note, omitted in attempts:
         if not files and with_charts and not with_files:
             continue  # nothing to leave out at this step
-        msg = _compose_report(run, settings, subject, to, cc, url, with_charts, files if with_files else [], note)
+        msg = _compose_report(
+            run, settings, subject, to, cc, url, with_charts, files if with_files else [], note, message_key
+        )
         if len(msg.as_bytes()) <= max_bytes:
             return msg, omitted
     return msg, "charts and attachments"
@@ -272,9 +317,11 @@ def _compose_report(
     with_charts: bool,
     files: Sequence[Path],
     note: str | None,
+    message_key: str | None = None,
 ) -> EmailMessage:
-    msg = _base_message(settings, subject, to, cc, run.run_id)
-    domain = settings.sender.rpartition("@")[2] or "localhost"
+    msg = _base_message(settings, subject, to, cc, run.run_id, message_key)
+    msg["List-Unsubscribe"] = settings.unsubscribe_header()
+    domain = settings.domain
     # Short Content-IDs so the header never folds: chart-<n>.<random>@<sender domain>.
     charts = run.charts if with_charts else ()
     chart_cids = [(path, f"chart-{i}.{secrets.token_hex(6)}@{domain}") for i, path in enumerate(charts, 1)]
@@ -303,15 +350,16 @@ def build_failure_message(
     subject: str,
     to: Sequence[str],
     run_key: str,
+    message_key: str | None = None,
 ) -> EmailMessage:
-    """A plain-text notice to a schedule's owners: what failed, the error, where to look."""
-    msg = _base_message(settings, subject, to, (), run_key)
+    """A plain-text notice to a schedule's owners: what failed, the error (redacted), where to look."""
+    msg = _base_message(settings, subject, to, (), run_key, message_key)
     url = run.url(settings.reports_base_url) if run else None
     lines = [
         f"Schedule '{schedule}' could not produce report '{report}'.",
         "",
         f"Status: {status}",
-        f"Error: {error or 'no error message'}",
+        f"Error: {redact_text(error) if error else 'no error message'}",
     ]
     if run is not None:
         lines += [f"Run folder: {run.run_dir}", "The executed notebook is kept there for debugging."]

@@ -57,7 +57,7 @@ class DeliveryLedger:
 
     def __init__(self, record_path: Path) -> None:
         self.path = Path(record_path)
-        self._lock = FileLock(str(self.path) + ".lock")
+        self._lock = FileLock(str(self.path) + ".lock", mode=atomic.file_mode())
 
     def entries(self) -> list[dict]:
         return list((read_json(self.path, {}) or {}).get("delivery", []))

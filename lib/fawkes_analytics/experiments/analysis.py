@@ -1,10 +1,12 @@
-"""``analyze_experiment``: every readout of one experiment in one ``ExperimentResult``.
+"""``analyze_experiment``: the readout of one experiment in one ``ExperimentResult``.
 
-Order of work: sufficient statistics in the engine -> sample ratio check -> per metric and
-treatment the frequentist, Bayesian and sequential readouts -> multiple-testing adjustment
-across all metric x treatment rows -> power -> recommendation from the declared rules.
-Degenerate cells give rows with ``status = 'not enough data'`` and the reason, never NaN
-in JSON and never an exception.
+Order of work: sufficient statistics in the engine (metric windows still open are left out)
+-> sample ratio check over all observed variants -> one readout per metric and treatment
+under the configured decision rule, adjusted for multiple testing (``readout.py``) -> power
+of that same rule (``power.py``) -> recommendation from the declared rules
+(``recommend.py``) -> whether more days are needed, consistent with the recommendation.
+Degenerate cells give rows with a non-'ok' status and the reason, never NaN in JSON and never
+an exception.
 """
 
 from __future__ import annotations
@@ -16,28 +18,46 @@ from typing import Any
 import pandas as pd
 
 from ..results import Result
-from .bayesian import bayesian_test
 from .config import Experiment, experiment_from_catalog
-from .corrections import adjust
-from .frequentist import frequentist_test
-from .moments import NotEnoughData, pair_moments
-from .power import power_analysis
-from .recommend import Recommendation, recommend, verdicts
-from .sequential import sequential_test
+from .inference import LESS, TWO_SIDED
+from .moments import NotEnoughData, pair_arms
+from .power import Plan, mde, power_at, total_users_needed
+from .readout import decision_test, family_size, metric_alternative, metric_role, readout_table
+from .recommend import DECIDED, INVESTIGATE, Recommendation, recommend
 from .sources import as_experiment_source
 from .srm import SRMResult, srm_check
-from .sufficient import naive_utc
+from .sufficient import naive_utc, window_closed_by
 
-OK, NOT_ENOUGH = "ok", "not enough data"
+POWER_COLUMNS = [
+    "metric",
+    "variant",
+    "role",
+    "status",
+    "reason",
+    "test",
+    "tests_in_family",
+    "level",
+    "target_lift",
+    "power",
+    "power_at_target_now",
+    "mde_relative",
+    "total_needed",
+    "control_needed",
+    "variant_needed",
+    "window_days",
+    "days_needed",
+    "days_remaining",
+]
 
 
-@dataclass
+@dataclass(eq=False)
 class ExperimentResult(Result):
-    """One experiment's readout. Show ``srm_status``/``srm.message`` above everything else.
+    """One experiment's readout. Show ``recommendation`` first, then its evidence, then diagnostics.
 
     ``results`` has one row per metric and treatment (control is the reference); ``users``
-    the users per variant against the plan; ``power`` the MDE and needed sample per metric
-    and treatment; ``timeline`` (when asked) the cumulative daily readout.
+    the users per observed variant against the plan; ``windows`` per metric the users whose
+    window had or had not ended; ``power`` the power of the decision rule per metric and
+    treatment; ``timeline`` (when asked) the readout at the end of every day.
     """
 
     experiment_id: str
@@ -50,9 +70,12 @@ class ExperimentResult(Result):
     users: pd.DataFrame
     results: pd.DataFrame
     power: pd.DataFrame
+    windows: pd.DataFrame
     excluded_multi_variant_users: int
     excluded_unknown_variant_users: int
+    unknown_variants: dict[str, int]
     as_of: str | None
+    first_assigned: str | None
     days_running: float | None
     settings: dict[str, Any]
     caps: dict[str, float] = field(default_factory=dict)
@@ -69,222 +92,122 @@ class ExperimentResult(Result):
         return frame.iloc[0]
 
 
-def _empty_row(metric, variant: str, control: str, n_a: int, n_b: int, reason: str) -> dict[str, Any]:
-    return {
-        "metric": metric.name,
-        "kind": metric.kind,
-        "variant": variant,
-        "control": control,
-        "status": NOT_ENOUGH,
-        "reason": reason,
-        "n_control": n_a,
-        "n_variant": n_b,
-        "higher_is_better": metric.higher_is_better,
-        "cuped": metric.covariate is not None,
-    }
+def _sign(experiment: Experiment, metric) -> float:
+    """The direction of the effect the row's test looks for (+1 up, -1 down)."""
+    alternative = metric_alternative(experiment.rules, metric)
+    if alternative == TWO_SIDED:
+        return 1.0 if metric.higher_is_better else -1.0
+    return -1.0 if alternative == LESS else 1.0
 
 
-def readout_row(experiment: Experiment, metric, control_row: Any, treatment_row: Any, variant: str) -> dict[str, Any]:
-    """All readouts of one metric for one treatment against control (unadjusted p-values)."""
+def _plan(experiment: Experiment, metric) -> Plan:
     rules = experiment.rules
-    n_a = int(control_row["n"]) if control_row is not None else 0
-    n_b = int(treatment_row["n"]) if treatment_row is not None else 0
-    if control_row is None or treatment_row is None:
-        missing = experiment.control if control_row is None else variant
-        return _empty_row(metric, variant, experiment.control, n_a, n_b, f"variant '{missing}' has no users")
+    test = decision_test(rules, metric_alternative(rules, metric))
+    level = rules.alpha / family_size(experiment, metric)
+    return Plan(test, level, rules.power, rules.min_chance_to_beat, rules.prior_mean, rules.prior_sd)
+
+
+def power_row(
+    experiment: Experiment, metric, cells: pd.DataFrame, variant: str, users_total: int, days_running: float | None
+) -> dict[str, Any]:
+    """Power of the decision rule for one metric and treatment, and what reaching the target needs."""
+    rules = experiment.rules
+    plan = _plan(experiment, metric)
+    row = {
+        "metric": metric.name,
+        "variant": variant,
+        "role": metric_role(rules, metric),
+        "test": plan.test.describe() if plan.test else f"chance to beat >= {rules.min_chance_to_beat:.0%}",
+        "tests_in_family": family_size(experiment, metric),
+        "level": plan.level if plan.test else None,
+        "target_lift": rules.target_lift,
+        "power": rules.power,
+        "window_days": metric.window_days,
+    }
+    if experiment.control not in cells.index or variant not in cells.index:
+        return row | {"status": "not computable", "reason": "no users with a complete window in a variant yet"}
     try:
-        a, b = pair_moments(metric, control_row, treatment_row, experiment.control, variant)
-        freq = frequentist_test(a, b, rules.alpha, rules.alternative)
-        bayes = bayesian_test(a, b, rules.alpha, rules.prior_mean, rules.prior_sd, metric.higher_is_better)
-        seq = sequential_test(a, b, rules.alpha, rules.sequential_tuning)
+        a, b = pair_arms(metric, cells.loc[experiment.control], cells.loc[variant], experiment.control, variant)
+        if a.var <= 0 or a.unadjusted_mean == 0:
+            raise NotEnoughData("the control has zero variance or a mean of 0")
+        sign = _sign(experiment, metric)
+        target = sign * rules.target_lift
+        total = total_users_needed(
+            a, b.var, target, experiment.split[experiment.control], experiment.split[variant], plan
+        )
+        row |= {
+            "power_at_target_now": power_at(a, b.var, target, a.n, b.n, plan),
+            "mde_relative": mde(a, b.var, a.n, b.n, plan, sign),
+            "total_needed": total,
+            "control_needed": int(round(total * experiment.split[experiment.control])),
+            "variant_needed": int(round(total * experiment.split[variant])),
+        }
     except NotEnoughData as exc:
-        return _empty_row(metric, variant, experiment.control, n_a, n_b, str(exc))
-    if freq.abs_diff == 0:
-        direction = "inconclusive"
-    else:
-        direction = "better" if (freq.abs_diff > 0) == metric.higher_is_better else "worse"
-    return {
-        "metric": metric.name,
-        "kind": metric.kind,
-        "variant": variant,
-        "control": experiment.control,
-        "status": OK,
-        "reason": "",
-        "n_control": a.n,
-        "n_variant": b.n,
-        "mean_control": a.mean,
-        "mean_variant": b.mean,
-        "abs_diff": freq.abs_diff,
-        "abs_ci_low": freq.abs_ci[0],
-        "abs_ci_high": freq.abs_ci[1],
-        "lift": freq.lift,
-        "lift_ci_low": freq.lift_ci[0],
-        "lift_ci_high": freq.lift_ci[1],
-        "test": "z (unpooled)" if freq.df is None else "welch t",
-        "statistic": freq.statistic,
-        "df": freq.df,
-        "p_value": freq.p_value,
-        "direction": direction,
-        "chance_to_beat": bayes.chance_to_beat,
-        "risk_control": bayes.risk_control,
-        "risk_variant": bayes.risk_variant,
-        "posterior_mean": bayes.posterior_mean,
-        "posterior_sd": bayes.posterior_sd,
-        "credible_low": bayes.credible_interval[0],
-        "credible_high": bayes.credible_interval[1],
-        "seq_abs_ci_low": seq.abs_ci[0],
-        "seq_abs_ci_high": seq.abs_ci[1],
-        "seq_lift_ci_low": seq.lift_ci[0],
-        "seq_lift_ci_high": seq.lift_ci[1],
-        "seq_p_value": seq.p_value,
-        "higher_is_better": metric.higher_is_better,
-        "cuped": metric.covariate is not None,
-    }
-
-
-RESULT_COLUMNS = [
-    "metric",
-    "kind",
-    "variant",
-    "control",
-    "status",
-    "reason",
-    "primary",
-    "n_control",
-    "n_variant",
-    "mean_control",
-    "mean_variant",
-    "abs_diff",
-    "abs_ci_low",
-    "abs_ci_high",
-    "lift",
-    "lift_ci_low",
-    "lift_ci_high",
-    "test",
-    "statistic",
-    "df",
-    "p_value",
-    "p_value_adjusted",
-    "significant",
-    "direction",
-    "chance_to_beat",
-    "risk_control",
-    "risk_variant",
-    "posterior_mean",
-    "posterior_sd",
-    "credible_low",
-    "credible_high",
-    "seq_abs_ci_low",
-    "seq_abs_ci_high",
-    "seq_lift_ci_low",
-    "seq_lift_ci_high",
-    "seq_p_value",
-    "seq_p_value_adjusted",
-    "seq_significant",
-    "verdict",
-    "higher_is_better",
-    "cuped",
-]
-
-
-def readout_table(experiment: Experiment, stats: pd.DataFrame) -> pd.DataFrame:
-    """Every metric x treatment row, with adjusted p-values, significance and verdicts."""
-    rows = []
-    for metric in experiment.metrics:
-        cells = stats[stats.metric == metric.name].set_index("variant")
-        control = cells.loc[experiment.control] if experiment.control in cells.index else None
-        for variant in experiment.treatments:
-            treatment = cells.loc[variant] if variant in cells.index else None
-            rows.append(readout_row(experiment, metric, control, treatment, variant))
-    frame = pd.DataFrame(rows)
-    for column in RESULT_COLUMNS:
-        if column not in frame.columns:
-            frame[column] = None
-    rules = experiment.rules
-    frame["primary"] = frame.metric == rules.primary_metric
-    p = [None if (s != OK) else float(v) for s, v in zip(frame.status, frame.p_value, strict=True)]
-    sp = [None if (s != OK) else float(v) for s, v in zip(frame.status, frame.seq_p_value, strict=True)]
-    frame["p_value_adjusted"] = adjust(p, rules.correction)
-    frame["seq_p_value_adjusted"] = adjust(sp, rules.correction)
-    frame["significant"] = [v is not None and not pd.isna(v) and v < rules.alpha for v in frame.p_value_adjusted]
-    frame["seq_significant"] = [
-        v is not None and not pd.isna(v) and v < rules.alpha for v in frame.seq_p_value_adjusted
-    ]
-    frame["direction"] = frame.direction.fillna("inconclusive")
-    frame["verdict"] = verdicts(frame, experiment).to_numpy() if len(frame) else []
-    return frame[RESULT_COLUMNS]
+        return row | {"status": "not computable", "reason": str(exc)}
+    if days_running and users_total > 0:
+        days = row["total_needed"] / (users_total / days_running) + metric.window_days
+        row |= {"days_needed": days, "days_remaining": max(0.0, days - days_running)}
+    return row | {"status": "running", "reason": ""}
 
 
 def power_table(
     experiment: Experiment, stats: pd.DataFrame, users_total: int, days_running: float | None
 ) -> pd.DataFrame:
-    """MDE now and the users/days needed for the target lift, per metric and treatment."""
-    rules = experiment.rules
+    """Power now and the users/days the target lift needs, per metric and treatment."""
     rows = []
     for metric in experiment.metrics:
         cells = stats[stats.metric == metric.name].set_index("variant")
-        for variant in experiment.treatments:
-            if experiment.control not in cells.index or variant not in cells.index:
-                continue
-            try:
-                a, b = pair_moments(
-                    metric, cells.loc[experiment.control], cells.loc[variant], experiment.control, variant
-                )
-                pw = power_analysis(
-                    a,
-                    b.n,
-                    experiment.split[experiment.control],
-                    experiment.split[variant],
-                    rules.target_lift,
-                    rules.alpha,
-                    rules.power,
-                    rules.alternative,
-                    users_total,
-                    days_running,
-                )
-            except NotEnoughData:
-                continue
-            rows.append(
-                {
-                    "metric": metric.name,
-                    "variant": variant,
-                    "mde_relative": pw.mde_relative,
-                    "target_lift": pw.target_lift,
-                    "control_needed": pw.control_needed,
-                    "variant_needed": pw.treatment_needed,
-                    "total_needed": pw.total_needed,
-                    "days_needed": pw.days_needed,
-                    "days_remaining": pw.days_remaining,
-                    "alpha": rules.alpha,
-                    "power": rules.power,
-                }
-            )
-    columns = [
-        "metric",
-        "variant",
-        "mde_relative",
-        "target_lift",
-        "control_needed",
-        "variant_needed",
-        "total_needed",
-        "days_needed",
-        "days_remaining",
-        "alpha",
-        "power",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+        rows.extend(power_row(experiment, metric, cells, v, users_total, days_running) for v in experiment.treatments)
+    return pd.DataFrame(rows, columns=POWER_COLUMNS)
+
+
+def settle_power(power: pd.DataFrame, recommendation: Recommendation) -> pd.DataFrame:
+    """Make 'days still needed' agree with the recommendation: no number once it is decided."""
+    power = power.copy()
+    if recommendation.decision in DECIDED or recommendation.decision == INVESTIGATE:
+        status = "decision reached" if recommendation.decision in DECIDED else "investigate first"
+        computable = power.status != "not computable"
+        power.loc[computable, "status"] = status
+        power.loc[computable, "reason"] = f"recommendation: {recommendation.decision}"
+        power["days_remaining"] = None
+        return power
+    reached = (power.status == "running") & (power.days_remaining.astype(float) <= 0)
+    power.loc[reached, "status"] = "planned sample reached"
+    return power
 
 
 def _users_table(experiment: Experiment, users: dict[str, int]) -> pd.DataFrame:
-    total = sum(users.get(v, 0) for v in experiment.variants)
+    variants = experiment.variants + [v for v in users if v not in experiment.split]
+    total = sum(users.get(v, 0) for v in variants)
     return pd.DataFrame(
         {
-            "variant": experiment.variants,
-            "users": [users.get(v, 0) for v in experiment.variants],
-            "share": [users.get(v, 0) / total if total else None for v in experiment.variants],
-            "planned_share": [experiment.split[v] for v in experiment.variants],
+            "variant": variants,
+            "planned": [v in experiment.split for v in variants],
+            "users": [users.get(v, 0) for v in variants],
+            "share": [users.get(v, 0) / total if total else None for v in variants],
+            "planned_share": [experiment.split.get(v, 0.0) for v in variants],
         }
     )
+
+
+def _windows_table(experiment: Experiment, results: pd.DataFrame, users: dict[str, int], end) -> pd.DataFrame:
+    assigned = sum(users.get(v, 0) for v in experiment.variants)
+    rows = []
+    for metric in experiment.metrics:
+        cutoff = window_closed_by(metric, end)
+        part = results[results.metric == metric.name]
+        included = int(part.n_control.iloc[0] + part.n_variant.sum()) if len(part) else 0
+        rows.append(
+            {
+                "metric": metric.name,
+                "window_days": metric.window_days,
+                "assigned_until": None if cutoff is None else cutoff.isoformat() + "Z",
+                "users_assigned": assigned,
+                "users_included": included,
+                "users_window_open": assigned - included,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def analyze_stats(
@@ -293,18 +216,22 @@ def analyze_stats(
     """Build the result from precomputed sufficient statistics (see ``sufficient.experiment_stats``)."""
     users: dict[str, int] = suff["users"]
     known = {v: users.get(v, 0) for v in experiment.variants}
-    unknown = sum(n for v, n in users.items() if v not in experiment.split)
+    unknown = {v: n for v, n in users.items() if v not in experiment.split and n > 0}
     stats = suff["stats"]
     stats = stats[stats.variant.isin(experiment.variants)]
-    srm = srm_check(known, experiment.split, experiment.rules.srm_threshold)
+    srm = srm_check(known, experiment.split, experiment.rules.srm_threshold, unknown)
     days_running = None
     if suff.get("first_assigned") is not None and suff.get("data_end") is not None:
         days_running = max((suff["data_end"] - suff["first_assigned"]).total_seconds() / 86400.0, 0.0) or None
     results = readout_table(experiment, stats)
+    results["n_open_control"] = [known[experiment.control] - n for n in results.n_control]
+    results["n_open_variant"] = [known[v] - n for v, n in zip(results.variant, results.n_variant, strict=True)]
     power = power_table(experiment, stats, sum(known.values()), days_running)
     recommendation = recommend(experiment, srm, known, results, power)
     rules = experiment.rules
-    as_of_ts = naive_utc(as_of) if as_of is not None else suff.get("data_end")
+    end = suff.get("data_end")
+    as_of_ts = naive_utc(as_of) if as_of is not None else end
+    first = suff.get("first_assigned")
     return ExperimentResult(
         experiment_id=experiment.id,
         name=experiment.name,
@@ -313,12 +240,15 @@ def analyze_stats(
         srm_status=srm.status,
         srm=srm,
         recommendation=recommendation,
-        users=_users_table(experiment, known),
+        users=_users_table(experiment, users),
         results=results,
-        power=power,
+        power=settle_power(power, recommendation),
+        windows=_windows_table(experiment, results, known, end),
         excluded_multi_variant_users=int(suff["multi_variant_users"]),
-        excluded_unknown_variant_users=int(unknown),
+        excluded_unknown_variant_users=int(sum(unknown.values())),
+        unknown_variants=unknown,
         as_of=None if as_of_ts is None else as_of_ts.isoformat() + "Z",
+        first_assigned=None if first is None else first.isoformat() + "Z",
         days_running=days_running,
         settings={
             "alpha": rules.alpha,
@@ -328,9 +258,11 @@ def analyze_stats(
             "sequential_tuning": rules.sequential_tuning,
             "power": rules.power,
             "target_lift": rules.target_lift,
+            "min_chance_to_beat": rules.min_chance_to_beat,
             "prior_mean": rules.prior_mean,
             "prior_sd": rules.prior_sd,
             "primary_metric": rules.primary_metric,
+            "guardrail_metrics": list(rules.guardrail_metrics),
             "min_sample_per_variant": rules.min_sample_per_variant,
         },
         caps=dict(suff.get("caps", {})),
@@ -344,47 +276,43 @@ def _resolve(catalog_or_experiment: Any, experiment_id: str | None) -> Experimen
     return experiment_from_catalog(catalog_or_experiment, experiment_id)
 
 
+TIMELINE_COLUMNS = [
+    "as_of",
+    "metric",
+    "variant",
+    "status",
+    "n_control",
+    "n_variant",
+    "lift",
+    "lift_ci_low",
+    "lift_ci_high",
+    "p_value_adjusted",
+    "chance_to_beat",
+    "verdict",
+]
+
+
 def cumulative_readout(source: Any, experiment: Experiment, as_of: Any = None, freq: str = "1D") -> pd.DataFrame:
-    """The readout at the end of every day (``freq``) since the first assignment: lift, its fixed and
-    always-valid intervals and p-values, with the running minimum of the always-valid p-value."""
+    """The readout as it stood at the end of every day (``freq``) since the first assignment.
+
+    Each day is the full readout at that time (windows still open then are left out, the same
+    adjustment and interval), so the chart shows what the report would have said that day.
+    """
     exp_source = as_experiment_source(source)
     if not exp_source.supports_time:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=TIMELINE_COLUMNS)
     final = exp_source.sufficient_stats(experiment, as_of)
     start, end = final.get("first_assigned"), final.get("data_end")
     if start is None or end is None:
-        return pd.DataFrame()
-    cuts = list(pd.date_range(start.floor("D") + pd.Timedelta(freq), end, freq=freq))
-    if not cuts or cuts[-1] < end:
-        cuts.append(end + pd.Timedelta(microseconds=1))
-    rows = []
-    for cut in cuts:
-        suff = final if cut > end else exp_source.sufficient_stats(experiment, cut.to_pydatetime())
+        return pd.DataFrame(columns=TIMELINE_COLUMNS)
+    cuts = [c for c in pd.date_range(start.floor("D") + pd.Timedelta(freq), end, freq=freq) if c < end]
+    records = []
+    for cut in [*cuts, end]:
+        suff = final if cut == end else exp_source.sufficient_stats(experiment, cut.to_pydatetime())
         table = readout_table(experiment, suff["stats"][suff["stats"].variant.isin(experiment.variants)])
         table.insert(0, "as_of", cut)
-        rows.extend(
-            table[
-                [
-                    "as_of",
-                    "metric",
-                    "variant",
-                    "status",
-                    "n_control",
-                    "n_variant",
-                    "lift",
-                    "lift_ci_low",
-                    "lift_ci_high",
-                    "p_value",
-                    "seq_lift_ci_low",
-                    "seq_lift_ci_high",
-                    "seq_p_value",
-                    "chance_to_beat",
-                ]
-            ].to_dict("records")
-        )
-    frame = pd.DataFrame(rows)
-    frame["seq_p_value_running_min"] = frame.groupby(["metric", "variant"]).seq_p_value.cummin()
-    return frame
+        records.extend(table[TIMELINE_COLUMNS].to_dict("records"))
+    return pd.DataFrame(records, columns=TIMELINE_COLUMNS)
 
 
 def analyze_experiment(
@@ -398,8 +326,9 @@ def analyze_experiment(
 
     ``source``: a library ``Source`` (assignments + events), a ``UserTableSource`` or a per-user
     DataFrame. ``catalog_or_experiment``: a ``Catalog`` (with ``experiment_id``) or an
-    ``Experiment``. ``as_of`` cuts assignments and events at that instant (UTC when naive).
-    ``timeline`` adds the cumulative daily readout (sources with times only).
+    ``Experiment``. ``as_of`` cuts assignments and events at that instant (UTC when naive) and
+    is the analysis time: metric windows must have ended by then. ``timeline`` adds the daily
+    readout (sources with times only).
     """
     experiment = _resolve(catalog_or_experiment, experiment_id)
     exp_source = as_experiment_source(source)

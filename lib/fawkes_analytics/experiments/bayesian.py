@@ -1,9 +1,16 @@
-"""Bayesian readout: a normal posterior on the relative lift (GrowthBook's approach).
+"""Bayesian readout: a normal posterior on the relative lift (gbstats ``EffectBayesianABTest``).
 
-The likelihood of the relative lift is normal with the delta-method variance; the prior is
-flat by default (the posterior is then the likelihood) or a proper normal prior
-``N(prior_mean, prior_sd^2)`` combined by precision weighting. From the posterior:
-chance to beat control, expected loss (risk) of choosing each side, and the credible interval.
+The likelihood of the lift is normal with the delta-method variance ``v``; the prior is flat
+by default (the posterior is then the likelihood) or a proper ``N(prior_mean, prior_sd^2)``,
+combined by precision: ``precision = 1/v + 1/prior_sd^2``, ``mean = (lift/v + prior_mean/prior_sd^2)
+/ precision``. From the posterior: the chance to beat control (``P(lift > 0)``, or ``P(lift < 0)``
+for metrics where lower is better), the risk (expected loss) of keeping control and of
+shipping the variant (gbstats ``get_risk``: ``E[max(0, gain)]`` and ``E[max(0, -gain)]``),
+and the credible interval.
+
+The credible interval is shown at level ``2 c - 1`` for a decision threshold ``c`` on the
+chance to beat (90% for c = 95%): the chance reaches ``c`` exactly when the interval lies
+above 0 (or below 0 for lower-is-better metrics), so the interval and the decision agree.
 """
 
 from __future__ import annotations
@@ -13,8 +20,7 @@ from dataclasses import dataclass
 
 from scipy import stats
 
-from .frequentist import check_inputs, lift_variance
-from .moments import Moments
+from .moments import Effect
 
 
 @dataclass(frozen=True)
@@ -45,25 +51,21 @@ def posterior(lift: float, var: float, prior_mean: float = 0.0, prior_sd: float 
 
 
 def bayesian_test(
-    a: Moments,
-    b: Moments,
-    alpha: float = 0.05,
+    lift: Effect,
+    min_chance: float = 0.95,
     prior_mean: float = 0.0,
     prior_sd: float | None = None,
     higher_is_better: bool = True,
 ) -> BayesianResult:
-    """Posterior of ``mean_b/mean_a - 1``; chance to beat and risks respect ``higher_is_better``."""
-    check_inputs(a, b)
-    lift = b.mean / a.mean - 1.0
-    mean, sd = posterior(lift, lift_variance(a, b), prior_mean, prior_sd)
-    sign = 1.0 if higher_is_better else -1.0
-    gain_mean = sign * mean  # improvement in the good direction
-    q = stats.norm.ppf(1 - alpha / 2)
+    """Posterior of the relative lift; chance to beat and risks respect ``higher_is_better``."""
+    mean, sd = posterior(lift.point, lift.se**2, prior_mean, prior_sd)
+    gain = mean if higher_is_better else -mean  # improvement in the good direction
+    level = 2 * min_chance - 1
     return BayesianResult(
         posterior_mean=mean,
         posterior_sd=sd,
-        chance_to_beat=float(stats.norm.sf(0.0, loc=gain_mean, scale=sd)),
-        risk_control=expected_shortfall(-gain_mean, sd),
-        risk_variant=expected_shortfall(gain_mean, sd),
-        credible_interval=(mean - q * sd, mean + q * sd),
+        chance_to_beat=float(stats.norm.sf(0.0, loc=gain, scale=sd)),
+        risk_control=expected_shortfall(-gain, sd),
+        risk_variant=expected_shortfall(gain, sd),
+        credible_interval=tuple(float(v) for v in stats.norm.interval(level, mean, sd)),
     )

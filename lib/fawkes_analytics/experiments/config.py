@@ -63,11 +63,10 @@ class Metric:
 class Rules:
     """How to read the experiment and when to recommend ship / keep running / stop.
 
-    ship: a variant is shipped when the primary metric improves significantly under the
-    ``decision`` readout (adjusted p < alpha, or chance to beat control >= ``min_chance_to_beat``
-    for the Bayesian readout) and no guardrail metric is significantly harmed.
-    stop for harm: the primary metric or a guardrail is significantly worse.
-    keep running: anything else (not enough users, no significant difference yet).
+    ``decision`` names the one readout that decides (frequentist: Welch t; sequential:
+    always-valid; bayesian: chance to beat control >= ``min_chance_to_beat``). ``alternative``
+    applies to the primary metric only; guardrails are always tested one-sided for harm. The
+    rules in words, in the order they apply, are ``recommend.describe_rules``.
     """
 
     primary_metric: str
@@ -84,22 +83,6 @@ class Rules:
     srm_threshold: float = 0.001
     prior_mean: float = 0.0
     prior_sd: float | None = None
-
-    def describe(self) -> list[str]:
-        """The rules in words, printed next to the recommendation."""
-        readout = {
-            "frequentist": f"adjusted p-value < {self.alpha:g} ({self.alternative}, {self.correction} correction)",
-            "sequential": f"always-valid p-value < {self.alpha:g} (sequential, tuning {self.sequential_tuning:g}, {self.correction} correction)",
-            "bayesian": f"chance to beat control >= {self.min_chance_to_beat:.0%}",
-        }[self.decision]
-        guards = ", ".join(self.guardrail_metrics) or "none"
-        return [
-            f"Sample ratio mismatch (chi-square p < {self.srm_threshold:g}) -> investigate before reading results.",
-            f"Fewer than {self.min_sample_per_variant} users in any variant -> keep running.",
-            f"Ship: primary metric '{self.primary_metric}' better with {readout}, and no guardrail ({guards}) significantly worse.",
-            f"Stop for harm: primary metric or a guardrail significantly worse ({readout.split(' (')[0]}).",
-            "Otherwise -> keep running.",
-        ]
 
 
 @dataclass(frozen=True)
@@ -239,6 +222,10 @@ def parse_rules(raw: Any, metrics: tuple[Metric, ...], path: str, where: str) ->
     guards = raw.get("guardrail_metrics", []) or []
     if not isinstance(guards, list) or any(g not in names for g in guards):
         raise ConfigError(path, f"{where}.guardrail_metrics", f"must list metric names among {', '.join(names)}")
+    if primary in guards:
+        raise ConfigError(
+            path, f"{where}.guardrail_metrics", f"{primary!r} is the primary metric; a guardrail must be another metric"
+        )
     sequential = raw.get("sequential", {}) or {}
     prior = raw.get("prior", {}) or {}
     if not isinstance(sequential, dict):
@@ -247,7 +234,7 @@ def parse_rules(raw: Any, metrics: tuple[Metric, ...], path: str, where: str) ->
         raise ConfigError(path, f"{where}.prior", "must be a mapping {mean: m, sd: s}")
     return Rules(
         primary_metric=str(primary),
-        alpha=_number(raw, "alpha", 0.05, path, where, lo=0, hi=0.5, open_lo=True),
+        alpha=_number(raw, "alpha", 0.05, path, where, lo=0, hi=0.4, open_lo=True),
         alternative=_choice(raw, "alternative", "two-sided", ALTERNATIVES, path, where),
         correction=_choice(raw, "correction", "holm", CORRECTIONS, path, where),
         decision=_choice(raw, "decision", "frequentist", READOUTS, path, where),

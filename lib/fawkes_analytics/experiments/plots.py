@@ -1,9 +1,10 @@
 """Experiment figures in the house style (``fawkes_analytics.plots``: Okabe-Ito palette).
 
-- ``lift_intervals``: relative lift per metric and treatment with its fixed-horizon interval
-  (thick) and always-valid interval (thin); colour says better / worse / inconclusive.
-- ``cumulative_lift``: lift over time with both intervals, from ``result.timeline``.
-- ``posterior_density``: the normal posterior of the relative lift per treatment.
+- ``lift_intervals``: relative lift per metric and treatment with the decision readout's
+  interval (the one the results table and the recommendation quote); colour says better /
+  worse / inconclusive; an unbounded end (one-sided tests) is drawn as an arrow to the edge.
+- ``cumulative_lift``: the readout of each day (lift and the same interval), from ``result.timeline``.
+- ``posterior_density``: the normal posterior of the relative lift per treatment (Bayesian decisions).
 Every function returns a ``Figure`` and never calls ``plt.show()``.
 """
 
@@ -31,30 +32,60 @@ def _axes(height: float, width: float = 9.0) -> tuple[Figure, plt.Axes]:
     return fig, ax
 
 
+def _interval_label(result: ExperimentResult) -> str:
+    level = float(result.results.interval_level.iloc[0]) if len(result.results) else 0.95
+    kind = {"bayesian": "credible", "sequential": "always-valid"}.get(result.settings.get("decision"), "confidence")
+    return f"{level:.0%} {kind} interval"
+
+
+def _finite_span(lows: pd.Series, highs: pd.Series, points: pd.Series) -> tuple[float, float]:
+    values = pd.concat([lows, highs, points, pd.Series([0.0])]).astype(float)
+    values = values[np.isfinite(values)]
+    low, high = float(values.min()), float(values.max())
+    pad = 0.12 * (high - low or 1.0)
+    return low - pad, high + pad
+
+
 def lift_intervals(result: ExperimentResult, title: str | None = None) -> Figure:
-    """Forest plot of relative lifts (rows: metric x treatment), zero line for 'no change'."""
+    """Forest plot of relative lifts (rows: metric x treatment) with the decision interval."""
     title = title or f"{result.name}: lift against {result.control}"
     rows = result.results
     if rows.empty:
         return empty(title, "No metrics to show")
-    fig, ax = _axes(0.55 * len(rows) + 1.4)
+    fig, ax = _axes(0.6 * len(rows) + 1.5)
+    ok = rows[rows.status == "ok"]
+    left, right = _finite_span(ok.lift_ci_low, ok.lift_ci_high, ok.lift) if len(ok) else (-0.1, 0.1)
     labels = []
     for i, row in enumerate(rows.itertuples()):
         y = len(rows) - 1 - i
-        labels.append(f"{row.metric} · {row.variant}" + (" (primary)" if row.primary else ""))
+        labels.append(f"{row.metric} · {row.variant}" + ("" if row.role == "secondary" else f" ({row.role})"))
         if row.status != "ok":
-            ax.text(0, y, f"not enough data: {row.reason}", va="center", ha="center", color=GREY, fontsize=9)
+            ax.text(0, y, f"{row.status}: {row.reason}", va="center", ha="center", color=GREY, fontsize=8, wrap=True)
             continue
         colour = VERDICT_COLOURS.get(row.verdict, GREY)
-        ax.plot([row.seq_lift_ci_low, row.seq_lift_ci_high], [y, y], color=colour, lw=1.2, alpha=0.6)
-        low = row.lift_ci_low if np.isfinite(row.lift_ci_low) else row.seq_lift_ci_low
-        high = row.lift_ci_high if np.isfinite(row.lift_ci_high) else row.seq_lift_ci_high
+        low = max(float(row.lift_ci_low), left)
+        high = min(float(row.lift_ci_high), right)
         ax.plot([low, high], [y, y], color=colour, lw=5, solid_capstyle="butt")
+        if not np.isfinite(row.lift_ci_low):
+            ax.plot(left, y, "<", color=colour, ms=9)
+        if not np.isfinite(row.lift_ci_high):
+            ax.plot(right, y, ">", color=colour, ms=9)
         ax.plot(row.lift, y, "o", color="white", mec=colour, mew=2, ms=8)
+        ax.annotate(
+            f"{row.lift:+.1%}  {row.verdict}",
+            (row.lift, y),
+            xytext=(0, 9),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+            color=colour,
+        )
     ax.axvline(0, color="#333333", lw=1)
+    ax.set_xlim(left, right)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_yticks(range(len(rows)), labels[::-1])
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_xlabel("relative lift (thick: fixed-horizon interval, thin: always-valid interval)")
+    ax.set_xlabel(f"relative lift with its {_interval_label(result)} (arrow: unbounded, one-sided test)")
     ax.set_title(title, loc="left", fontsize=12, fontweight="bold")
     if result.srm.flagged:
         ax.text(
@@ -65,52 +96,42 @@ def lift_intervals(result: ExperimentResult, title: str | None = None) -> Figure
             color=PALETTE[3],
             fontweight="bold",
         )
+    fig.tight_layout()
     return fig
 
 
 def cumulative_lift(
-    result: ExperimentResult | pd.DataFrame, metric: str, variant: str | None = None, title: str | None = None
+    result: ExperimentResult, metric: str | None = None, variant: str | None = None, title: str | None = None
 ) -> Figure:
-    """Cumulative relative lift of ``metric`` over time with its fixed and always-valid intervals."""
-    timeline = result.timeline if isinstance(result, ExperimentResult) else result
-    title = title or f"Cumulative lift: {metric}"
+    """The lift of ``metric`` (the primary by default) as each day's readout stood, with the same interval."""
+    metric = metric or result.settings.get("primary_metric")
+    timeline = result.timeline
+    title = title or f"Lift of {metric} as read each day"
     if timeline is None or timeline.empty:
         return empty(title, "No daily readout (analyse with timeline=True)")
     frame = timeline[(timeline.metric == metric) & (timeline.status == "ok")]
     if variant is not None:
         frame = frame[frame.variant == variant]
     if frame.empty:
-        return empty(title, "Not enough data yet")
+        return empty(title, "No day with enough complete windows yet")
     fig, ax = _axes(3.6)
+    later = frame[pd.to_datetime(frame.as_of) >= pd.to_datetime(frame.as_of).quantile(0.2)]
+    low, high = _finite_span(later.lift_ci_low, later.lift_ci_high, later.lift)
     for i, (name, part) in enumerate(frame.groupby("variant", sort=False)):
         colour = PALETTE[i % len(PALETTE)]
         x = pd.to_datetime(part.as_of)
         ax.fill_between(
             x,
-            part.seq_lift_ci_low.astype(float),
-            part.seq_lift_ci_high.astype(float),
+            part.lift_ci_low.astype(float).clip(lower=low),
+            part.lift_ci_high.astype(float).clip(upper=high),
             color=colour,
-            alpha=0.12,
+            alpha=0.2,
             lw=0,
-            label=f"{name}: always-valid interval",
-        )
-        ax.fill_between(
-            x,
-            part.lift_ci_low.astype(float).clip(lower=part.seq_lift_ci_low.astype(float)),
-            part.lift_ci_high.astype(float).clip(upper=part.seq_lift_ci_high.astype(float)),
-            color=colour,
-            alpha=0.25,
-            lw=0,
-            label=f"{name}: fixed-horizon interval",
+            label=f"{name}: {_interval_label(result)}",
         )
         ax.plot(x, part.lift.astype(float), color=colour, marker="o", ms=3, label=f"{name}: lift")
     ax.axhline(0, color="#333333", lw=1)
-    # The first days' intervals are huge; scale the axis to the later 80 % of the readouts.
-    later = frame[pd.to_datetime(frame.as_of) >= pd.to_datetime(frame.as_of).quantile(0.2)]
-    low, high = float(later.seq_lift_ci_low.min()), float(later.seq_lift_ci_high.max())
-    if np.isfinite(low) and np.isfinite(high) and high > low:
-        pad = 0.15 * (high - low)
-        ax.set_ylim(min(low - pad, -pad), max(high + pad, pad))
+    ax.set_ylim(low, high)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylabel("relative lift")
     ax.set_title(title, loc="left", fontsize=12, fontweight="bold")
@@ -121,8 +142,10 @@ def cumulative_lift(
 
 
 def posterior_density(result: ExperimentResult, metric: str, title: str | None = None) -> Figure:
-    """Posterior density of the relative lift for each treatment of ``metric``."""
+    """Posterior density of the relative lift for each treatment of ``metric`` (Bayesian decisions only)."""
     title = title or f"Posterior of the lift: {metric}"
+    if result.settings.get("decision") != "bayesian":
+        return empty(title, "The decision rule is not Bayesian: its evidence is the interval above")
     rows = result.results[(result.results.metric == metric) & (result.results.status == "ok")]
     if rows.empty:
         return empty(title, "Not enough data yet")

@@ -1,9 +1,29 @@
-"""Power: the minimum detectable effect now, and the sample and days a target effect needs.
+"""Power of the configured decision rule: at a given effect, the MDE now, and the users needed.
 
-Normal approximation with the control's unit variance in both arms (as statsmodels'
-``NormalIndPower``, ignoring the negligible opposite tail): an absolute effect ``delta`` is
-detected with probability ``power`` when ``delta = (z_(1-alpha/k) + z_power) * sigma *
-sqrt(1/n_a + 1/n_b)``, k = 2 for two-sided tests and 1 for one-sided ones.
+Everything here plans for the test that actually decides (see ``readout.decision_test``):
+
+- the estimate is the relative lift with the delta-method standard error at the planned
+  sample, using both variants' unit variances: the control's as observed; the treatment's as
+  observed for continuous metrics and ``p_b (1 - p_b)`` with ``p_b = p_a (1 + lift)`` for
+  conversions;
+- the significance level is ``alpha / m`` where ``m`` is the number of tests in the
+  multiple-testing family (Bonferroni: the level the smallest Holm or Benjamini-Hochberg
+  p-value must clear, so the plan is conservative for both);
+- the boundary is the decision test's: Student's t quantile (Welch df) for fixed-horizon
+  tests, the always-valid boundary ``c(alpha / m)`` at the planned total sample for
+  sequential ones (rho fixed by the configured alpha, exactly as the always-valid p-value),
+  ``z_c`` on the posterior for Bayesian decisions (chance to beat >= c);
+- the test statistic ``z = lift / se`` is approximately normal with mean ``r / se`` at a true
+  lift ``r``, but its spread is below 1: the plug-in standard error grows with the estimated
+  lift (a low control mean raises both), which partly cancels. Its standard deviation ``s``
+  comes from the delta method on ``z(mean_a, mean_b)`` (central differences; unit variances
+  held fixed, except ``p (1 - p)`` for conversions). For a 10% -> 12% conversion it is 0.83:
+  planning with 1 (gbstats' ``MidExperimentPower``) overstates the users needed by about 15%;
+- power is then ``P(Z > (c - r/se) / s) + P(Z < (-c - r/se) / s)`` for two-sided tests and the
+  first term alone for one-sided ones.
+
+A sequential test looked at daily has at least this power at the planned sample (earlier
+looks can only add rejections); ``test_simulation.py`` checks it by simulation.
 """
 
 from __future__ import annotations
@@ -11,78 +31,123 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats
+from scipy import optimize, stats
 
-from .moments import Moments, NotEnoughData
+from .inference import TWO_SIDED, FixedHorizonTest, SequentialTest
+from .moments import Arm, NotEnoughData, welch_df
 
 
 @dataclass(frozen=True)
-class PowerResult:
-    """Relative MDE at the current sample and the users/days needed for ``target_lift``."""
+class Plan:
+    """What a power calculation needs to know about the decision."""
 
-    mde_relative: float
-    target_lift: float
-    control_needed: int
-    treatment_needed: int
-    total_needed: int
-    days_needed: float | None
-    days_remaining: float | None
-
-
-def _z_sum(alpha: float, power: float, alternative: str) -> float:
-    tail = alpha / 2 if alternative == "two-sided" else alpha
-    return float(stats.norm.ppf(1 - tail) + stats.norm.ppf(power))
+    test: FixedHorizonTest | SequentialTest | None  # None: Bayesian decision
+    level: float  # alpha / m for frequentist tests
+    power: float
+    min_chance: float = 0.95
+    prior_mean: float = 0.0
+    prior_sd: float | None = None
 
 
-def mde(
-    control: Moments, n_a: int, n_b: int, alpha: float = 0.05, power: float = 0.8, alternative: str = "two-sided"
-) -> float:
-    """Smallest relative lift detectable with ``n_a`` control and ``n_b`` treatment users."""
-    if control.mean == 0 or control.var <= 0 or n_a < 1 or n_b < 1:
-        raise NotEnoughData("control mean or variance is 0, so no effect size can be computed")
-    return _z_sum(alpha, power, alternative) * math.sqrt(control.var * (1 / n_a + 1 / n_b)) / abs(control.mean)
+def _treatment_variance(control: Arm, treatment_var: float, lift: float) -> float:
+    if not control.binomial:
+        return treatment_var
+    rate = control.mean * (1 + lift)
+    if not 0 < rate < 1:
+        raise NotEnoughData(f"a lift of {lift:+.1%} takes the rate {control.mean:.2%} outside 0-100%")
+    return rate * (1 - rate)
 
 
-def sample_size(
-    control: Moments,
-    target_lift: float,
-    ratio: float = 1.0,
-    alpha: float = 0.05,
-    power: float = 0.8,
-    alternative: str = "two-sided",
-) -> tuple[int, int]:
-    """Control and treatment users needed to detect a relative ``target_lift``; ratio = n_b/n_a."""
-    if control.mean == 0 or control.var <= 0:
-        raise NotEnoughData("control mean or variance is 0, so no sample size can be computed")
-    delta = abs(target_lift * control.mean)
-    n_a = _z_sum(alpha, power, alternative) ** 2 * control.var * (1 + 1 / ratio) / delta**2
-    return math.ceil(n_a), math.ceil(n_a * ratio)
+def lift_se(control: Arm, treatment_var: float, lift: float, n_a: float, n_b: float) -> float:
+    """Delta-method standard error of the relative lift at sample sizes ``n_a``, ``n_b``."""
+    mean_a = control.unadjusted_mean
+    mean_b = mean_a + lift * abs(mean_a)
+    var_b = _treatment_variance(control, treatment_var, lift)
+    return math.sqrt(var_b / (n_b * mean_a**2) + mean_b**2 * control.var / (n_a * mean_a**4))
 
 
-def power_analysis(
-    control: Moments,
-    treatment_n: int,
-    share_a: float,
-    share_b: float,
-    target_lift: float,
-    alpha: float,
-    power: float,
-    alternative: str,
-    total_users: int,
-    days_running: float | None,
-) -> PowerResult:
-    """MDE now and what reaching ``target_lift`` needs, given the planned split and the daily inflow.
+def z_spread(control: Arm, treatment_var: float, lift: float, n_a: float, n_b: float) -> float:
+    """Standard deviation of ``lift_hat / se_hat`` by the delta method on the two means."""
+    mean_a = control.unadjusted_mean
+    mean_b = mean_a + lift * abs(mean_a)
+    var_a = control.var
+    var_b = _treatment_variance(control, treatment_var, lift)
 
-    ``total_users`` (all variants) over ``days_running`` gives the inflow; the experiment
-    needs ``max(control_needed / share_a, treatment_needed / share_b)`` users in total.
+    def z(ma: float, mb: float) -> float:
+        va = ma * (1 - ma) if control.binomial else var_a
+        vb = mb * (1 - mb) if control.binomial else var_b
+        se = math.sqrt(vb / (n_b * ma**2) + mb**2 * va / (n_a * ma**4))
+        return (mb - ma) / abs(ma) / se
+
+    h_a, h_b = 1e-5 * abs(mean_a), 1e-5 * max(abs(mean_b), 1e-12)
+    grad_a = (z(mean_a + h_a, mean_b) - z(mean_a - h_a, mean_b)) / (2 * h_a)
+    grad_b = (z(mean_a, mean_b + h_b) - z(mean_a, mean_b - h_b)) / (2 * h_b)
+    return math.sqrt(grad_a**2 * var_a / n_a + grad_b**2 * var_b / n_b)
+
+
+def power_at(control: Arm, treatment_var: float, lift: float, n_a: float, n_b: float, plan: Plan) -> float:
+    """Probability that the decision rule declares a result when the true relative lift is ``lift``.
+
+    ``lift`` is signed in the direction the test looks for: positive for two-sided tests and
+    'greater', negative for 'less' (its size is what matters).
     """
-    n_a, n_b = sample_size(control, target_lift, share_b / share_a, alpha, power, alternative)
-    total = math.ceil(max(n_a / share_a, n_b / share_b))
-    days = remaining = None
-    if days_running and days_running > 0 and total_users > 0:
-        per_day = total_users / days_running
-        days = total / per_day
-        remaining = max(0.0, days - days_running)
-    return PowerResult(
-        mde(control, control.n, treatment_n, alpha, power, alternative), target_lift, n_a, n_b, total, days, remaining
-    )
+    se = lift_se(control, treatment_var, lift, n_a, n_b)
+    shift = abs(lift) / se
+    spread = z_spread(control, treatment_var, lift, n_a, n_b)
+    if plan.test is None:
+        return _bayesian_power(shift, se, spread, lift, plan)
+    var_b = _treatment_variance(control, treatment_var, lift)
+    df = welch_df(Arm("a", int(max(n_a, 2)), 0, control.var, 0), Arm("b", int(max(n_b, 2)), 0, var_b, 0))
+    c = float(plan.test.critical(plan.level, df, n_a + n_b))
+    power = stats.norm.sf((c - shift) / spread)
+    if plan.test.alternative == TWO_SIDED:
+        power += stats.norm.cdf((-c - shift) / spread)
+    return float(power)
+
+
+def _bayesian_power(shift: float, se: float, spread: float, lift: float, plan: Plan) -> float:
+    """P(chance to beat >= c): the posterior mean must exceed z_c posterior sds."""
+    z_c = stats.norm.ppf(plan.min_chance)
+    if plan.prior_sd is None:
+        return float(stats.norm.sf((z_c - shift) / spread))
+    var, prior_var = se**2, plan.prior_sd**2
+    precision = 1 / var + 1 / prior_var
+    prior_pull = plan.prior_mean / prior_var * (1 if lift >= 0 else -1)
+    threshold = var * (z_c * math.sqrt(precision) - prior_pull)  # the estimate must pass this
+    return float(stats.norm.sf((threshold - abs(lift)) / se))
+
+
+def _largest_lift(control: Arm) -> float:
+    if control.binomial:
+        return (1 - 1e-9) / control.mean - 1
+    return 100.0
+
+
+def mde(control: Arm, treatment_var: float, n_a: float, n_b: float, plan: Plan, sign: float = 1.0) -> float | None:
+    """Smallest relative lift (in the tested direction) found with ``plan.power``; None if none is."""
+
+    def gap(size: float) -> float:
+        return power_at(control, treatment_var, sign * size, n_a, n_b, plan) - plan.power
+
+    top = _largest_lift(control) if sign > 0 else 1 - 1e-9
+    if gap(top) < 0:
+        return None
+    return float(optimize.brentq(gap, 1e-9, top, xtol=1e-7))
+
+
+def total_users_needed(
+    control: Arm, treatment_var: float, lift: float, share_a: float, share_b: float, plan: Plan
+) -> int:
+    """Users in all variants together so that ``power_at(lift)`` reaches ``plan.power``."""
+
+    def gap(total: float) -> float:
+        return power_at(control, treatment_var, lift, total * share_a, total * share_b, plan) - plan.power
+
+    low, high = 4.0 / min(share_a, share_b), 1000.0
+    while gap(high) < 0:
+        low, high = high, high * 2
+        if high > 1e12:
+            raise NotEnoughData(f"no sample size reaches {plan.power:.0%} power for a lift of {lift:+.1%}")
+    if gap(low) >= 0:
+        return math.ceil(low)
+    return math.ceil(optimize.brentq(gap, low, high, xtol=0.5))

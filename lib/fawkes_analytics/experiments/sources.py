@@ -4,7 +4,8 @@ Both give the same sufficient statistics (see ``sufficient.py``), so ``analyze_e
 treats them alike:
 
 - ``EventsExperimentSource`` wraps a library ``Source``: assignments plus events, metrics
-  computed from event windows after assignment, cut at ``as_of``.
+  computed from event windows after assignment, cut at ``as_of``; users whose window has not
+  ended by then are left out of that metric.
 - ``UserTableSource`` is an already-aggregated table such as Kaggle's Cookie Cats CSV
   (``userid, version, sum_gamerounds, retention_1, retention_7``): metric values are columns
   (``column:`` in the metric, default the metric's name). It has no times, so ``as_of`` and
@@ -35,9 +36,11 @@ class EventsExperimentSource:
         self.source = source
 
     def sufficient_stats(self, experiment: Experiment, as_of: datetime | None = None) -> dict[str, Any]:
-        stats = experiment_stats(self.source.events(), self.source.assignments(), experiment, naive_utc(as_of))
-        stats["data_end"] = naive_utc(as_of) if as_of is not None else naive_utc(self.source.data_as_of())
-        return stats
+        """Sums per metric and variant; metric windows must have ended by ``as_of`` (else the data's end)."""
+        analysis_end = naive_utc(as_of) if as_of is not None else naive_utc(self.source.data_as_of())
+        return experiment_stats(
+            self.source.events(), self.source.assignments(), experiment, naive_utc(as_of), analysis_end
+        )
 
     def describe(self) -> dict[str, Any]:
         return self.source.describe()

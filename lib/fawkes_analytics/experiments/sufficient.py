@@ -10,6 +10,12 @@ variant of the experiment are excluded and counted. With ``as_of`` only assignme
 events before that instant count, so a cumulative readout is the same query at several
 ``as_of`` times. Metric windows are half-open: ``[assigned_at, assigned_at + window_days)``;
 a covariate window is ``[assigned_at - days, assigned_at)``.
+
+In-progress windows are left out (GrowthBook's and Eppo's "exclude in-progress conversions"):
+a metric counts only users whose window has ended by the analysis time (``as_of``, else the
+end of the data), i.e. users assigned at or before ``analysis_end - window_days``. Counting
+the others would mix users who had 14 days to convert with users who had one. The users left
+out are the assigned users minus the metric's ``n``.
 """
 
 from __future__ import annotations
@@ -100,8 +106,24 @@ def _attach(units: ir.Table, per_user: ir.Table, name: str, kind: str, measure: 
     return joined.select(*units.columns, **{name: _value(joined, kind, measure)})
 
 
-def per_user_values(events: ir.Table, units: ir.Table, metric: Metric, as_of: pd.Timestamp | None) -> ir.Table:
-    """One row per unit: ``variant``, ``y`` and, when the metric needs them, ``d`` and ``x``."""
+def window_closed_by(metric: Metric, analysis_end: pd.Timestamp | None) -> pd.Timestamp | None:
+    """The last assignment time whose ``window_days`` window has ended by ``analysis_end``."""
+    if analysis_end is None:
+        return None
+    return analysis_end - pd.Timedelta(days=metric.window_days)
+
+
+def per_user_values(
+    events: ir.Table,
+    units: ir.Table,
+    metric: Metric,
+    as_of: pd.Timestamp | None,
+    analysis_end: pd.Timestamp | None = None,
+) -> ir.Table:
+    """One row per unit whose window has ended: ``variant``, ``y`` and, when needed, ``d`` and ``x``."""
+    cutoff = window_closed_by(metric, analysis_end)
+    if cutoff is not None:
+        units = units.filter(units.assigned_at <= ibis.literal(cutoff.to_pydatetime()))
     table = units
     value_kind = "sum" if metric.kind == "ratio" else metric.kind
     table = _attach(
@@ -173,22 +195,27 @@ def metric_expression(per_user: ir.Table, metric: Metric) -> tuple[ir.Table, flo
 
 
 def experiment_stats(
-    events: ir.Table, assignments: ir.Table, experiment: Experiment, as_of: pd.Timestamp | None
+    events: ir.Table,
+    assignments: ir.Table,
+    experiment: Experiment,
+    as_of: pd.Timestamp | None,
+    analysis_end: pd.Timestamp | None = None,
 ) -> dict:
     """Sufficient statistics of every metric of ``experiment`` from the canonical tables.
 
-    Two queries (plus one per capped metric): the assignment summary, and all metrics at once
+    ``analysis_end`` (default ``as_of``) decides whose metric windows have ended. Two queries (plus one per capped metric): the assignment summary, and all metrics at once
     as a union of per-metric aggregates. Returns ``{"stats": frame[metric, variant, n, sum_*],
     "users": {variant: n}, "multi_variant_users": int, "caps": {metric: cap},
     "first_assigned", "last_assigned"}``.
     """
+    analysis_end = analysis_end if analysis_end is not None else as_of
     units, summary_expr = assigned_units(assignments, experiment.id, as_of)
     summary = summary_expr.to_pandas()
     multi = summary[summary["multi"].astype(bool)]
     summary = summary[~summary["multi"].astype(bool)]
     parts, caps = [], {}
     for metric in experiment.metrics:
-        expression, cap = metric_expression(per_user_values(events, units, metric, as_of), metric)
+        expression, cap = metric_expression(per_user_values(events, units, metric, as_of, analysis_end), metric)
         parts.append(expression)
         if cap is not None:
             caps[metric.name] = cap
@@ -199,4 +226,5 @@ def experiment_stats(
         "caps": caps,
         "first_assigned": naive_utc(summary["first"].min()) if len(summary) else None,
         "last_assigned": naive_utc(summary["last"].max()) if len(summary) else None,
+        "data_end": analysis_end,
     }

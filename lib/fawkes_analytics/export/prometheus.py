@@ -1,8 +1,9 @@
 """Prometheus exposition of the overview: metric families, textfile, Pushgateway, CLI.
 
 The numbers come from ``overview.build_overview`` (the same library calls as the reports);
-this module only maps result objects onto metric families, so Grafana can never disagree
-with a report of the same range. ``export_metrics`` is the one entry point and reads like a
+each area of the registry (``areas.py``) declares its families and maps its result onto
+samples, so Grafana can never disagree with a report of the same range and a new metric
+needs no change here. ``export_metrics`` is the one entry point and reads like a
 recipe: load the refresh state, compute the overview, build a fresh registry, write the
 node_exporter textfile atomically, push to the Pushgateway, save the state.
 
@@ -30,22 +31,24 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
-from prometheus_client import CollectorRegistry, generate_latest, push_to_gateway, pushadd_to_gateway, write_to_textfile
+from prometheus_client import CollectorRegistry, generate_latest, push_to_gateway, pushadd_to_gateway
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from .. import atomic
+from .. import areas, atomic
+from ..areas import MetricSpec
 from ..catalog import Catalog
-from ..errors import RunError
+from ..errors import ExportError, RunError
+from ..labels import shorten
 from ..results import Result
 from ..sources import Source
-from ..sources.base import redact_url
+from ..sources.base import read_secret, redact_text, redact_url
 from ..timerange import TimeRange
 
 TEXTFILE_ENV = "FAWKES_METRICS_TEXTFILE"
@@ -55,192 +58,12 @@ JOB = "fawkes_analytics"
 DEFAULT_TEXTFILE = Path("metrics") / "analytics.prom"
 
 
-@dataclass(frozen=True)
-class MetricSpec:
-    """One exported family: name, type, unit, labels and help text (the documented contract)."""
-
-    name: str
-    kind: str  # "gauge" | "counter" (counter names carry _total)
-    help: str
-    labels: tuple[str, ...] = ()
-    unit: str = ""
-    area: str = ""
-
-
 def _spec(area: str, name: str, kind: str, help_: str, labels: tuple[str, ...] = (), unit: str = "") -> MetricSpec:
     return MetricSpec(name, kind, help_, labels, unit, area)
 
 
-SPECS: tuple[MetricSpec, ...] = (
-    # Usage (Plausible semantics, over the report window unless noted)
-    _spec(
-        "usage",
-        "analytics_total_users",
-        "gauge",
-        "Distinct users seen up to the end of the window (ever).",
-        unit="users",
-    ),
-    _spec("usage", "analytics_active_users", "gauge", "Distinct users with any event in the window.", unit="users"),
-    _spec(
-        "usage",
-        "analytics_page_views",
-        "gauge",
-        "Pageview events in the window (a window count, hence a gauge).",
-        unit="events",
-    ),
-    _spec("usage", "analytics_unique_visitors", "gauge", "Distinct users with a pageview in the window.", unit="users"),
-    _spec(
-        "usage",
-        "analytics_visits",
-        "gauge",
-        "Sessions starting in the window (30-minute inactivity rule).",
-        unit="sessions",
-    ),
-    _spec(
-        "usage",
-        "analytics_avg_session_duration_seconds",
-        "gauge",
-        "Mean visit duration in the window, bounces count 0.",
-        unit="seconds",
-    ),
-    _spec(
-        "usage",
-        "analytics_bounce_rate_percentage",
-        "gauge",
-        "Bounced visits / visits in the window, in percent (0-100).",
-        unit="percent",
-    ),
-    _spec(
-        "usage",
-        "analytics_window_seconds",
-        "gauge",
-        "Length of the report window the other analytics_* gauges cover.",
-        unit="seconds",
-    ),
-    # Feature adoption
-    _spec(
-        "features",
-        "analytics_feature_adoption_rate",
-        "gauge",
-        "Share of active users who used the feature in the window (ratio 0-1).",
-        ("feature_name",),
-        "ratio",
-    ),
-    _spec(
-        "features",
-        "analytics_feature_usage_events",
-        "gauge",
-        "Events of the feature in the window (a window count, hence a gauge).",
-        ("feature_name",),
-        "events",
-    ),
-    _spec(
-        "features",
-        "analytics_feature_unique_users",
-        "gauge",
-        "Distinct users of the feature in the window.",
-        ("feature_name",),
-        "users",
-    ),
-    # Experiments (cumulative up to the end of the window)
-    _spec(
-        "experiments",
-        "analytics_active_experiments",
-        "gauge",
-        "Catalog experiments with at least one assigned user.",
-        unit="experiments",
-    ),
-    _spec(
-        "experiments",
-        "analytics_experiment_users",
-        "gauge",
-        "Users assigned to the variant (multi-variant users excluded).",
-        ("experiment_id", "variant"),
-        "users",
-    ),
-    _spec(
-        "experiments",
-        "analytics_experiment_conversions",
-        "gauge",
-        "Users of the variant who converted on the primary conversion metric.",
-        ("experiment_id", "variant"),
-        "users",
-    ),
-    _spec(
-        "experiments",
-        "analytics_experiment_conversion_rate",
-        "gauge",
-        "Conversions / users of the variant on the primary conversion metric (ratio 0-1).",
-        ("experiment_id", "variant"),
-        "ratio",
-    ),
-    _spec(
-        "experiments",
-        "analytics_significant_results",
-        "gauge",
-        "Metric-variant results that are significantly better or worse under each experiment's decision readout.",
-        unit="results",
-    ),
-    _spec(
-        "experiments",
-        "analytics_experiment_srm_p_value",
-        "gauge",
-        "Sample ratio mismatch chi-square p-value (absent when there is not enough data).",
-        ("experiment_id",),
-    ),
-    _spec(
-        "experiments",
-        "analytics_experiment_srm_detected",
-        "gauge",
-        "1 when the sample ratio mismatch check flags the experiment, else 0.",
-        ("experiment_id",),
-    ),
-    # Segments
-    _spec(
-        "segments", "analytics_segment_size", "gauge", "Users in the engagement segment.", ("segment_name",), "users"
-    ),
-    _spec(
-        "segments",
-        "analytics_segment_engagement",
-        "gauge",
-        "Mean engagement score (0-10) of the segment's users.",
-        ("segment_name",),
-        "score",
-    ),
-    # Funnels
-    _spec(
-        "funnels",
-        "analytics_funnel_conversion_rate",
-        "gauge",
-        "People who reached the last step / people who entered (ratio 0-1).",
-        ("funnel_name",),
-        "ratio",
-    ),
-    _spec(
-        "funnels",
-        "analytics_funnel_entered",
-        "gauge",
-        "People who entered the funnel (step 1) in the window.",
-        ("funnel_name",),
-        "users",
-    ),
-    _spec(
-        "funnels",
-        "analytics_funnel_step_completion_rate",
-        "gauge",
-        "People who reached the step / people who entered (ratio 0-1).",
-        ("funnel_name", "step", "step_label"),
-        "ratio",
-    ),
-    _spec(
-        "funnels",
-        "analytics_funnel_drop_off_rate",
-        "gauge",
-        "People lost since the previous step / people at the previous step (ratio 0-1).",
-        ("funnel_name", "step", "step_label"),
-        "ratio",
-    ),
-    # Refresh health
+# The refresh-health families; every data family comes from an area of the registry (areas.py).
+REFRESH_SPECS: tuple[MetricSpec, ...] = (
     _spec(
         "refresh",
         "analytics_last_refresh_timestamp_seconds",
@@ -263,8 +86,19 @@ SPECS: tuple[MetricSpec, ...] = (
         unit="errors",
     ),
 )
-SPEC_BY_NAME = {s.name: s for s in SPECS}
-REFRESH_FAMILIES = frozenset(s.name for s in SPECS if s.area == "refresh")
+REFRESH_FAMILIES = frozenset(s.name for s in REFRESH_SPECS)
+
+
+def specs() -> tuple[MetricSpec, ...]:
+    """Every family: each area's of the registry (read now, so a new area is exported), then refresh's."""
+    return (*(replace(spec, area=area.name) for area in areas.AREAS for spec in area.families), *REFRESH_SPECS)
+
+
+def spec_named(name: str) -> MetricSpec:
+    return {s.name: s for s in specs()}[name]
+
+
+SPECS = specs()  # the documented families of the built-in areas (docs/metrics.md)
 
 
 # --- refresh state --------------------------------------------------------------------------
@@ -317,8 +151,9 @@ def default_textfile(path: str | os.PathLike | None = None) -> Path:
 
 
 def pushgateway_url() -> str | None:
-    """The Pushgateway to push to (``$PUSHGATEWAY_URL``), or None: then nothing is pushed."""
-    return os.environ.get(PUSHGATEWAY_ENV) or None
+    """The Pushgateway to push to (``$PUSHGATEWAY_URL``, or the file ``$PUSHGATEWAY_URL_FILE`` when
+    the URL carries credentials), or None: then nothing is pushed."""
+    return read_secret(PUSHGATEWAY_ENV) or None
 
 
 # --- metric families from result objects -----------------------------------------------------
@@ -333,11 +168,12 @@ def _finite(value: Any) -> float | None:
 
 
 class _Families:
-    """Families in SPECS order; values added by name, NaN/None values skipped (absent, not 0)."""
+    """Families in registry order; values added by name, NaN/None values skipped (absent, not 0)."""
 
     def __init__(self) -> None:
         self.families: dict[str, Metric] = {}
-        for spec in SPECS:
+        self.specs = {spec.name: spec for spec in specs()}
+        for spec in self.specs.values():
             cls = CounterMetricFamily if spec.kind == "counter" else GaugeMetricFamily
             self.families[spec.name] = cls(spec.name, spec.help, labels=list(spec.labels), unit="")
 
@@ -345,107 +181,20 @@ class _Families:
         number = _finite(value)
         if number is None:
             return
-        spec = SPEC_BY_NAME[name]
-        self.families[name].add_metric([str(labels[label]) for label in spec.labels], number)
+        spec = self.specs[name]
+        # Label values are bounded (labels.py): a 1 MB campaign name must not reach Prometheus.
+        self.families[name].add_metric([shorten(labels[label]) for label in spec.labels], number)
 
     def nonempty(self) -> list[Metric]:
         return [family for family in self.families.values() if family.samples]
 
 
-def _ratio(percent: Any) -> float | None:
-    value = _finite(percent)
-    return None if value is None else value / 100.0
+def exported_overview(source: Source, catalog: Catalog, time_range: TimeRange) -> Any:
+    """The overview of the areas that export families (no time spent on the others)."""
+    from ..overview import build_overview
 
-
-def _usage(out: _Families, overview: Any) -> None:
-    usage = overview.usage
-    out.add("analytics_total_users", usage.total_users)
-    out.add("analytics_active_users", usage.active_users)
-    out.add("analytics_page_views", usage.pageviews)
-    out.add("analytics_unique_visitors", usage.visitors)
-    out.add("analytics_visits", usage.visits)
-    out.add("analytics_avg_session_duration_seconds", usage.visit_duration)
-    out.add("analytics_bounce_rate_percentage", usage.bounce_rate)
-    tr = overview.time_range
-    out.add("analytics_window_seconds", (tr.end - tr.start).total_seconds())
-
-
-def _features(out: _Families, overview: Any) -> None:
-    for row in overview.features.features.itertuples(index=False):
-        out.add("analytics_feature_adoption_rate", _ratio(row.adoption_rate), feature_name=row.feature)
-        out.add("analytics_feature_usage_events", row.usage_count, feature_name=row.feature)
-        out.add("analytics_feature_unique_users", row.unique_users, feature_name=row.feature)
-
-
-def _segments(out: _Families, overview: Any) -> None:
-    for row in overview.segments.segments.itertuples(index=False):
-        out.add("analytics_segment_size", row.users, segment_name=row.segment)
-        out.add("analytics_segment_engagement", row.mean_engagement, segment_name=row.segment)
-
-
-def _funnels(out: _Families, overview: Any) -> None:
-    for name, funnel in overview.funnels.items():
-        out.add("analytics_funnel_entered", funnel.entered, funnel_name=name)
-        out.add("analytics_funnel_conversion_rate", _ratio(funnel.conversion_rate_pct), funnel_name=name)
-        if not funnel.entered:
-            continue  # rates of an empty funnel are undefined: leave the step series absent
-        for row in funnel.steps.itertuples(index=False):
-            labels = {"funnel_name": name, "step": int(row.step), "step_label": row.label}
-            out.add("analytics_funnel_step_completion_rate", _ratio(row.conversion_from_start_pct), **labels)
-            out.add("analytics_funnel_drop_off_rate", _ratio(row.drop_off_pct), **labels)
-
-
-def primary_conversion_metric(experiment: Any) -> str | None:
-    """The metric behind the conversion families: the primary metric when it is a conversion,
-    else the first conversion metric of the readout; None when there is none."""
-    results = experiment.results
-    if results.empty:
-        return None
-    conversions = results[results.kind == "conversion"]
-    primary = experiment.settings.get("primary_metric")
-    if primary in set(conversions.metric):
-        return str(primary)
-    return str(conversions.metric.iloc[0]) if len(conversions) else None
-
-
-def variant_conversions(experiment: Any) -> dict[str, tuple[int, float | None]]:
-    """Per variant (control included): (converted users, conversion rate) on the primary
-    conversion metric. A conversion metric's mean is converted / users, so converted users
-    are mean * users (exact up to float rounding)."""
-    metric = primary_conversion_metric(experiment)
-    if metric is None:
-        return {}
-    rows = experiment.results[experiment.results.metric == metric]
-    out: dict[str, tuple[int, float | None]] = {}
-    for row in rows.itertuples(index=False):
-        for variant, n, mean in (
-            (row.control, row.n_control, row.mean_control),
-            (row.variant, row.n_variant, row.mean_variant),
-        ):
-            rate = _finite(mean)
-            if variant not in out and rate is not None and _finite(n) is not None:
-                out[str(variant)] = (int(round(rate * float(n))), rate)
-    return out
-
-
-def _experiments(out: _Families, overview: Any) -> None:
-    active = 0
-    significant = 0
-    for experiment_id, experiment in overview.experiments.items():
-        users = experiment.users
-        active += int(users.users.sum() > 0)
-        for row in users.itertuples(index=False):
-            out.add("analytics_experiment_users", row.users, experiment_id=experiment_id, variant=row.variant)
-        for variant, (converted, rate) in variant_conversions(experiment).items():
-            out.add("analytics_experiment_conversions", converted, experiment_id=experiment_id, variant=variant)
-            out.add("analytics_experiment_conversion_rate", rate, experiment_id=experiment_id, variant=variant)
-        if "verdict" in experiment.results:
-            significant += int(experiment.results.verdict.isin(["better", "worse"]).sum())
-        if experiment.srm.status != "not enough data":
-            out.add("analytics_experiment_srm_p_value", experiment.srm.p_value, experiment_id=experiment_id)
-            out.add("analytics_experiment_srm_detected", int(experiment.srm.flagged), experiment_id=experiment_id)
-    out.add("analytics_active_experiments", active)
-    out.add("analytics_significant_results", significant)
+    exported = [area.name for area in areas.AREAS if area.samples is not None]
+    return build_overview(source, catalog, time_range, only=exported)
 
 
 def _refresh(out: _Families, state: RefreshState) -> None:
@@ -455,10 +204,12 @@ def _refresh(out: _Families, state: RefreshState) -> None:
 
 
 def overview_families(overview: Any) -> list[Metric]:
-    """Every data family (usage, features, experiments, segments, funnels) of one overview."""
+    """Every data family of one overview: the samples of each area of the registry."""
     out = _Families()
-    for part in (_usage, _features, _experiments, _segments, _funnels):
-        part(out, overview)
+    for area in areas.AREAS:
+        if area.samples is not None and area.name in overview.results:
+            for sample in area.samples(overview.results[area.name], overview.time_range):
+                out.add(sample.family, sample.value, **sample.labels)
     return out.nonempty()
 
 
@@ -496,7 +247,8 @@ def previous_data_families(textfile: Path) -> list[Metric]:
     if not textfile.exists():
         return []
     families = text_string_to_metric_families(textfile.read_text(encoding="utf-8"))
-    return [f for f in families if f.name in SPEC_BY_NAME and f.name not in REFRESH_FAMILIES and f.type == "gauge"]
+    known = {s.name for s in specs()}
+    return [f for f in families if f.name in known and f.name not in REFRESH_FAMILIES and f.type == "gauge"]
 
 
 # --- publishing ------------------------------------------------------------------------------
@@ -518,13 +270,12 @@ def grouping_key(source: Source) -> dict[str, str]:
 
 def write_textfile(registry: CollectorRegistry, path: Path) -> Path:
     """Write the exposition for node_exporter's textfile collector, atomically: a temporary
-    file beside it (not matching ``*.prom``) renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_to_textfile(str(path), registry)
-    return path
+    file beside it (``.<name>.*.tmp``, not matching ``*.prom``) renamed into place, with the
+    published file mode (atomic.py)."""
+    return atomic.write_bytes(path, generate_latest(registry))
 
 
-@dataclass
+@dataclass(eq=False)
 class MetricsExport(Result):
     """What one export did: the exposition, where it went and the refresh state after it."""
 
@@ -540,6 +291,19 @@ class MetricsExport(Result):
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+def push(registry: CollectorRegistry, push_url: str, key: dict[str, str], replace: bool, timeout: float = 15) -> None:
+    """Push ``registry`` to the Pushgateway; an unreachable or refusing gateway raises ``ExportError``."""
+    send = push_to_gateway if replace else pushadd_to_gateway
+    try:
+        send(push_url, job=JOB, registry=registry, grouping_key=key, timeout=timeout)
+    except OSError as exc:  # URLError, HTTPError (an OSError too), refused, timed out, DNS
+        reason = getattr(exc, "reason", None) or exc
+        raise ExportError(
+            f"Pushgateway {redact_url(push_url)} could not be reached or refused the push: {redact_text(str(reason))}; "
+            f"check {PUSHGATEWAY_ENV} and that the gateway is running (the textfile, if any, was written)"
+        ) from None
+
+
 def _publish(
     families: list[Metric], textfile: Path | None, push_url: str | None, key: dict[str, str], replace: bool
 ) -> CollectorRegistry:
@@ -547,8 +311,7 @@ def _publish(
     if textfile is not None:
         write_textfile(registry, textfile)
     if push_url:
-        push = push_to_gateway if replace else pushadd_to_gateway
-        push(push_url, job=JOB, registry=registry, grouping_key=key, timeout=15)
+        push(registry, push_url, key, replace)
     return registry
 
 
@@ -567,12 +330,10 @@ def export_metrics(
 
     ``textfile``/``push_url`` None: nothing is published and the state is only read (the
     exposition is still returned). ``state_path`` defaults to ``<textfile>.state.json``, or
-    beside the default textfile. ``compute`` replaces ``build_overview`` (tests).
+    beside the default textfile. ``compute`` replaces ``exported_overview`` (tests).
     On a failed computation the error counter is incremented and published with the last
     good numbers, then the error is raised again.
     """
-    from ..overview import build_overview
-
     textfile_path = Path(textfile) if textfile else None
     state_file = Path(state_path) if state_path else state_path_for(textfile_path or default_textfile())
     publishing = textfile_path is not None or bool(push_url)
@@ -580,7 +341,7 @@ def export_metrics(
     key = grouping_key(source)
     started = time.perf_counter()
     try:
-        overview = (compute or build_overview)(source, catalog, time_range)
+        overview = (compute or exported_overview)(source, catalog, time_range)
         data = overview_families(overview)
     except Exception as exc:
         state.errors_total += 1
@@ -588,15 +349,20 @@ def export_metrics(
         if publishing:
             state.save(state_file)
             kept = previous_data_families(textfile_path) if textfile_path else []
-            _publish(kept + refresh_families(state), textfile_path, push_url, key, replace=False)
+            try:
+                _publish(kept + refresh_families(state), textfile_path, push_url, key, replace=False)
+            except ExportError as push_error:
+                exc.add_note(str(push_error))
         raise
     state.last_duration_seconds = time.perf_counter() - started
     state.last_success_timestamp = clock()
     state.last_error = None
     families = data + refresh_families(state)
-    registry = _publish(families, textfile_path, push_url, key, replace=True)
+    registry = _publish(families, textfile_path, None, key, replace=True)
     if publishing:
         state.save(state_file)
+    if push_url:
+        push(registry, push_url, key, replace=True)
     return MetricsExport(
         exposition=exposition(registry),
         families=[f.name for f in families],
@@ -617,8 +383,8 @@ def families_table(families: Iterable[Metric]) -> pd.DataFrame:
         {
             "metric": f.name if f.type != "counter" else f"{f.name}_total",
             "type": f.type,
-            "unit": SPEC_BY_NAME[_spec_name(f)].unit,
-            "labels": ", ".join(SPEC_BY_NAME[_spec_name(f)].labels),
+            "unit": spec_named(_spec_name(f)).unit,
+            "labels": ", ".join(spec_named(_spec_name(f)).labels),
             "series": len(f.samples),
         }
         for f in families
@@ -627,7 +393,7 @@ def families_table(families: Iterable[Metric]) -> pd.DataFrame:
 
 
 def _spec_name(family: Metric) -> str:
-    return family.name if family.name in SPEC_BY_NAME else f"{family.name}_total"
+    return family.name if family.name in {s.name for s in specs()} else f"{family.name}_total"
 
 
 # --- CLI --------------------------------------------------------------------------------------

@@ -6,34 +6,43 @@ feature and period:
 - unique_users: distinct users with at least one of the feature's events;
 - usage_count: number of those events;
 - adoption_rate: 100 * unique_users / active users (distinct users with any event in the
-  same period), in percent; 0 when there are no active users;
+  same period: Plausible's visitors, see ``usage``), in percent; 0 when there are no
+  active users;
 - trend: "up" / "down" when the adoption rate changed by more than
   ``catalog.adoption_trend_threshold_pct`` percent (relative, Plausible change rules: old 0
   and new > 0 is +100 %) against the previous period, otherwise "stable".
 
-The rate change is also given in percentage points (``rate_change_points``). The time series
+Each feature's previous-period values are ``<column>_previous``; the adoption rate's change is
+``adoption_rate_change`` in percentage points (its KPI change) and ``adoption_rate_change_pct``
+relative, in percent (what the trend reads). The time series
 has the same numbers per hour/day/week bucket of the reporting time zone, with distinct users
 counted per bucket by the engine. An event listed under two features counts for both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
 from ..catalog import Catalog
+from ..kpi import POINTS, Kpi, KpiSpec
 from ..results import Result, percent_change, point_change
+from ..rollups.derive import SLOT_SECONDS
+from ..rollups.tables import tables_for
 from ..sources.base import Source
 from ..timerange import TimeRange
 from . import buckets
 
 TREND_UP, TREND_DOWN, TREND_STABLE = "up", "down", "stable"
+# One KPI per feature (named after it): its adoption rate, compared in percentage points,
+# with the feature's trend (the threshold rule above) as the direction of the move.
+ADOPTION_KPI = KpiSpec("adoption", "Adoption", "%", "percent", change_unit=POINTS)
 
 
-@dataclass
+@dataclass(eq=False)
 class FeatureAdoption(Result):
     """Per-feature adoption with the previous period, a trend label and a time series."""
 
@@ -41,10 +50,30 @@ class FeatureAdoption(Result):
     granularity: str
     threshold_pct: float
     active_users: int
-    active_users_previous: int
     features: pd.DataFrame
     timeseries: pd.DataFrame
     segment: str | None = None
+    previous: dict[str, float] = field(default_factory=dict)  # active_users of the previous period
+
+    @property
+    def active_users_previous(self) -> int:
+        """The older name of ``previous["active_users"]``."""
+        return int(self.previous["active_users"])
+
+    @property
+    def kpis(self) -> list[Kpi]:
+        """One tile per feature: adoption rate, change in percentage points, the feature's trend."""
+        return [
+            ADOPTION_KPI.of(
+                r.adoption_rate,
+                r.adoption_rate_previous,
+                change=r.adoption_rate_change,
+                trend=r.trend,
+                name=f"adoption_{r.feature}",
+                label=r.title,
+            )
+            for r in self.features.itertuples()
+        ]
 
 
 def trend_label(change_pct: float | None, threshold_pct: float) -> str:
@@ -75,30 +104,35 @@ def feature_adoption(
     """Adoption of every feature in ``catalog`` over ``time_range`` and its previous period."""
     granularity = buckets.check_granularity(granularity or time_range.default_granularity())
     prev = time_range.previous()
-    start, end, prev_start = time_range.start_naive_utc, time_range.end_naive_utc, prev.start_naive_utc
-    events = source.events()
+    tables = tables_for(source, time_range.end, catalog)
+    first = int(time_range.start.timestamp() // SLOT_SECONDS)
+    last, prev_first = int(time_range.end.timestamp() // SLOT_SECONDS), int(prev.start.timestamp() // SLOT_SECONDS)
+    users = None
     if segment is not None:
         from .segments import users_in_segment
 
-        events = events.semi_join(users_in_segment(source, catalog, time_range, segment), "user_id")
-    both = events.filter(events.timestamp >= prev_start, events.timestamp < end)
-    # Distinct counts via one row per user (and feature) first: cheaper than filtered
-    # COUNT DISTINCTs on every engine.
-    per_user = both.group_by("user_id").aggregate(
-        cur=(both.timestamp >= start).any(), old=(both.timestamp < start).any()
-    )
-    active = per_user.aggregate(cur=per_user.cur.cast("int64").sum(), old=per_user.old.cast("int64").sum()).execute()
+        users = users_in_segment(source, catalog, time_range, segment)
+
+    def restricted(table: ir.Table) -> ir.Table:
+        table = table.filter(table.slot >= prev_first, table.slot < last)
+        return table if users is None else table.semi_join(users, "user_id")
+
+    slots = restricted(tables.table("user_slots", prev.start, time_range.end))
+    now = slots.slot >= first
+    active = slots.aggregate(cur=slots.user_id.nunique(where=now), old=slots.user_id.nunique(where=~now)).execute()
     active_cur, active_old = int(active["cur"].iloc[0] or 0), int(active["old"].iloc[0] or 0)
 
     names = list(catalog.features)
     base = pd.DataFrame({"feature": names, "title": [catalog.features[n].title for n in names]})
     if names:
         fmap = _feature_map(catalog)
-        used = both.select("user_id", "timestamp", "event_name").join(fmap, "event_name")
-        is_cur = used.timestamp >= start
+        events = restricted(tables.table("event_slots", prev.start, time_range.end))
+        used = events.join(fmap, "event_name")
+        is_cur = used.slot >= first
         uses = used.group_by(["feature", "user_id"]).aggregate(
-            n=is_cur.cast("int64").sum(), n_prev=(~is_cur).cast("int64").sum()
+            n=used.n.sum(where=is_cur), n_prev=used.n.sum(where=~is_cur)
         )
+        uses = uses.mutate(n=uses.n.fill_null(0), n_prev=uses.n_prev.fill_null(0))
         per = (
             uses.group_by("feature")
             .aggregate(
@@ -120,13 +154,13 @@ def feature_adoption(
     table["adoption_rate_previous"] = [
         100.0 * u / active_old if active_old else 0.0 for u in table["unique_users_previous"]
     ]
-    table["rate_change_pct"] = [
+    table["adoption_rate_change_pct"] = [
         percent_change(n, o) for n, o in zip(table["adoption_rate"], table["adoption_rate_previous"], strict=True)
     ]
-    table["rate_change_points"] = [
+    table["adoption_rate_change"] = [
         point_change(n, o) for n, o in zip(table["adoption_rate"], table["adoption_rate_previous"], strict=True)
     ]
-    table["trend"] = [trend_label(c, catalog.adoption_trend_threshold_pct) for c in table["rate_change_pct"]]
+    table["trend"] = [trend_label(c, catalog.adoption_trend_threshold_pct) for c in table["adoption_rate_change_pct"]]
     table = table[
         [
             "feature",
@@ -137,21 +171,22 @@ def feature_adoption(
             "adoption_rate_previous",
             "unique_users_previous",
             "usage_count_previous",
-            "rate_change_pct",
-            "rate_change_points",
+            "adoption_rate_change",
+            "adoption_rate_change_pct",
             "trend",
         ]
     ]
-    in_range = both.filter(both.timestamp >= start)
     return FeatureAdoption(
         time_range=time_range,
         granularity=granularity,
         threshold_pct=catalog.adoption_trend_threshold_pct,
         active_users=active_cur,
-        active_users_previous=active_old,
         features=table,
-        timeseries=_timeseries(in_range, catalog, time_range, granularity) if names else _empty_series(),
+        timeseries=_timeseries(slots.filter(now), used.filter(is_cur), catalog, time_range, granularity)
+        if names
+        else _empty_series(),
         segment=segment,
+        previous={"active_users": active_old},
     )
 
 
@@ -161,14 +196,19 @@ def _empty_series() -> pd.DataFrame:
     )
 
 
-def _timeseries(in_range: ir.Table, catalog: Catalog, time_range: TimeRange, granularity: str) -> pd.DataFrame:
+def _timeseries(
+    slots: ir.Table, used: ir.Table, catalog: Catalog, time_range: TimeRange, granularity: str
+) -> pd.DataFrame:
+    """Active users and each feature's users and uses per bucket (slots and uses of the range)."""
     cal = buckets.calendar(time_range.start, time_range.end, time_range.tz, granularity)
-    ev = cal.assign(in_range.select("user_id", "timestamp", "event_name"))
-    per_user = ev.group_by(["bucket", "user_id"]).aggregate(n=ev.count())
-    active = per_user.group_by("bucket").aggregate(active_users=per_user.count()).execute()
-    used = ev.join(_feature_map(catalog), "event_name")
-    uses = used.group_by(["bucket", "feature", "user_id"]).aggregate(n=used.count())
-    per = uses.group_by(["bucket", "feature"]).aggregate(unique_users=uses.count(), usage_count=uses.n.sum()).execute()
+    ev = cal.assign_slots(slots)
+    active = ev.group_by("bucket").aggregate(active_users=ev.user_id.nunique()).execute()
+    per_feature = cal.assign_slots(used)
+    per = (
+        per_feature.group_by(["bucket", "feature"])
+        .aggregate(unique_users=per_feature.user_id.nunique(), usage_count=per_feature.n.sum())
+        .execute()
+    )
     grid = cal.buckets.merge(pd.DataFrame({"feature": list(catalog.features)}), how="cross")
     frame = grid.merge(active, on="bucket", how="left").merge(per, on=["bucket", "feature"], how="left")
     counts = ["active_users", "unique_users", "usage_count"]

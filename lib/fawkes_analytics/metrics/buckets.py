@@ -62,6 +62,11 @@ class Calendar:
         keyed = table.mutate(_slot=slot(table[ts_column]))
         return keyed.join(cal, keyed._slot == cal.slot).drop("_slot", "slot")
 
+    def assign_slots(self, table: ir.Table, slot_column: str = "slot") -> ir.Table:
+        """``table`` (which has a slot number column) with a ``bucket`` column; rows outside dropped."""
+        cal = self.table().rename(_cal_slot="slot")
+        return table.join(cal, table[slot_column] == cal._cal_slot).drop("_cal_slot")
+
     def label(self, frame: pd.DataFrame, fill: dict[str, object] | None = None) -> pd.DataFrame:
         """Attach bucket starts to per-bucket results and fill empty buckets with ``fill``."""
         out = self.buckets.merge(frame, on="bucket", how="left")

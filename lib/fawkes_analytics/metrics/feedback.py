@@ -10,12 +10,15 @@ category (responses without a category are grouped under "(none)").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ibis.expr.types as ir
 import pandas as pd
 
+from ..kpi import POINTS, Kpi, KpiSpec, percent_change
 from ..results import Result, point_change
+from ..rollups.derive import SLOT_SECONDS
+from ..rollups.tables import tables_for
 from ..sources.base import Source
 from ..timerange import TimeRange
 from . import buckets
@@ -23,9 +26,21 @@ from . import buckets
 NONE_LABEL = "(none)"
 
 
-@dataclass
+# NPS runs from -100 to 100; its change is in points.
+KPIS = (
+    KpiSpec("nps", "Net promoter score", "", "score", change_unit=POINTS),
+    KpiSpec("responses", "Survey responses"),
+)
+KPI_NAMES = {"nps": "nps", "responses": "nps_responses"}  # the names reports and data.json use
+
+
+@dataclass(eq=False)
 class FeedbackSummary(Result):
-    """NPS with its previous period, NPS over time and by category, rating distributions."""
+    """NPS with its previous period, NPS over time and by category, rating distributions.
+
+    ``previous`` and ``change`` hold the previous period's ``nps`` and ``responses`` and their
+    changes (NPS in points, responses in percent).
+    """
 
     time_range: TimeRange
     granularity: str
@@ -34,8 +49,6 @@ class FeedbackSummary(Result):
     passives: int
     detractors: int
     nps: float | None
-    nps_previous: float | None
-    nps_change: float | None
     ratings: int
     rating_mean: float | None
     nps_timeseries: pd.DataFrame
@@ -43,6 +56,25 @@ class FeedbackSummary(Result):
     rating_distribution: pd.DataFrame
     rating_timeseries: pd.DataFrame
     rating_by_category: pd.DataFrame
+    previous: dict[str, float | None] = field(default_factory=dict)
+    change: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def nps_previous(self) -> float | None:
+        """The older name of ``previous["nps"]``."""
+        return self.previous.get("nps")
+
+    @property
+    def nps_change(self) -> float | None:
+        """The older name of ``change["nps"]``."""
+        return self.change.get("nps")
+
+    @property
+    def kpis(self) -> list[Kpi]:
+        """The NPS and the number of NPS responses, against the previous period."""
+        return [
+            spec.of(getattr(self, spec.name), self.previous.get(spec.name), name=KPI_NAMES[spec.name]) for spec in KPIS
+        ]
 
 
 def nps_score(promoters: int, detractors: int, responses: int) -> float | None:
@@ -51,17 +83,19 @@ def nps_score(promoters: int, detractors: int, responses: int) -> float | None:
 
 
 def _nps_counts(table: ir.Table) -> dict[str, ir.Value]:
+    """Responses by NPS group of a table of ``score, responses`` rows (counts per score)."""
+    n = table.responses
     return {
-        "responses": table.count(),
-        "promoters": (table.score >= 9).cast("int64").sum(),
-        "passives": ((table.score >= 7) & (table.score <= 8)).cast("int64").sum(),
-        "detractors": (table.score <= 6).cast("int64").sum(),
+        "responses": n.sum(),
+        "promoters": n.sum(where=table.score >= 9),
+        "passives": n.sum(where=(table.score >= 7) & (table.score <= 8)),
+        "detractors": n.sum(where=table.score <= 6),
     }
 
 
 def _with_nps(frame: pd.DataFrame) -> pd.DataFrame:
     counts = ["responses", "promoters", "passives", "detractors"]
-    frame[counts] = frame[counts].fillna(0).astype("int64")
+    frame[counts] = frame[counts].apply(pd.to_numeric).fillna(0).astype("int64")
     frame["nps"] = [
         nps_score(p, d, n) for p, d, n in zip(frame["promoters"], frame["detractors"], frame["responses"], strict=True)
     ]
@@ -72,44 +106,50 @@ def feedback_summary(source: Source, time_range: TimeRange, granularity: str | N
     """NPS and ratings for ``time_range`` (NPS also for the previous period)."""
     granularity = buckets.check_granularity(granularity or time_range.default_granularity())
     prev = time_range.previous()
-    start, end = time_range.start_naive_utc, time_range.end_naive_utc
-    fb = source.feedback()
-    fb = fb.mutate(category=fb.category.fill_null(NONE_LABEL), kind=fb.kind.fill_null("nps"))
-    both = fb.filter(fb.timestamp >= prev.start_naive_utc, fb.timestamp < end)
+    first, last = int(time_range.start.timestamp()) // SLOT_SECONDS, int(time_range.end.timestamp()) // SLOT_SECONDS
+    prev_first = int(prev.start.timestamp()) // SLOT_SECONDS
+    fb = tables_for(source, time_range.end).table("feedback_slots", prev.start, time_range.end)
+    fb = fb.mutate(category=fb.category.fill_null(NONE_LABEL))
+    both = fb.filter(fb.slot >= prev_first, fb.slot < last)
     nps_rows = both.filter(both.kind == "nps")
-    periods = nps_rows.group_by(current=nps_rows.timestamp >= start).aggregate(**_nps_counts(nps_rows)).execute()
+    periods = nps_rows.group_by(current=nps_rows.slot >= first).aggregate(**_nps_counts(nps_rows)).execute()
     cur = periods[periods["current"]]
     old = periods[~periods["current"].astype(bool)]
 
     def pick(frame: pd.DataFrame, name: str) -> int:
-        return int(frame[name].iloc[0]) if len(frame) else 0
+        value = frame[name].iloc[0] if len(frame) else None
+        return 0 if value is None or pd.isna(value) else int(value)
 
     nps_now = nps_score(pick(cur, "promoters"), pick(cur, "detractors"), pick(cur, "responses"))
     nps_old = nps_score(pick(old, "promoters"), pick(old, "detractors"), pick(old, "responses"))
 
-    in_range = fb.filter(fb.timestamp >= start, fb.timestamp < end)
+    in_range = both.filter(both.slot >= first)
     nps_in = in_range.filter(in_range.kind == "nps")
     cal = buckets.calendar(time_range.start, time_range.end, time_range.tz, granularity)
-    nb = cal.assign(nps_in)
+    nb = cal.assign_slots(nps_in)
     series = _with_nps(cal.label(nb.group_by("bucket").aggregate(**_nps_counts(nb)).execute()))
     by_category = _with_nps(nps_in.group_by("category").aggregate(**_nps_counts(nps_in)).execute())
     by_category = by_category.sort_values("category").reset_index(drop=True)
 
     rated = in_range.filter(in_range.kind == "rating")
     dist = (
-        rated.group_by("score").aggregate(responses=rated.count()).execute().sort_values("score").reset_index(drop=True)
+        rated.group_by("score")
+        .aggregate(responses=rated.responses.sum())
+        .execute()
+        .sort_values("score")
+        .reset_index(drop=True)
     )
     total = int(dist["responses"].sum()) if len(dist) else 0
     dist["share"] = 100.0 * dist["responses"] / total if total else []
     mean = float((dist["score"] * dist["responses"]).sum() / total) if total else None
-    rb = cal.assign(rated)
-    rating_series = rb.group_by(["bucket", "score"]).aggregate(responses=rb.count()).execute()
+    rb = cal.assign_slots(rated)
+    rating_series = rb.group_by(["bucket", "score"]).aggregate(responses=rb.responses.sum()).execute()
     rating_series = (
         cal.buckets.merge(rating_series, on="bucket", how="inner")
         .sort_values(["bucket", "score"])
         .reset_index(drop=True)
     )
-    rating_cat = rated.group_by(["category", "score"]).aggregate(responses=rated.count()).execute()
+    rating_cat = rated.group_by(["category", "score"]).aggregate(responses=rated.responses.sum()).execute()
     rating_cat = rating_cat.sort_values(["category", "score"]).reset_index(drop=True)
     return FeedbackSummary(
         time_range=time_range,
@@ -119,8 +159,6 @@ def feedback_summary(source: Source, time_range: TimeRange, granularity: str | N
         passives=pick(cur, "passives"),
         detractors=pick(cur, "detractors"),
         nps=nps_now,
-        nps_previous=nps_old,
-        nps_change=point_change(nps_now, nps_old),
         ratings=total,
         rating_mean=mean,
         nps_timeseries=series[["bucket", "start", "responses", "promoters", "passives", "detractors", "nps"]],
@@ -128,6 +166,11 @@ def feedback_summary(source: Source, time_range: TimeRange, granularity: str | N
         rating_distribution=dist,
         rating_timeseries=rating_series,
         rating_by_category=rating_cat,
+        previous={"nps": nps_old, "responses": pick(old, "responses")},
+        change={
+            "nps": point_change(nps_now, nps_old),
+            "responses": percent_change(pick(cur, "responses"), pick(old, "responses")),
+        },
     )
 
 

@@ -206,12 +206,14 @@ def _materialise(table: ir.Table) -> tuple[ir.Table, Callable[[], None]]:
     ``Table.cache`` everywhere but on Spark, which caches lazily and analyses a cached view's
     whole lineage again in every query that reads it; the level passes read each other, so
     the plans grow with every step. A local checkpoint computes the table at once and cuts
-    the lineage (Ibis has no engine-neutral way to say that).
+    the lineage (Ibis has no engine-neutral way to say that). ``localCheckpoint`` works the
+    same in a classic Spark session and over Spark Connect (Spark 4), which the tests use.
     """
     backend = table._find_backend()  # noqa: SLF001 - Ibis offers no public accessor
     if backend.name != "pyspark":
         cached = table.cache()
         return cached, cached.release
+    backend._run_pre_execute_hooks(table)  # noqa: SLF001 - registers the memtables the query reads
     session = backend._session  # noqa: SLF001 - the Spark session behind Ibis's pyspark backend
     frame = session.sql(backend.compile(table)).localCheckpoint()
     name = f"fawkes_funnel_{uuid.uuid4().hex}"

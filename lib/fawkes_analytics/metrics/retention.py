@@ -26,10 +26,12 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ..results import Result
+from ..rollups.derive import PAGEVIEW
+from ..rollups.tables import Tables, tables_for
 from ..sources.base import Source
 from ..timerange import TimeRange
 from . import buckets
-from .sessions import first_seen
+from .materialise import materialised
 
 PERIODS = ("day", "week")
 _FAR_PAST = -(10**9)
@@ -43,11 +45,24 @@ def _check_period(period: str) -> str:
     return period
 
 
-def _named(events: ir.Table, name: str | None) -> ir.Table:
-    return events if name is None else events.filter(events.event_name == name)
+def _firsts(tables: Tables, name: str | None, end: object) -> ir.Table:
+    """Each user's first event (or first ``name`` event): ``user_id, first_ts``."""
+    if name is None:
+        return tables.table("users", None, end)
+    firsts = tables.table("first_seen", None, end)
+    return firsts.filter(firsts.event_name == name).select("user_id", "first_ts")
 
 
-@dataclass
+def _active_slots(tables: Tables, name: str | None, start: object, end: object) -> ir.Table:
+    """``user_id, slot`` of every slot in which the user did anything (or a ``name`` event)."""
+    if name is None or name == PAGEVIEW:
+        slots = tables.table("user_slots", start, end)
+        return (slots if name is None else slots.filter(slots.pageviews > 0)).select("user_id", "slot")
+    slots = tables.table("event_slots", start, end)
+    return slots.filter(slots.event_name == name).select("user_id", "slot")
+
+
+@dataclass(eq=False)
 class Retention(Result):
     """Cohort sizes and retained users per period, in both modes, as long and matrix tables."""
 
@@ -60,7 +75,7 @@ class Retention(Result):
     matrix_on_or_after: pd.DataFrame
 
 
-@dataclass
+@dataclass(eq=False)
 class Lifecycle(Result):
     """Counts of new, returning, resurrecting and dormant users per period."""
 
@@ -68,6 +83,24 @@ class Lifecycle(Result):
     period: str
     event: str | None
     periods: pd.DataFrame
+
+
+@dataclass(eq=False)
+class RetentionAndLifecycle(Result):
+    """Cohort retention and the lifecycle of the same range and period: the retention area."""
+
+    retention: Retention
+    lifecycle: Lifecycle
+
+    def to_frames(self) -> dict[str, pd.DataFrame]:
+        return {f"retention_{n}": f for n, f in self.retention.to_frames().items()} | {
+            f"lifecycle_{n}": f for n, f in self.lifecycle.to_frames().items()
+        }
+
+
+def retention_and_lifecycle(source: Source, time_range: TimeRange, period: str = "day") -> RetentionAndLifecycle:
+    """Retention (every user a start event, any activity a return) and lifecycle by ``period``."""
+    return RetentionAndLifecycle(retention(source, time_range, period=period), lifecycle(source, time_range, period))
 
 
 def retention(
@@ -82,21 +115,21 @@ def retention(
     start, end = time_range.start_naive_utc, time_range.end_naive_utc
     cal = buckets.calendar(time_range.start, time_range.end, time_range.tz, period)
     last = int(cal.buckets["bucket"].max())
-    events = source.events().select("user_id", "timestamp", "event_name")
-    firsts = first_seen(source, start_event)
+    tables = tables_for(source, time_range.end)
+    firsts = _firsts(tables, start_event, time_range.end)
     firsts = firsts.filter(firsts.first_ts >= start, firsts.first_ts < end)
     cohorts = cal.assign(firsts, "first_ts").select("user_id", cohort="bucket")
 
-    returns = _named(events, return_event)
-    returns = returns.filter(returns.timestamp >= start, returns.timestamp < end)
-    active = cal.assign(returns).select("user_id", "bucket").distinct()
+    returns = _active_slots(tables, return_event, time_range.start, time_range.end)
+    active = cal.assign_slots(returns).select("user_id", "bucket").distinct()
     joined = active.join(cohorts, "user_id")
     joined = joined.filter(joined.bucket > joined.cohort).mutate(n=joined.bucket - joined.cohort)
 
     sizes = cohorts.group_by("cohort").aggregate(size=cohorts.count()).execute()
-    on = joined.group_by(["cohort", "n"]).aggregate(on=joined.user_id.nunique()).execute()
-    reach = joined.group_by(["cohort", "user_id"]).aggregate(max_n=joined.n.max())
-    furthest = reach.group_by(["cohort", "max_n"]).aggregate(users=reach.count()).execute()
+    with materialised(joined) as joined:
+        on = joined.group_by(["cohort", "n"]).aggregate(on=joined.user_id.nunique()).execute()
+        reach = joined.group_by(["cohort", "user_id"]).aggregate(max_n=joined.n.max())
+        furthest = reach.group_by(["cohort", "max_n"]).aggregate(users=reach.count()).execute()
 
     rows = []
     for cohort, size in zip(sizes["cohort"].astype(int), sizes["size"].astype(int), strict=True):
@@ -151,14 +184,13 @@ def lifecycle(source: Source, time_range: TimeRange, period: str = "day", event:
     cal_start = pd.Timestamp(time_range.start - lead_in).tz_convert("UTC").tz_localize(None).to_pydatetime()
     last = int(cal.buckets["bucket"].max())
 
-    events = _named(source.events().select("user_id", "timestamp", "event_name"), event)
-    seen = events.filter(events.timestamp < end)
-    firsts = first_seen(source, event)
+    tables = tables_for(source, time_range.end)
+    firsts = _firsts(tables, event, time_range.end)
     first_b = cal.assign(firsts.filter(firsts.first_ts >= cal_start, firsts.first_ts < end), "first_ts").select(
         "user_id", first_b="bucket"
     )
-    recent = seen.filter(seen.timestamp >= cal_start)
-    active = cal.assign(recent).select("user_id", "bucket").distinct()
+    recent = _active_slots(tables, event, time_range.start - lead_in, time_range.end)
+    active = cal.assign_slots(recent).select("user_id", "bucket").distinct()
     active = active.filter(active.bucket >= b0 - 1)
     active = active.left_join(first_b, "user_id").drop("user_id_right")
     w = ibis.window(group_by=active.user_id, order_by=active.bucket)
@@ -168,12 +200,13 @@ def lifecycle(source: Source, time_range: TimeRange, period: str = "day", event:
         (marked.prev_b.notnull() & (marked.prev_b == marked.bucket - 1), "returning"),
         else_="resurrecting",
     )
-    now = marked.filter(marked.bucket >= b0).mutate(status=status)
-    counts = now.group_by(["bucket", "status"]).aggregate(users=now.count()).execute()
-    gone = marked.filter(marked.next_b.isnull() | (marked.next_b > marked.bucket + 1))
-    gone = gone.mutate(at=gone.bucket + 1)
-    gone = gone.filter(gone.at >= b0, gone.at <= last)
-    dormant = gone.group_by("at").aggregate(users=gone.count()).execute()
+    with materialised(marked.mutate(status=status)) as marked:
+        now = marked.filter(marked.bucket >= b0)
+        counts = now.group_by(["bucket", "status"]).aggregate(users=now.count()).execute()
+        gone = marked.filter(marked.next_b.isnull() | (marked.next_b > marked.bucket + 1))
+        gone = gone.mutate(at=gone.bucket + 1)
+        gone = gone.filter(gone.at >= b0, gone.at <= last)
+        dormant = gone.group_by("at").aggregate(users=gone.count()).execute()
 
     frame = cal.buckets[cal.buckets["bucket"] >= b0].copy()
     wide = counts.pivot(index="bucket", columns="status", values="users") if len(counts) else pd.DataFrame()

@@ -19,6 +19,10 @@ Population: users with any event in the horizon, the largest window any rule nam
 least 28 days). A user no rule matches is put in segment ``other`` (absent with the default
 rules, whose last rule takes every active user).
 
+Activity comes from the derived tables (``rollups``): an active day is a 24-hour day with any
+kept event, engagement events included; ``events`` counts session events (pageviews and
+custom events, not engagement events); a user's first event is their first kept event.
+
 Engagement score (0-10), over the horizon, monotone in each input::
 
     10 * (0.5 * active_days / horizon_days
@@ -26,13 +30,18 @@ Engagement score (0-10), over the horizon, monotone in each input::
           + 0.2 * features_used / number_of_catalog_features)
 
 Power-user curve: users by number of active days among the last 7 (L7) and 28 (L28) days.
+
+KPIs: the users in scope and the size of each segment, against the previous period when
+``user_segments(..., compare=True)`` computed it (``previous`` and ``change``, keyed
+``population`` and by segment name). Whether a growing segment is good news depends on the
+segment: more new and power users is good, more at-risk users is bad, the rest is neutral.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -42,10 +51,13 @@ import pandas as pd
 
 from ..catalog import Catalog
 from ..errors import ConfigError, ParameterError
+from ..kpi import HIGHER_IS_BETTER, LOWER_IS_BETTER, NEUTRAL, Kpi, KpiSpec, percent_change
 from ..results import Result
+from ..rollups.derive import SLOT_SECONDS
+from ..rollups.tables import tables_for
 from ..sources.base import Source
 from ..timerange import TimeRange
-from .sessions import first_seen
+from .materialise import materialised
 
 OTHER = "other"
 MIN_HORIZON_DAYS = 28
@@ -218,17 +230,20 @@ def user_activity(source: Source, catalog: Catalog, time_range: TimeRange, rules
     """
     rules = rules if rules is not None else parse_rules(catalog)
     horizon = horizon_days(rules)
-    end = time_range.end_naive_utc
-    window_start = end - timedelta(days=horizon)
+    window_start = time_range.end - timedelta(days=horizon)
     end_epoch = math.ceil(time_range.end.timestamp())
-    events = source.events()
-    seen = events.filter(events.timestamp < end)
-    first = first_seen(source).rename(first_seen="first_ts")
-    recent = seen.filter(seen.timestamp >= window_start)
-    recent = recent.mutate(idx=((end_epoch - 1 - recent.timestamp.epoch_seconds()) // DAY).cast("int64"))
+    first_slot, last_slot = (
+        int(window_start.timestamp()) // SLOT_SECONDS,
+        int(time_range.end.timestamp()) // SLOT_SECONDS,
+    )
+    tables = tables_for(source, time_range.end, catalog)
+    recent = tables.table("user_slots", window_start, time_range.end)
+    recent = recent.filter(recent.slot >= first_slot, recent.slot < last_slot)
+    # Day index back from the end: exact per slot, as the end is a whole quarter hour.
+    recent = recent.mutate(idx=((end_epoch - 1 - recent.slot * SLOT_SECONDS) // DAY).cast("int64"))
     day_windows = sorted(_active_day_windows(rules))
     # One row per user and active day first; the per-user figures are plain sums of it.
-    daily = recent.group_by(["user_id", "idx"]).aggregate(n=recent.count())
+    daily = recent.group_by(["user_id", "idx"]).aggregate(n=recent.events.sum())
     stats = daily.group_by("user_id").aggregate(
         events=daily.n.sum(),
         last_idx=daily.idx.min(),
@@ -241,13 +256,16 @@ def user_activity(source: Source, catalog: Catalog, time_range: TimeRange, rules
         fmap = ibis.memtable(
             pd.DataFrame(pairs, columns=["feature", "event_name"]), schema={"feature": "string", "event_name": "string"}
         )
-        used = recent.select("user_id", "event_name").join(fmap, "event_name")
+        named = tables.table("event_slots", window_start, time_range.end)
+        named = named.filter(named.slot >= first_slot, named.slot < last_slot)
+        used = named.select("user_id", "event_name").join(fmap, "event_name")
         feats = used.group_by("user_id").aggregate(features_used=used.feature.nunique())
         stats = stats.left_join(feats, "user_id").drop("user_id_right")
         features_used = stats.features_used.fill_null(0)
     else:
         features_used = ibis.literal(0)
     stats = stats.mutate(features_used=features_used.cast("int64"))
+    first = tables.table("users", None, time_range.end).rename(first_seen="first_ts")
     stats = stats.join(first, "user_id")
     first_idx = ((end_epoch - 1 - stats.first_seen.epoch_seconds()) // DAY).cast("int64")
     event_part = ((stats.events.cast("float64") + 1).ln() / math.log(1 + EVENTS_SATURATION)).clip(upper=1.0)
@@ -279,7 +297,17 @@ def restrict(table: ir.Table, users: ir.Table) -> ir.Table:
     return table.semi_join(users, "user_id")
 
 
-@dataclass
+POPULATION_KPI = KpiSpec("segment_population", "Users in scope")
+SEGMENT_DIRECTIONS = {"new": HIGHER_IS_BETTER, "power": HIGHER_IS_BETTER, "at_risk": LOWER_IS_BETTER}
+
+
+def segment_kpi(segment: str) -> KpiSpec:
+    """The KPI of one segment's size: 'At risk users', lower is better; unknown segments are neutral."""
+    label = f"{segment.replace('_', ' ').capitalize()} users"
+    return KpiSpec(f"segment_{segment}", label, direction=SEGMENT_DIRECTIONS.get(segment, NEUTRAL))
+
+
+@dataclass(eq=False)
 class UserSegments(Result):
     """Segment sizes, shares and activity; engagement score spread; the power-user curve."""
 
@@ -290,12 +318,43 @@ class UserSegments(Result):
     segments: pd.DataFrame
     power_curve: pd.DataFrame
     engagement_histogram: pd.DataFrame
+    previous: dict[str, float] = field(default_factory=dict)
+    change: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def kpis(self) -> list[Kpi]:
+        """Users in scope and each segment's size, with the previous period when it was computed."""
+        kpis = [POPULATION_KPI.of(self.population, self.previous.get("population"))]
+        kpis += [segment_kpi(r.segment).of(r.users, self.previous.get(r.segment)) for r in self.segments.itertuples()]
+        return kpis
 
 
-def user_segments(source: Source, catalog: Catalog, time_range: TimeRange) -> UserSegments:
-    """Assign each user active in the horizon to one segment and describe the segments."""
+def user_segments(source: Source, catalog: Catalog, time_range: TimeRange, *, compare: bool = False) -> UserSegments:
+    """Assign each user active in the horizon to one segment and describe the segments.
+
+    ``compare`` also computes the previous period, for the KPIs' comparison.
+    """
     rules = parse_rules(catalog)
-    users = user_activity(source, catalog, time_range, rules)
+    with materialised(user_activity(source, catalog, time_range, rules)) as users:
+        current = _describe(users, rules, time_range)
+    if not compare:
+        return current
+    return compared(current, user_segments(source, catalog, time_range.previous()))
+
+
+def compared(current: UserSegments, before: UserSegments) -> UserSegments:
+    """``current`` with the previous period's population and segment sizes, and the changes."""
+    sizes = dict(zip(before.segments["segment"], before.segments["users"].astype(int), strict=True))
+    previous = {"population": before.population} | {name: sizes.get(name, 0) for name in current.segments["segment"]}
+    now = {"population": current.population} | dict(
+        zip(current.segments["segment"], current.segments["users"].astype(int), strict=True)
+    )
+    change = {name: percent_change(now.get(name, 0), old) for name, old in previous.items()}
+    return replace(current, previous=previous, change=change)
+
+
+def _describe(users: ir.Table, rules: list[Rule], time_range: TimeRange) -> UserSegments:
+    """Segment sizes and activity, the power-user curve and the engagement histogram."""
     per = (
         users.group_by("segment")
         .aggregate(

@@ -1,22 +1,34 @@
-"""Usage trends with Plausible Analytics semantics (SEMANTICS.md, "Web usage").
+"""Usage trends with Plausible Analytics' definitions (shared/SEMANTICS.md, "Web usage").
 
-Definitions (reference: Plausible; see ``sessions`` for sessions and bounces):
+Headline numbers of a range ``[start, end)`` (Plausible's top stats; lib/plausible/stats/):
 
-- total_users: distinct users with any event before the end of the range (ever seen).
-- active_users: distinct users with any event in the range.
-- visitors: distinct users with at least one pageview in the range (the web audience; it
-  equals Plausible's visitors when every session has a pageview, as with its script).
-- visits: sessions that start in the range (Plausible attributes a session to its start).
-- pageviews: pageview events in the range.
-- views_per_visit: pageviews / visits (0 when there are no visits).
-- bounce_rate: 100 * bounces / visits, in percent; its change is in percentage points.
-- visit_duration: mean over visits of (last event - first event) in seconds, bounces
-  counting 0; 0 when there are no visits.
+- visitors: distinct users with any event in the range, custom and engagement events
+  included (an engagement event with no open session counts nowhere); ``active_users`` is
+  the same number under the name the feature-adoption report and Prometheus use;
+- visits: distinct sessions with any event in the range (a session crossing a range
+  boundary is a visit of both ranges);
+- pageviews: pageview events in the range;
+- bounce_rate, visit_duration, views_per_visit: over the sessions *active* in the range
+  (``sessions.active``), each counted whole: 100 * bounces / sessions, mean duration
+  (a bounce lasts 0 s), their pageviews / their number; 0 when there are none;
+- total_users: distinct users whose first event came before the end of the range.
 
-Every KPI is compared with the previous period of equal length: change in percent, old 0
-and new > 0 gives +100, both 0 gives 0. The time series is bucketed by hour, day or week
-in the reporting time zone (DST-correct, see ``buckets``); distinct counts are computed per
-bucket by the engine. Current and previous periods are computed in the same query.
+Every KPI is compared with the previous period of equal length: change in percent (old 0
+and new > 0 gives +100, both 0 gives 0), except the bounce rate, whose change is in
+percentage points.
+
+The time series gives the same numbers per hour, day or week of the reporting time zone:
+visitors, visits and pageviews from the events of each bucket; the session rates as
+Plausible's time series computes them from its sessions table: by day or week, each active
+session in the bucket of its last session event (``toDate(timestamp)``); by hour, in every
+hour from its start to its last session event (``timeSlots``, lib/plausible/stats/sql/expression.ex).
+
+Tables: top pages (visitors, pageviews and Plausible's legacy time on page: the seconds from
+a pageview to the session's next pageview, summed per page and divided by the pageviews that
+were followed by a *different* page, both pageviews in the range); entry pages and exit
+pages (page of an active session's first / last pageview; sessions without pageviews have
+neither), with the exit rate (exits / pageviews of the page, in percent); traffic sources;
+UTM campaigns. Nothing is rounded here.
 """
 
 from __future__ import annotations
@@ -29,27 +41,33 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ..catalog import Catalog
+from ..kpi import LOWER_IS_BETTER, NO_CHANGE, POINTS, KpiSpec, percent_change, point_change
 from ..results import Result, jsonable
+from ..rollups.derive import SLOT_SECONDS
+from ..rollups.tables import Tables, tables_for
 from ..sources.base import Source
 from ..timerange import TimeRange
 from . import buckets
 from .kpis import Kpi, kpi_frame, ratio, scalar
-from .sessions import PAGEVIEW, first_seen, sessions
+from .materialise import materialised
+from .sessions import ACTIVE_LOOKBACK, active
 
 NONE_LABEL = "(none)"
 DIRECT = "Direct / None"
 
-_LABELS = {
-    "total_users": ("Total users", ""),
-    "active_users": ("Active users", ""),
-    "visitors": ("Visitors", ""),
-    "visits": ("Visits", ""),
-    "pageviews": ("Pageviews", ""),
-    "views_per_visit": ("Views per visit", ""),
-    "bounce_rate": ("Bounce rate", "%"),
-    "visit_duration": ("Visit duration", "s"),
-}
-POINT_KPIS = ("bounce_rate",)
+# The headline numbers, with what a reader needs to see them (kpi.py). Total users is an
+# all-time count: never compared with the previous period.
+KPIS = (
+    KpiSpec("total_users", "Total users", change_unit=NO_CHANGE, note="all time, up to the end of the range"),
+    KpiSpec("visitors", "Visitors"),
+    KpiSpec("visits", "Visits"),
+    KpiSpec("pageviews", "Pageviews"),
+    KpiSpec("views_per_visit", "Views per visit", format="number"),
+    KpiSpec("bounce_rate", "Bounce rate", "%", "percent", LOWER_IS_BETTER, POINTS),
+    KpiSpec("visit_duration", "Visit duration", "s", "duration"),
+)
+POINT_KPIS = tuple(k.name for k in KPIS if k.change_unit == POINTS)
+COMPARED = ("active_users", *(k.name for k in KPIS))
 
 
 # Columns of ``UsageTrends.timeseries``, whatever the source (events engine or Plausible).
@@ -66,7 +84,7 @@ TIMESERIES_COLUMNS = (
 )
 
 
-@dataclass
+@dataclass(eq=False)
 class UsageTrends(Result):
     """Headline usage numbers, their previous-period values, a time series and breakdowns."""
 
@@ -85,6 +103,7 @@ class UsageTrends(Result):
     timeseries: pd.DataFrame
     top_pages: pd.DataFrame
     entry_pages: pd.DataFrame
+    exit_pages: pd.DataFrame
     sources: pd.DataFrame
     utm_campaigns: pd.DataFrame
     segment: str | None = None
@@ -93,10 +112,7 @@ class UsageTrends(Result):
     @property
     def kpis(self) -> list[Kpi]:
         """Every headline number in one shape (name, label, value, previous, change, units)."""
-        return [
-            Kpi.compare(name, label, getattr(self, name), self.previous[name], name in POINT_KPIS, unit)
-            for name, (label, unit) in _LABELS.items()
-        ]
+        return [spec.of(getattr(self, spec.name), self.previous[spec.name]) for spec in KPIS]
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
@@ -107,31 +123,32 @@ class UsageTrends(Result):
         return {"kpis": kpi_frame(self.kpis), **super().to_frames()}
 
 
-def _filtered(table: ir.Table, users: ir.Table | None) -> ir.Table:
+def _slot(moment: Any) -> int:
+    return int(pd.Timestamp(moment).timestamp() // SLOT_SECONDS)
+
+
+def _restricted(table: ir.Table, users: ir.Table | None) -> ir.Table:
     return table if users is None else table.semi_join(users, "user_id")
 
 
-def _session_rates(frame: pd.DataFrame) -> pd.DataFrame:
+def _rates(frame: pd.DataFrame) -> pd.DataFrame:
     """Bounce rate, visit duration and views per visit from per-group session sums."""
-    visits = frame["visits"].astype("float64")
-    safe = visits.where(visits > 0)
+    sessions = frame["sessions"].astype("float64")
+    safe = sessions.where(sessions > 0)
     frame["bounce_rate"] = (100.0 * frame["bounces"] / safe).fillna(0.0)
-    frame["visit_duration"] = (frame["duration_sum"] / safe).fillna(0.0)
+    frame["visit_duration"] = (frame["duration_us"].astype("float64") / 1e6 / safe).fillna(0.0)
+    frame["views_per_visit"] = (frame["session_pageviews"] / safe).fillna(0.0)
     return frame
 
 
-def _session_breakdown(table: ir.Table, key: ir.Value, name: str, top: int) -> pd.DataFrame:
-    """Visitors, visits, bounce rate and visit duration of sessions grouped by ``key``."""
-    keyed = table.mutate(**{name: key})
-    grouped = keyed.group_by(name).aggregate(
-        visitors=keyed.user_id.nunique(),
-        visits=keyed.count(),
-        bounces=keyed.is_bounce.cast("int64").sum(),
-        duration_sum=ibis.ifelse(keyed.is_bounce, 0.0, keyed.duration).sum(),
-    )
-    frame = grouped.order_by([ibis.desc("visitors"), ibis.desc("visits"), name]).limit(top).execute()
-    frame = _session_rates(frame)
-    return frame[[name, "visitors", "visits", "bounce_rate", "visit_duration"]].reset_index(drop=True)
+def _session_sums(table: ir.Table, where: ir.BooleanValue | None = None, suffix: str = "") -> dict[str, ir.Value]:
+    """Sessions, bounces, summed duration and pageviews (of the rows where ``where`` holds)."""
+    return {
+        "sessions" + suffix: table.count(where=where),
+        "bounces" + suffix: table.is_bounce.cast("int64").sum(where=where),
+        "duration_us" + suffix: table.duration_us.sum(where=where),
+        "session_pageviews" + suffix: table.pageviews.sum(where=where),
+    }
 
 
 def usage_trends(
@@ -158,89 +175,72 @@ def usage_trends(
 
         users = users_in_segment(source, catalog, time_range, segment)
     prev = time_range.previous()
+    tables = tables_for(source, time_range.end, catalog)
     start, end, prev_start = time_range.start_naive_utc, time_range.end_naive_utc, prev.start_naive_utc
+    first, last, prev_first = _slot(start), _slot(end), _slot(prev_start)
 
-    # Headline numbers: the running total from the materialised first-seen table; the rest
-    # from one scan of both periods, reduced to one row per user first (cheaper than several
-    # filtered distinct counts).
-    firsts = _filtered(first_seen(source), users)
-    total = firsts.aggregate(
-        total_users=(firsts.first_ts < end).cast("int64").sum(),
-        total_users_prev=(firsts.first_ts < start).cast("int64").sum(),
+    # Visitors, visits and pageviews of both periods from the user slots of both.
+    slots = _restricted(tables.table("user_slots", prev.start, time_range.end), users)
+    slots = slots.filter(slots.slot >= prev_first, slots.slot < last)
+    now = slots.slot >= first
+    head = slots.aggregate(
+        visitors=slots.user_id.nunique(where=now),
+        visitors_prev=slots.user_id.nunique(where=~now),
+        visits=slots.session_id.nunique(where=now),
+        visits_prev=slots.session_id.nunique(where=~now),
+        pageviews=slots.pageviews.sum(where=now),
+        pageviews_prev=slots.pageviews.sum(where=~now),
     ).execute()
-    events = _filtered(source.events(), users)
-    seen = events.filter(events.timestamp >= prev_start, events.timestamp < end)
-    cur = seen.timestamp >= start
-    old = ~cur
-    pv = seen.event_name == PAGEVIEW
-    per_user = seen.group_by("user_id").aggregate(
-        active=cur.any(),
-        active_prev=old.any(),
-        visitor=(cur & pv).any(),
-        visitor_prev=(old & pv).any(),
-        views=(cur & pv).cast("int64").sum(),
-        views_prev=(old & pv).cast("int64").sum(),
-    )
-
-    def count(flag: ir.BooleanColumn) -> ir.IntegerScalar:
-        return flag.cast("int64").sum()
-
-    head = per_user.aggregate(
-        active_users=count(per_user.active),
-        active_users_prev=count(per_user.active_prev),
-        visitors=count(per_user.visitor),
-        visitors_prev=count(per_user.visitor_prev),
-        pageviews=per_user.views.sum(),
-        pageviews_prev=per_user.views_prev.sum(),
+    people = _restricted(tables.table("users", None, time_range.end), users)
+    total = people.aggregate(
+        total_users=(people.first_ts < end).cast("int64").sum(),
+        total_users_prev=(people.first_ts < start).cast("int64").sum(),
     ).execute()
-    head = pd.concat([head, total], axis=1)
 
-    # Session numbers for both periods.
-    all_sessions = _filtered(sessions(source, prev_start), users)
-    both = all_sessions.filter(all_sessions.start >= prev_start, all_sessions.start < end)
-    scur = both.start >= start
-    duration = ibis.ifelse(both.is_bounce, 0.0, both.duration)
-    sess = both.aggregate(
-        visits=scur.cast("int64").sum(),
-        visits_prev=(~scur).cast("int64").sum(),
-        bounces=(scur & both.is_bounce).cast("int64").sum(),
-        bounces_prev=(~scur & both.is_bounce).cast("int64").sum(),
-        duration_sum=duration.sum(where=scur),
-        duration_sum_prev=duration.sum(where=~scur),
+    # Session rates of both periods: the sessions active in each (a session may be in both).
+    sessions = _restricted(tables.table("sessions", prev.start - ACTIVE_LOOKBACK, time_range.end), users)
+    cur_active, prev_active = active(sessions, time_range), active(sessions, prev)
+    either = sessions.filter(cur_active | prev_active)
+    rates = either.aggregate(
+        **_session_sums(either, active(either, time_range)), **_session_sums(either, active(either, prev), "_prev")
     ).execute()
 
     values: dict[str, dict[str, float]] = {"": {}, "_prev": {}}
     for suffix, out in values.items():
-        for name in ("total_users", "active_users", "visitors", "pageviews"):
+        for name in ("visitors", "visits", "pageviews"):
             out[name] = int(scalar(head, name + suffix))
-        visits = int(scalar(sess, "visits" + suffix))
-        out["visits"] = visits
-        out["views_per_visit"] = ratio(out["pageviews"], visits)
-        out["bounce_rate"] = ratio(scalar(sess, "bounces" + suffix), visits, 100.0)
-        out["visit_duration"] = ratio(float(scalar(sess, "duration_sum" + suffix)), visits)
+        out["total_users"] = int(scalar(total, "total_users" + suffix))
+        out["active_users"] = out["visitors"]
+        n = int(scalar(rates, "sessions" + suffix))
+        out["views_per_visit"] = ratio(float(scalar(rates, "session_pageviews" + suffix)), n)
+        out["bounce_rate"] = ratio(float(scalar(rates, "bounces" + suffix)), n, 100.0)
+        out["visit_duration"] = ratio(float(scalar(rates, "duration_us" + suffix)), n) / 1e6
     current, previous = values[""], values["_prev"]
-    change = {k.name: k.change for k in (Kpi.compare(n, "", current[n], previous[n], n in POINT_KPIS) for n in _LABELS)}
+    change = {n: (point_change if n in POINT_KPIS else percent_change)(current[n], previous[n]) for n in COMPARED}
 
-    in_range = events.filter(events.timestamp >= start, events.timestamp < end)
-    range_sessions = both.filter(scur)
-    return UsageTrends(
-        time_range=time_range,
-        granularity=granularity,
-        **current,
-        previous=previous,
-        change=change,
-        timeseries=_timeseries(in_range, range_sessions, time_range, granularity),
-        top_pages=_top_pages(in_range, top),
-        entry_pages=_session_breakdown(range_sessions, range_sessions.entry_page.fill_null(NONE_LABEL), "page", top),
-        sources=_session_breakdown(range_sessions, _traffic_source(range_sessions), "source", top),
-        utm_campaigns=_session_breakdown(
-            range_sessions.filter(range_sessions.utm_campaign.notnull()),
-            range_sessions.utm_campaign,
-            "utm_campaign",
-            top,
-        ),
-        segment=segment,
-    )
+    # The tables: each reads the current range's active sessions or its pages, computed once.
+    with (
+        materialised(sessions.filter(cur_active)) as in_range,
+        materialised(_page_stats(tables, users, first, last, time_range)) as pages,
+    ):
+        return UsageTrends(
+            time_range=time_range,
+            granularity=granularity,
+            **current,
+            previous=previous,
+            change=change,
+            timeseries=_timeseries(slots.filter(now), in_range, time_range, granularity),
+            top_pages=_top_pages(tables, pages, users, first, last, time_range, top),
+            entry_pages=_session_breakdown(
+                in_range.filter(in_range.entry_page.notnull()), in_range.entry_page, "page", top
+            ),
+            exit_pages=_exit_pages(in_range, pages, top),
+            sources=_session_breakdown(in_range, _traffic_source(in_range), "source", top),
+            utm_campaigns=_session_breakdown(
+                in_range.filter(in_range.utm_campaign.notnull()), in_range.utm_campaign, "utm_campaign", top
+            ),
+            segment=segment,
+        )
 
 
 def _traffic_source(table: ir.Table) -> ir.StringValue:
@@ -248,42 +248,76 @@ def _traffic_source(table: ir.Table) -> ir.StringValue:
     return ibis.coalesce(table.source, table.utm_source, table.referrer, ibis.literal(DIRECT))
 
 
-def _top_pages(in_range: ir.Table, top: int) -> pd.DataFrame:
-    views = in_range.filter(in_range.event_name == PAGEVIEW)
-    views = views.mutate(page=views.page.fill_null(NONE_LABEL))
-    grouped = views.group_by("page").aggregate(visitors=views.user_id.nunique(), pageviews=views.count())
-    frame = grouped.order_by([ibis.desc("visitors"), ibis.desc("pageviews"), "page"]).limit(top).execute()
-    return frame[["page", "visitors", "pageviews"]].reset_index(drop=True)
+def _session_breakdown(table: ir.Table, key: ir.Value, name: str, top: int) -> pd.DataFrame:
+    """Visitors, visits, bounce rate and visit duration of sessions grouped by ``key``."""
+    keyed = table.mutate(**{name: key})
+    grouped = keyed.group_by(name).aggregate(visitors=keyed.user_id.nunique(), **_session_sums(keyed))
+    frame = grouped.order_by([ibis.desc("visitors"), ibis.desc("sessions"), name]).limit(top).execute()
+    frame = _rates(frame).rename(columns={"sessions": "visits"})
+    frame["visits"] = frame["visits"].astype("int64")
+    return frame[[name, "visitors", "visits", "bounce_rate", "visit_duration"]].reset_index(drop=True)
 
 
-def _timeseries(in_range: ir.Table, range_sessions: ir.Table, time_range: TimeRange, granularity: str) -> pd.DataFrame:
+def _page_stats(tables: Tables, users: ir.Table | None, first: int, last: int, time_range: TimeRange) -> ir.Table:
+    """Per page of the range: visitors and pageviews."""
+    pages = _restricted(tables.table("page_slots", time_range.start, time_range.end), users)
+    pages = pages.filter(pages.slot >= first, pages.slot < last)
+    return pages.group_by("page").aggregate(visitors=pages.user_id.nunique(), pageviews=pages.pageviews.sum())
+
+
+def _top_pages(
+    tables: Tables, pages: ir.Table, users: ir.Table | None, first: int, last: int, time_range: TimeRange, top: int
+) -> pd.DataFrame:
+    frame = pages.order_by([ibis.desc("visitors"), ibis.desc("pageviews"), "page"]).limit(top).execute()
+    frame = frame.reset_index(drop=True)
+    if users is not None:  # transitions are per page, not per user: no time on page for one segment
+        frame["time_on_page"] = float("nan")
+        return frame[["page", "visitors", "pageviews", "time_on_page"]]
+    moves = tables.table("page_transitions", time_range.start, time_range.end)
+    moves = moves.filter(moves.slot >= first, moves.next_slot < last, moves.page.isin(frame["page"].tolist()))
+    timed = moves.group_by("page").aggregate(us=moves.us.sum(), leaves=moves.leaves.sum()).execute()
+    frame = frame.merge(timed, on="page", how="left")
+    leaves = frame["leaves"].astype("float64")
+    frame["time_on_page"] = frame["us"].astype("float64") / 1e6 / leaves.where(leaves > 0)
+    return frame[["page", "visitors", "pageviews", "time_on_page"]]
+
+
+def _exit_pages(in_range: ir.Table, pages: ir.Table, top: int) -> pd.DataFrame:
+    exits = in_range.filter(in_range.exit_page.notnull())
+    grouped = exits.group_by(page=exits.exit_page).aggregate(visitors=exits.user_id.nunique(), visits=exits.count())
+    grouped = grouped.order_by([ibis.desc("visitors"), ibis.desc("visits"), "page"]).limit(top)
+    views = pages.select(v_page=pages.page, pageviews=pages.pageviews)
+    joined = grouped.left_join(views, grouped.page == views.v_page)
+    frame = joined.execute().sort_values(["visitors", "visits", "page"], ascending=[False, False, True])
+    pageviews = frame["pageviews"].astype("float64")
+    frame["exit_rate"] = (100.0 * frame["visits"] / pageviews.where(pageviews > 0)).astype("float64")
+    return frame[["page", "visitors", "visits", "exit_rate"]].reset_index(drop=True)
+
+
+def _timeseries(slots: ir.Table, live: ir.Table, time_range: TimeRange, granularity: str) -> pd.DataFrame:
+    """Visitors, visits and pageviews per bucket from ``slots``; session rates from ``live``."""
     cal = buckets.calendar(time_range.start, time_range.end, time_range.tz, granularity)
-    ev = cal.assign(in_range)
-    per_user = ev.group_by(["bucket", "user_id"]).aggregate(views=(ev.event_name == PAGEVIEW).cast("int64").sum())
-    per_event = (
-        per_user.group_by("bucket")
+    assigned = cal.assign_slots(slots)
+    per_bucket = (
+        assigned.group_by("bucket")
         .aggregate(
-            active_users=per_user.count(),
-            visitors=(per_user.views > 0).cast("int64").sum(),
-            pageviews=per_user.views.sum(),
+            visitors=assigned.user_id.nunique(),
+            visits=assigned.session_id.nunique(),
+            pageviews=assigned.pageviews.sum(),
         )
         .execute()
     )
-    se = cal.assign(range_sessions, "start")
-    per_session = (
-        se.group_by("bucket")
-        .aggregate(
-            visits=se.count(),
-            bounces=se.is_bounce.cast("int64").sum(),
-            duration_sum=ibis.ifelse(se.is_bounce, 0.0, se.duration).sum(),
-        )
-        .execute()
-    )
-    frame = cal.label(per_event.merge(per_session, on="bucket", how="outer"))
-    counts = ["active_users", "visitors", "pageviews", "visits", "bounces"]
+    if granularity == "hour":
+        spans = cal.table()
+        joined = live.join(spans, (spans.slot >= live.start_slot) & (spans.slot <= live.end_slot))
+        placed = joined.select("session_id", "is_bounce", "duration_us", "pageviews", "bucket").distinct()
+    else:
+        placed = cal.assign_slots(live, "end_slot")
+    rates = placed.group_by("bucket").aggregate(**_session_sums(placed)).execute()
+    frame = cal.label(per_bucket.merge(rates, on="bucket", how="outer"))
+    counts = ["visitors", "visits", "pageviews", "sessions", "bounces", "session_pageviews"]
     frame[counts] = frame[counts].fillna(0).astype("int64")
-    frame["duration_sum"] = frame["duration_sum"].astype("float64").fillna(0.0)
-    frame = _session_rates(frame)
-    visits = frame["visits"].astype("float64")
-    frame["views_per_visit"] = (frame["pageviews"] / visits.where(visits > 0)).fillna(0.0)
+    frame["duration_us"] = frame["duration_us"].fillna(0).astype("int64")
+    frame["active_users"] = frame["visitors"]
+    frame = _rates(frame)
     return frame[list(TIMESERIES_COLUMNS)]

@@ -36,21 +36,38 @@ def _load_runner(spec: str | None):
     return getattr(importlib.import_module(module), name)
 
 
+def _configure_logging(level: str) -> None:
+    """Log to stderr, every line redacted (sources.base.RedactingFilter)."""
+    from ..sources.base import RedactingFilter
+
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+
+
+def _exit_code(results) -> int:  # noqa: ANN001
+    if any(r.outcome == "interrupted" for r in results):
+        return 3
+    return 1 if any(a["status"] != "succeeded" for r in results for a in r.attempts[-1:]) else 0
+
+
 def cmd_schedule(args: argparse.Namespace) -> int:
-    """Run due schedules once (--once), check them (--check), or loop until SIGTERM."""
+    """Run due schedules once (--once), one now (--run-now), check them (--check), or loop until SIGTERM."""
     from .config import load_schedules
     from .due import next_slot
     from .scheduler import Scheduler
 
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-        )
+    _configure_logging(args.log_level)
     try:
         schedules = load_schedules(args.dir)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.run_now:
+        args.only = [args.run_now]
     if args.only:
         unknown = set(args.only) - {s.name for s in schedules}
         if unknown:
@@ -64,7 +81,8 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         now = datetime.now(UTC)
         for s in schedules:
             when = next_slot(s, now).astimezone(s.tz).isoformat() if s.enabled else "disabled"
-            print(f"{s.name:28} {s.cron:16} {s.timezone:18} next {when}  reports: {', '.join(s.reports)}")
+            what = f"command: fawkes-analytics {' '.join([s.command, *s.args])}" if s.command else "reports: "
+            print(f"{s.name:28} {s.cron:16} {s.timezone:18} next {when}  {what}{', '.join(s.reports)}")
         return 0
     reports_dir = _reports_dir(args.reports_dir)
     scheduler = Scheduler(
@@ -79,15 +97,12 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         isolation="inline" if args.inline else "process",
     )
     scheduler.install_signal_handlers()
-    if args.once:
-        results = scheduler.run_once()
-        failed = [a for r in results for a in r.attempts[-1:] if a["status"] != "succeeded"]
+    if args.once or args.run_now:
+        results = scheduler.run_once() if args.once else [scheduler.run_now(schedules[0])]
         for r in results:
             last = r.attempts[-1]["status"] if r.attempts else "-"
             print(f"{r.schedule}: slot {r.slot} {r.outcome} ({last})")
-        if any(r.outcome == "interrupted" for r in results):
-            return 3
-        return 1 if failed else 0
+        return _exit_code(results)
     return scheduler.serve()
 
 
@@ -132,6 +147,11 @@ def register_cli(subparsers) -> None:
         "--once", action="store_true", help="run whatever is due now and exit (for system cron or a Kubernetes CronJob)"
     )
     p.add_argument("--check", action="store_true", help="validate the schedule files, print each next slot, and exit")
+    p.add_argument(
+        "--run-now",
+        metavar="NAME",
+        help="run this schedule now, outside its cron slots (same locks, retries, emails), and exit",
+    )
     p.add_argument("--only", action="append", metavar="NAME", help="consider only this schedule (repeatable)")
     p.add_argument(
         "--max-concurrent",

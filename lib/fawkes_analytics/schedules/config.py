@@ -1,7 +1,12 @@
-"""Load and validate ``schedules/*.yaml``: when a report runs, with what, and who hears of it.
+"""Load and validate ``schedules/*.yaml``: when a job runs, with what, and who hears of it.
 
-Every mistake raises :class:`~fawkes_analytics.errors.ConfigError` naming the file, the key
-and what is allowed, so a typo in a schedule fails at start-up, not at 7 a.m. on Monday.
+A job is a report (``report``), a set of reports run in order (``reports``), or a
+``fawkes-analytics`` sub-command (``command: refresh`` with optional ``args``). Files are
+validated against ``schemas/schedule.schema.json`` first (unknown keys, wrong types), then
+for what a schema cannot say (cron syntax, time zones, report and command names, subject
+templates). Every mistake raises :class:`~fawkes_analytics.errors.ConfigError` naming the
+file, the line, the key and what is allowed, so a typo in a schedule fails at start-up, not
+at 7 a.m. on Monday.
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from croniter import croniter
 
+from .. import config_files
 from ..errors import ConfigError
+from ..retention import RetentionPolicy
 
 OUTPUTS = ("html", "pdf", "csv", "json")
 SEND_MODES = ("always", "on_failure", "on_threshold")
@@ -33,6 +39,7 @@ KNOWN_REPORTS = (
 )
 DEFAULT_SUBJECT = "{title} — {date}"
 DEFAULT_MAX_EMAIL_MB = 10.0
+LONG_RUNNING_COMMANDS = ("schedule", "serve")  # never jobs: they do not end
 
 _TOP_KEYS = {
     "name",
@@ -51,6 +58,9 @@ _TOP_KEYS = {
     "retries",
     "retry_backoff",
     "catchup",
+    "command",
+    "args",
+    "retention",
 }
 _EMAIL_KEYS = {"to", "cc", "subject", "send", "threshold", "attach", "max_size_mb"}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
@@ -116,10 +126,18 @@ class Schedule:
     catchup: bool = True
     enabled: bool = True
     description: str = ""
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    retention: RetentionPolicy | None = None
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        """What runs in a slot: the reports, or ``command:<name>`` for a command schedule."""
+        return (f"command:{self.command}",) if self.command else self.reports
 
 
 def parse_duration(value: object) -> float:
@@ -251,11 +269,27 @@ def available_report_names() -> tuple[str, ...]:
     return tuple(available_reports()) or KNOWN_REPORTS
 
 
-def parse_schedule(raw: object, path: Path, known_reports: tuple[str, ...] | None = KNOWN_REPORTS) -> Schedule:
-    """Validate one parsed YAML document; ``path`` names the file in errors."""
+def available_commands() -> tuple[str, ...]:
+    """``fawkes-analytics`` sub-commands a schedule may run as a job (all but the long-running ones)."""
+    from ..cli import command_names
+
+    return tuple(c for c in command_names() if c not in LONG_RUNNING_COMMANDS)
+
+
+def parse_schedule(
+    raw: object,
+    path: Path,
+    known_reports: tuple[str, ...] | None = KNOWN_REPORTS,
+    known_commands: tuple[str, ...] | None = None,
+) -> Schedule:
+    """Validate one parsed YAML document; ``path`` names the file in errors.
+
+    ``known_reports``/``known_commands`` None skips checking the names (tests, tools).
+    """
     check = _Checker(path)
     if not isinstance(raw, dict):
         raise check.fail("(top level)", "a schedule file must be a mapping of keys")
+    config_files.ConfigFile(Path(path), raw, None).validate("schedule")
     check.known_keys(raw, _TOP_KEYS)
     name = raw.get("name", path.stem)
     if not isinstance(name, str) or not _NAME.match(name):
@@ -271,17 +305,34 @@ def parse_schedule(raw: object, path: Path, known_reports: tuple[str, ...] | Non
         ZoneInfo(str(tz))
     except (ZoneInfoNotFoundError, ValueError):
         raise check.fail("timezone", f"{tz!r} is not an IANA time zone (e.g. 'Europe/Berlin', 'UTC')") from None
-    if ("report" in raw) == ("reports" in raw):
-        raise check.fail("report", "give exactly one of 'report' (one notebook) or 'reports' (a list)")
-    reports = check.str_list(raw.get("report", raw.get("reports")), "report" if "report" in raw else "reports")
-    if not reports:
-        raise check.fail("reports", "must name at least one report")
-    for report in reports:
-        if known_reports is not None and report not in known_reports:
-            raise check.fail("report", f"unknown report {report!r} (allowed: {', '.join(known_reports)})")
+    if sum(key in raw for key in ("report", "reports", "command")) != 1:
+        raise check.fail(
+            "report",
+            "give exactly one of 'report' (one notebook), 'reports' (a list) or 'command' (a fawkes-analytics command)",
+        )
+    command, args = raw.get("command"), tuple(raw.get("args") or ())
+    if "args" in raw and command is None:
+        raise check.fail("args", "only allowed with 'command'")
+    if command is not None:
+        reports: tuple[str, ...] = ()
+        if known_commands is not None and command not in known_commands:
+            raise check.fail("command", f"unknown command {command!r} (allowed: {', '.join(known_commands)})")
+        for key in ("email", "parameters", "outputs"):
+            if raw.get(key) is not None:
+                raise check.fail(
+                    key, "a command job has no report to mail, parameterise or render; owners hear of failures"
+                )
+    else:
+        reports = check.str_list(raw.get("report", raw.get("reports")), "report" if "report" in raw else "reports")
+        if not reports:
+            raise check.fail("reports", "must name at least one report")
+        for report in reports:
+            if known_reports is not None and report not in known_reports:
+                raise check.fail("report", f"unknown report {report!r} (allowed: {', '.join(known_reports)})")
     parameters = check.mapping(raw.get("parameters"), "parameters")
     outputs = check.choices(raw.get("outputs", ["html", "csv", "json"]), "outputs", OUTPUTS) or ("html", "csv", "json")
     email = _email(check, check.mapping(raw["email"], "email"), outputs) if raw.get("email") is not None else None
+    retention = RetentionPolicy.parse(raw["retention"], str(path), "retention") if "retention" in raw else None
     retries = raw.get("retries", 0)
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
         raise check.fail("retries", f"{retries!r} must be a whole number from 0 to 10")
@@ -309,24 +360,33 @@ def parse_schedule(raw: object, path: Path, known_reports: tuple[str, ...] | Non
         catchup=raw.get("catchup", True),
         enabled=raw.get("enabled", True),
         description=description,
+        command=command,
+        args=args,
+        retention=retention,
     )
 
 
-def load_schedule(path: str | Path, known_reports: tuple[str, ...] | None = None) -> Schedule:
-    """Read and validate one schedule file (report names checked against ``available_report_names()`` by default)."""
+def load_schedule(
+    path: str | Path, known_reports: tuple[str, ...] | None = None, known_commands: tuple[str, ...] | None = None
+) -> Schedule:
+    """Read and validate one schedule file (report names checked against ``available_report_names()``
+    and command names against ``available_commands()`` by default)."""
     path = Path(path)
     if known_reports is None:
         known_reports = available_report_names()
+    config = config_files.ConfigFile.read(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), "(file)", f"not valid YAML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(str(path), "(file)", f"cannot be read: {exc.strerror}") from None
-    return parse_schedule(raw, path, known_reports)
+        config.validate("schedule")
+        if isinstance(config.data, dict) and "command" in config.data and known_commands is None:
+            known_commands = available_commands()
+        return parse_schedule(config.data, path, known_reports, known_commands)
+    except ConfigError as exc:
+        raise config_files.with_line(exc, config) from None
 
 
-def load_schedules(directory: str | Path, known_reports: tuple[str, ...] | None = None) -> list[Schedule]:
+def load_schedules(
+    directory: str | Path, known_reports: tuple[str, ...] | None = None, known_commands: tuple[str, ...] | None = None
+) -> list[Schedule]:
     """Every ``*.yaml``/``*.yml`` schedule in ``directory``, sorted by name; names must be unique."""
     directory = Path(directory)
     if known_reports is None:
@@ -335,7 +395,7 @@ def load_schedules(directory: str | Path, known_reports: tuple[str, ...] | None 
         raise ConfigError(str(directory), "(directory)", "schedules directory does not exist")
     schedules: dict[str, Schedule] = {}
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
-        schedule = load_schedule(path, known_reports)
+        schedule = load_schedule(path, known_reports, known_commands)
         if schedule.name in schedules:
             raise ConfigError(
                 str(path), "name", f"{schedule.name!r} is already used by {schedules[schedule.name].path}"

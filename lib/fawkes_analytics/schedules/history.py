@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..delivery.state import read_json
 from ..results import Result
+from ..sources.base import redact_text
 
 
 @dataclass
@@ -41,14 +42,14 @@ def _row(record: dict, path: Path) -> HistoryRow:
     schedule = record.get("schedule") or {}
     return HistoryRow(
         started_at=str(record.get("started_at") or ""),
-        report=str(record.get("report") or path.parent.parent.name),
+        report=str(record.get("command") or record.get("report") or path.parent.parent.name),
         status=str(record.get("status") or "unknown"),
         duration_seconds=record.get("duration_seconds"),
         delivery=summarise_delivery(record.get("delivery") or []),
         schedule=str(schedule.get("name") or "-"),
         attempt=schedule.get("attempt"),
         run_dir=str(record.get("run_dir") or path.parent),
-        error=record.get("error"),
+        error=redact_text(str(record["error"])) if record.get("error") else None,
     )
 
 

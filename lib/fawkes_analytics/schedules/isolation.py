@@ -1,9 +1,14 @@
-"""Run one report attempt, in a child process with a hard deadline, or inline.
+"""Run one job attempt: a report in a child process with a hard deadline (or inline), or a command.
 
 The run layer enforces the report's own timeout by killing its kernel. This module is the
 safety net around it: an attempt runs in a spawned child process (its own session), and if
 it outlives ``hard_deadline`` seconds, or the scheduler is told to stop and the grace period
 is over, the whole process tree (child, papermill, kernel) gets SIGTERM, then SIGKILL.
+Children die with the scheduler even when it is SIGKILLed (parent-death signal, process.py):
+the report child stops its kernel and records its run as cancelled.
+
+A command job (``fawkes-analytics <command> [args]``) runs as a subprocess with its output in
+a log file beside its record, under the same timeout and stop rules.
 """
 
 from __future__ import annotations
@@ -11,20 +16,24 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import multiprocessing
+import os
 import signal
+import subprocess
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
+from ..errors import DiskFull, ParameterError, RunTimeout
+from ..process import TERMINATE_WAIT, die_with_parent
+from ..process import kill_tree as _kill_tree
+from ..sources.base import redact_text
 
-from ..errors import ParameterError, RunTimeout
-
-TERMINATE_WAIT = 5.0
 STOP_WAIT = 20.0
+LOG_TAIL_CHARS = 2000
 
 
 def normalise(record: Any) -> dict:
@@ -66,44 +75,87 @@ def call_runner(
     try:
         return {**normalise(runner(report, parameters, **kwargs)), "retryable": True}
     except ParameterError as exc:
-        return {"status": "failed", "error": f"ParameterError: {exc}", "retryable": False}
+        return {"status": "failed", "error": redact_text(f"ParameterError: {exc}"), "retryable": False}
     except RunTimeout as exc:
         return {"status": "timed_out", "error": f"RunTimeout: {exc}", "retryable": True, "run_dir": exc.run_dir}
+    except DiskFull as exc:
+        return {"status": "failed", "error": redact_text(f"DiskFull: {exc}"), "retryable": True}
     except Exception as exc:  # the runner's own failure: recorded, owners told, maybe retried
-        tail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        tail = redact_text("".join(traceback.format_exception_only(type(exc), exc)).strip())
         return {"status": "failed", "error": tail, "retryable": True, "run_dir": getattr(exc, "run_dir", None)}
 
 
 def _child(conn, runner, report, parameters, kwargs) -> None:  # pragma: no cover - runs in the child
-    # SIGTERM asks the run layer to stop cleanly (it kills its kernel and records 'interrupted').
+    # SIGTERM asks the run layer to stop cleanly (it kills its kernel and records 'cancelled');
+    # the scheduler dying (even by SIGKILL) sends SIGTERM too.
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    conn.send(call_runner(runner, report, parameters, kwargs, stop))
-    conn.close()
+    die_with_parent(signal.SIGTERM, multiprocessing.parent_process().pid)
+    result = call_runner(runner, report, parameters, kwargs, stop)
+    try:
+        conn.send(result)
+        conn.close()
+    except OSError:
+        pass  # the scheduler is gone; the run record says what happened
 
 
 def kill_tree(pid: int, wait: float = TERMINATE_WAIT) -> None:
     """SIGTERM a process and all its descendants, SIGKILL what is left after ``wait`` seconds."""
+    _kill_tree(pid, wait)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _log_tail(path: Path) -> str:
     try:
-        root = psutil.Process(pid)
-        procs = [*root.children(recursive=True), root]
-    except psutil.NoSuchProcess:
-        return
-    if wait > 0:
-        for proc in procs:
-            try:
-                proc.terminate()
-            except psutil.NoSuchProcess:
-                pass
-        _, alive = psutil.wait_procs(procs, timeout=wait)
-    else:
-        alive = procs
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=TERMINATE_WAIT)
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+    return redact_text(text[-LOG_TAIL_CHARS:])
+
+
+def run_command(argv: Sequence[str], *, timeout: float | None, interrupt: threading.Event, log_path: Path) -> dict:
+    """Run a command job to completion, timeout or stop; its output goes to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started, started_at = time.monotonic(), _now()
+    env = {**os.environ, "FAWKES_PARENT_PID": str(os.getpid())}
+    with open(log_path, "w", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        )
+        status, error = None, None
+        while process.poll() is None:
+            elapsed = time.monotonic() - started
+            if timeout is not None and elapsed > timeout:
+                kill_tree(process.pid, wait=0)
+                status, error = "timed_out", f"command exceeded its timeout of {timeout:g} s and was killed"
+            elif interrupt.is_set():
+                kill_tree(process.pid)
+                status, error = "interrupted", f"stopped by scheduler shutdown after {elapsed:.1f} s"
+            if status:
+                process.wait(timeout=10)
+                break
+            time.sleep(0.1)
+    if status is None:
+        if process.returncode == 0:
+            status = "succeeded"
+        else:
+            status = "failed"
+            tail = _log_tail(log_path).splitlines()[-3:]
+            error = f"command exited with code {process.returncode}" + (f": {' / '.join(tail)}" if tail else "")
+    return {
+        "status": status,
+        "error": error,
+        "retryable": status in ("failed", "timed_out"),
+        "run_dir": None,
+        "log": str(log_path),
+        "command": " ".join(["fawkes-analytics", *argv[3:]]),
+        "started_at": started_at,
+        "finished_at": _now(),
+        "duration_seconds": round(time.monotonic() - started, 3),
+    }
 
 
 def run_in_process(

@@ -7,16 +7,29 @@ schedule's file lock, and the slot is re-checked against the state file after th
 taken, so two schedulers never run the same slot.
 
 State per schedule (``<state_dir>/<name>.state.json``): the last slot that completed, the
-reports of the current slot already done (a report set interrupted half-way resumes where it
-stopped) and deliveries waiting for a retry. An interrupted slot is not marked done, so it
-runs again on the next start.
+progress of the current slot (reports already delivered, and the finished run of each report,
+recorded *before* its delivery starts) and deliveries waiting for a retry. An interrupted
+slot is not marked done, so it runs again on the next start.
+
+Exactly once per slot: a slot's runs are identified by schedule, report and slot, not by a
+new run id. A scheduler killed after a report finished (even in the middle of an SMTP
+transaction) resumes that run and its delivery state when it restarts; it never recomputes
+the report, and the idempotency keys and Message-IDs of its emails stay the same. A message
+whose outcome is unknown is ``unconfirmed`` and only an operator resends it
+(``fawkes-analytics send RUN --unconfirmed``).
+
+Jobs are reports, or ``fawkes-analytics`` sub-commands (``command:`` in the schedule file),
+under the same locks, timeouts, retries, failure emails and history. After each slot the
+schedule's retention policy prunes old runs (retention.py), never one a delivery still needs.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -26,18 +39,20 @@ from typing import Any, Protocol
 
 from filelock import FileLock, Timeout
 
+from .. import retention
 from ..delivery import deliver
 from ..delivery.state import DeliveryLedger, read_json, write_json_atomic
 from ..results import Result
 from .config import Schedule
 from .due import due_slot, next_slot
-from .isolation import call_runner, run_in_process
+from .isolation import call_runner, run_command, run_in_process
 
 log = logging.getLogger(__name__)
 
 MISFIRE_GRACE = timedelta(minutes=5)
 DELIVERY_RETRY_DELAYS = (60.0, 300.0, 900.0, 3600.0, 3 * 3600.0)
 RETRY_ON = ("failed", "timed_out")
+STOPPED = ("interrupted", "cancelled")  # the scheduler was asked to stop: the slot runs again later
 
 
 class Clock(Protocol):
@@ -83,6 +98,29 @@ def _iso(dt: datetime | None) -> str | None:
 
 def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def slot_key(schedule: str, job: str, slot: str) -> str:
+    """What identifies one job of one slot (idempotency keys and Message-IDs derive from it)."""
+    return f"{schedule}|{job}|{slot}"
+
+
+def pending_run_dirs(state_dir: Path) -> set[Path]:
+    """Run folders (and stand-in records) that deliveries of any schedule still need: pending
+    retries and the runs of slots in progress. Retention never removes them."""
+    out: set[Path] = set()
+    for path in Path(state_dir).glob("*.state.json"):
+        try:
+            state = read_json(path, {}) or {}
+        except (OSError, ValueError):
+            continue
+        progress = [*(state.get("slot_progress") or {}).get("runs", {}).values()]
+        progress += [*(state.get("manual_progress") or {}).get("runs", {}).values()]
+        for item in [*state.get("pending_deliveries", []), *progress]:
+            for key in ("run_dir", "record_path"):
+                if item.get(key):
+                    out.add(Path(item[key]))
+    return out
 
 
 class Scheduler:
@@ -158,8 +196,12 @@ class Scheduler:
         return wake
 
     # ----- running -----------------------------------------------------------------------
-    def run_slot(self, schedule: Schedule, slot: datetime) -> SlotResult:
-        """Run every report of one slot under the schedule's lock, then deliver."""
+    def run_slot(self, schedule: Schedule, slot: datetime, *, manual: bool = False) -> SlotResult:
+        """Run every job of one slot under the schedule's lock, then deliver.
+
+        ``manual`` (``schedule --run-now``): run now whatever the state says, without marking
+        the cron slot done.
+        """
         if self._stop.is_set():
             return SlotResult(schedule.name, _iso(slot), "interrupted")
         lock = self._lock(schedule)
@@ -171,43 +213,113 @@ class Scheduler:
         try:
             state = self.read_state(schedule)
             last = _parse(state.get("last_slot"))
-            if last is not None and slot <= last:
+            if not manual and last is not None and slot <= last:
                 return SlotResult(schedule.name, _iso(slot), "already_done")
             now = self.clock.now()
-            if not schedule.catchup and last is not None and now - slot > MISFIRE_GRACE:
+            if not manual and not schedule.catchup and last is not None and now - slot > MISFIRE_GRACE:
                 log.warning("%s: slot %s missed and catchup is off; skipping it", schedule.name, _iso(slot))
                 state.update(last_slot=_iso(slot), last_outcome="missed", updated_at=_iso(now))
                 self._write_state(schedule, state)
                 return SlotResult(schedule.name, _iso(slot), "missed")
-            progress = state.get("slot_progress") or {}
-            done = set(progress.get("done", [])) if progress.get("slot") == _iso(slot) else set()
-            result = SlotResult(schedule.name, _iso(slot), "ran")
-            for report in schedule.reports:
-                if report in done:
-                    continue
-                if self._stop.is_set():
-                    result.outcome = "interrupted"
-                    break
-                final = self._run_with_retries(schedule, report, slot, result)
-                if final["status"] == "interrupted":
-                    result.outcome = "interrupted"
-                    break
-                self._deliver(schedule, report, slot, final, state, result)
-                done.add(report)
-                state["slot_progress"] = {"slot": _iso(slot), "done": sorted(done)}
-                self._write_state(schedule, state)
-            if result.outcome == "ran":
+            result = self._run_jobs(schedule, slot, state, manual)
+            if result.outcome == "ran" and not manual:
                 state.update(
                     last_slot=_iso(slot), last_outcome=result.attempts[-1]["status"] if result.attempts else "ran"
                 )
-                state.pop("slot_progress", None)
+            if result.outcome == "ran":
+                state.pop("slot_progress" if not manual else "manual_progress", None)
             state["updated_at"] = _iso(self.clock.now())
             self._write_state(schedule, state)
+            if result.outcome == "ran":
+                self._prune(schedule)
             return result
         finally:
             lock.release()
 
-    def _attempt(self, schedule: Schedule, report: str) -> dict:
+    def _run_jobs(self, schedule: Schedule, slot: datetime, state: dict, manual: bool) -> SlotResult:
+        """The jobs of a slot, resuming a slot that an earlier process left half-done."""
+        key = "manual_progress" if manual else "slot_progress"
+        progress = state.get(key) or {}
+        if progress.get("slot") != _iso(slot):
+            progress = {"slot": _iso(slot), "done": [], "runs": {}}
+        progress.setdefault("runs", {})
+        done = set(progress.get("done", []))
+        result = SlotResult(schedule.name, _iso(slot), "ran")
+        for job in schedule.jobs:
+            if job in done:
+                continue
+            if self._stop.is_set():
+                result.outcome = "interrupted"
+                break
+            final = progress["runs"].get(job)
+            if final is not None:
+                log.info(
+                    "%s: resuming %s of slot %s (run %s, %s): delivering, not recomputing",
+                    schedule.name,
+                    job,
+                    _iso(slot),
+                    Path(final.get("run_dir") or final["record_path"]).name,
+                    final["status"],
+                )
+            else:
+                final = self._run_with_retries(schedule, job, slot, result)
+                if final["status"] in STOPPED:
+                    result.outcome = "interrupted"
+                    break
+                final = {k: final.get(k) for k in ("run_dir", "record_path", "status", "error")}
+                progress["runs"][job] = final
+                state[key] = progress
+                self._write_state(schedule, state)  # the run is known before any email goes out
+            self._deliver(schedule, job, slot, final, state, result)
+            done.add(job)
+            progress["done"] = sorted(done)
+            state[key] = progress
+            self._write_state(schedule, state)
+        return result
+
+    def _prune(self, schedule: Schedule) -> None:
+        """Apply retention after a slot: the schedule's own policy to its runs, else the report's."""
+        protect = pending_run_dirs(self.state_dir)
+        try:
+            for job in schedule.reports:
+                if self.reports_dir is None:
+                    break
+                if schedule.retention is not None:
+                    policy = schedule.retention
+
+                    def select(record: dict, name: str = schedule.name) -> bool:
+                        return (record.get("schedule") or {}).get("name") == name
+                else:
+                    policy, select = retention.report_policy(job), retention.not_under_a_schedule_policy
+                for removed in retention.prune(self.reports_dir / job, policy, protect=protect, select=select):
+                    log.info("%s: pruned %s (%s)", schedule.name, removed, policy.describe())
+            self._prune_stand_ins(schedule, schedule.retention or retention.DEFAULT_POLICY)
+        except Exception:  # pruning must never take the scheduler down
+            log.exception("%s: pruning old runs failed", schedule.name)
+
+    def _prune_stand_ins(self, schedule: Schedule, policy: retention.RetentionPolicy) -> None:
+        """Records and logs of attempts without a run folder (commands, killed runs) are pruned too."""
+        records = sorted(
+            (self.state_dir / "runs").glob(f"{schedule.name}--*.json"), key=lambda p: p.stat().st_mtime, reverse=True
+        )
+        pending = pending_run_dirs(self.state_dir)
+        now = time.time()  # file times are wall-clock times
+        for rank, path in enumerate(records):
+            old = policy.days is not None and now - path.stat().st_mtime > policy.days * 86400
+            if (policy.runs is not None and rank >= policy.runs or old) and path not in pending:
+                path.unlink(missing_ok=True)
+                path.with_suffix(".log").unlink(missing_ok=True)
+
+    def _attempt(self, schedule: Schedule, job: str, slot: datetime, attempt_no: int) -> dict:
+        if schedule.command:
+            argv = [sys.executable, "-m", "fawkes_analytics.cli", schedule.command, *schedule.args]
+            stem = self._record_stem(schedule.name, job, _iso(slot), attempt_no)
+            return run_command(
+                argv,
+                timeout=schedule.timeout,
+                interrupt=self._interrupt,
+                log_path=self.state_dir / "runs" / f"{stem}.log",
+            )
         kwargs: dict[str, Any] = {
             "timeout": schedule.timeout,
             "cell_timeout": schedule.cell_timeout,
@@ -217,18 +329,16 @@ class Scheduler:
             kwargs["reports_dir"] = self.reports_dir
         parameters = dict(schedule.parameters)
         if self.isolation == "inline":
-            return call_runner(self.runner, report, parameters, kwargs, self._interrupt)
+            return call_runner(self.runner, job, parameters, kwargs, self._interrupt)
         deadline = schedule.timeout + self.watchdog_margin if schedule.timeout else None
-        return run_in_process(
-            self.runner, report, parameters, kwargs, hard_deadline=deadline, interrupt=self._interrupt
-        )
+        return run_in_process(self.runner, job, parameters, kwargs, hard_deadline=deadline, interrupt=self._interrupt)
 
     def _run_with_retries(self, schedule: Schedule, report: str, slot: datetime, result: SlotResult) -> dict:
         attempt_no = 0
         while True:
             attempt_no += 1
             started = self.clock.now()
-            attempt = self._attempt(schedule, report)
+            attempt = self._attempt(schedule, report, slot, attempt_no)
             attempt.update(schedule=schedule.name, report=report, slot=_iso(slot), attempt=attempt_no)
             attempt.setdefault("started_at", _iso(started))
             self._annotate(schedule, attempt)
@@ -261,17 +371,27 @@ class Scheduler:
     def _annotate(self, schedule: Schedule, attempt: dict) -> None:
         """Write the scheduling facts into the run record (or a stand-in when no folder exists)."""
         info = {"name": schedule.name, "slot": attempt["slot"], "attempt": attempt["attempt"]}
+        if schedule.retention is not None:
+            info["retention"] = schedule.retention.to_dict()
         run_dir = attempt.get("run_dir")
         if run_dir and Path(run_dir).is_dir():
             attempt["record_path"] = str(Path(run_dir) / "run.json")
             DeliveryLedger(Path(attempt["record_path"])).update(lambda rec: rec.__setitem__("schedule", info))
             return
-        slot_tag = attempt["slot"].replace(":", "").replace("+0000", "Z")
-        path = self.state_dir / "runs" / f"{schedule.name}--{attempt['report']}--{slot_tag}--{attempt['attempt']}.json"
+        path = (
+            self.state_dir
+            / "runs"
+            / (self._record_stem(schedule.name, attempt["report"], attempt["slot"], attempt["attempt"]) + ".json")
+        )
         attempt["record_path"] = str(path)
         record = {k: v for k, v in attempt.items() if k not in ("record_path", "retryable")}
         record.update(schedule=info, finished_at=_iso(self.clock.now()), run_id=path.stem)
         write_json_atomic(path, record)
+
+    @staticmethod
+    def _record_stem(schedule: str, job: str, slot: str, attempt: int) -> str:
+        slot_tag = slot.replace(":", "").replace("+0000", "Z")
+        return f"{schedule}--{job.replace(':', '-')}--{slot_tag}--{attempt}"
 
     def _deliver(
         self, schedule: Schedule, report: str, slot: datetime, final: dict, state: dict, result: SlotResult
@@ -283,6 +403,7 @@ class Scheduler:
             "status": final["status"],
             "error": final.get("error"),
             "slot": _iso(slot),
+            "run_key": slot_key(schedule.name, report, _iso(slot)),
             "attempts": 0,
         }
         self._deliver_item(schedule, item, state, result)
@@ -297,7 +418,8 @@ class Scheduler:
                 status=item["status"],
                 error=item.get("error"),
                 record_path=Path(item["record_path"]),
-                run_key=None if run_dir and run_dir.is_dir() else Path(item["record_path"]).stem,
+                run_key=item.get("run_key")
+                or (None if run_dir and run_dir.is_dir() else Path(item["record_path"]).stem),
                 slot=_parse(item["slot"]),
                 settings=self.smtp_settings,
                 env=self.env,
@@ -361,6 +483,14 @@ class Scheduler:
             if future.done() and future.exception() is not None:
                 log.error("a scheduled slot failed unexpectedly", exc_info=future.exception())
         return [f.result() for f in futures if f.done() and f.exception() is None]
+
+    def run_now(self, schedule: Schedule) -> SlotResult:
+        """Run ``schedule`` immediately (``schedule --run-now``), outside its cron slots."""
+        slot = self.clock.now().replace(microsecond=0)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fawkes-sched") as pool:
+            future = pool.submit(self.run_slot, schedule, slot, manual=True)
+            self._wait_with_grace([future])
+        return future.result()
 
     def serve(self) -> int:
         """Loop until :meth:`request_stop` (SIGTERM/SIGINT): start due slots, sleep until the next."""

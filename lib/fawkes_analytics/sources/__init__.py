@@ -7,11 +7,10 @@ give an ``IbisSource``; other kinds register an opener with ``register``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
-from .base import Source, redact_url
+from .base import Source, read_secret, redact_url
 from .ibis_source import IbisSource, open_ibis_url
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -27,8 +26,9 @@ def register(scheme: str, opener: Callable[[str], Source]) -> None:
 
 
 def default_url() -> str:
-    """The configured source URL, or the demo DuckDB file."""
-    return os.environ.get(ENV_VAR) or f"duckdb://{DEFAULT_DEMO_PATH}"
+    """The configured source URL (``$FAWKES_ANALYTICS_SOURCE``, or the file named by
+    ``$FAWKES_ANALYTICS_SOURCE_FILE`` when the URL carries a password), or the demo DuckDB file."""
+    return read_secret(ENV_VAR) or f"duckdb://{DEFAULT_DEMO_PATH}"
 
 
 def connect(url: str | None = None) -> Source:
@@ -38,6 +38,14 @@ def connect(url: str | None = None) -> Source:
     opener = _OPENERS.get(scheme, open_ibis_url)
     return opener(url)
 
+
+def _open_spark_connect(url: str) -> Source:
+    from .spark_connect import open_spark_connect  # imports pyspark: only when used
+
+    return open_spark_connect(url)
+
+
+register("sc", _open_spark_connect)
 
 # Each of these modules registers its URL schemes on import.
 from . import access_log, files, plausible, services  # noqa: E402,F401

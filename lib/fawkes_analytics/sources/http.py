@@ -11,8 +11,12 @@
   younger than the TTL (default 5 minutes) is served without a request; ``refresh=True`` or
   ``HttpClient.refresh()`` skips that. Older answers stay on disk as "last good data".
 - Fallback: when the source stays unavailable after the retries, the last good answer is
-  returned and the client's ``status`` says "source unavailable, data as of ..."; with no
-  such answer ``SourceUnavailable`` is raised (see ``fallback.py``).
+  returned and the client's ``status`` says "source unavailable, data as of ... from run
+  ..."; with no such answer ``SourceUnavailable`` is raised (see ``fallback.py``). The last
+  good answer is the exact request's, or else the newest answer with the same *meaning*: a
+  caller passes ``meaning`` (the query without its timestamps, with the range label and the
+  report) and the range it covers; the cache keeps an index from meaning to newest answer,
+  with the run (``FAWKES_ANALYTICS_RUN_DIR``) that fetched it.
 - Validation: bodies are parsed and checked before they are cached; a truncated body or a
   field of the wrong type raises ``SourceResponseError(endpoint, field, problem)``.
 """
@@ -40,6 +44,8 @@ from .fallback import SourceStatus, StatusTracker, with_last_good
 
 DEFAULT_TTL = 300.0
 CACHE_ENV_VAR = "FAWKES_ANALYTICS_CACHE_DIR"
+RUN_DIR_ENV = "FAWKES_ANALYTICS_RUN_DIR"  # set by the run layer in report kernels
+MEANING_DIR = "by-meaning"
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[3] / "data" / "cache" / "http"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 NUMBER = "number"  # a kind for ``require``: int or float, never bool
@@ -64,13 +70,28 @@ class RetryPolicy:
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
+def current_run() -> dict[str, str]:
+    """The run this process computes (from the run layer's ``FAWKES_ANALYTICS_RUN_DIR``), or {}."""
+    folder = os.environ.get(RUN_DIR_ENV)
+    if not folder:
+        return {}
+    path = Path(folder)
+    return {"run_id": path.name.removeprefix(".tmp-"), "report": path.parent.name}
+
+
+def meaning_of(method: str, path: str, query: Any, range_label: str, report: str | None = None) -> str:
+    """A request's meaning: what it asks (without timestamps) for which range label and report."""
+    return json.dumps([method.upper(), path, query, range_label, report], sort_keys=True, default=str)
+
+
 @dataclass(frozen=True)
 class CacheEntry:
-    """One validated answer on disk."""
+    """One validated answer on disk, and which run fetched it for which range (when known)."""
 
     data: Any
     fetched_at: datetime
     expired: bool = False
+    origin: dict[str, Any] | None = None
 
     def is_fresh(self, ttl: float, now: datetime | None = None) -> bool:
         now = now or datetime.now(UTC)
@@ -96,14 +117,44 @@ class ResponseCache:
         path = self._path(key)
         try:
             record = json.loads(path.read_text())
-            return CacheEntry(record["data"], datetime.fromisoformat(record["fetched_at"]), bool(record.get("expired")))
+            return CacheEntry(
+                record["data"],
+                datetime.fromisoformat(record["fetched_at"]),
+                bool(record.get("expired")),
+                record.get("origin"),
+            )
         except (OSError, ValueError, KeyError):
             return None  # absent or unreadable entries are simply not cached
 
-    def put(self, key: str, endpoint: str, data: Any, fetched_at: datetime | None = None) -> None:
+    def _meaning_path(self, meaning: str) -> Path:
+        return self.directory / MEANING_DIR / f"{hashlib.sha256(meaning.encode()).hexdigest()}.json"
+
+    def put(
+        self,
+        key: str,
+        endpoint: str,
+        data: Any,
+        fetched_at: datetime | None = None,
+        *,
+        meaning: str | None = None,
+        origin: dict[str, Any] | None = None,
+    ) -> None:
+        """Store an answer; with ``meaning``, it becomes the newest answer of that meaning."""
         self.directory.mkdir(parents=True, exist_ok=True)
         record = {"endpoint": endpoint, "fetched_at": (fetched_at or datetime.now(UTC)).isoformat(), "data": data}
+        if origin:
+            record["origin"] = origin
         atomic.write_text(self._path(key), json.dumps(record))
+        if meaning is not None:
+            atomic.write_text(self._meaning_path(meaning), json.dumps({"key": key, "fetched_at": record["fetched_at"]}))
+
+    def newest(self, meaning: str) -> CacheEntry | None:
+        """The newest stored answer with this meaning, whatever its exact request."""
+        try:
+            index = json.loads(self._meaning_path(meaning).read_text())
+        except (OSError, ValueError):
+            return None
+        return self.get(index.get("key", ""))
 
     def expire(self, endpoint_prefix: str = "") -> int:
         """Mark entries (of endpoints starting with the prefix) stale; keep them as fallback."""
@@ -230,8 +281,15 @@ class HttpClient:
         body: Any = None,
         validate: Callable[[Any, str], None] | None = None,
         refresh: bool = False,
+        meaning: str | None = None,
+        covers: tuple[datetime, datetime] | None = None,
     ) -> Fetched:
-        """One JSON request: fresh cache, else the network (validated), else last good data."""
+        """One JSON request: fresh cache, else the network (validated), else last good data.
+
+        ``meaning`` (see :func:`meaning_of`) lets an outage fall back to the newest answer of
+        the same meaning when this exact request was never answered; ``covers`` is the time
+        range the answer covers, named in the banner when it is shown as a fallback.
+        """
         endpoint = self.endpoint(method, path)
         key = ResponseCache.key(method, self.base_url + path, params, body)
         entry = self.cache.get(key) if self.cache else None
@@ -244,12 +302,18 @@ class HttpClient:
                 validate(data, endpoint)
             return data
 
-        def last_good() -> tuple[Any, datetime] | None:
-            return (entry.data, entry.fetched_at) if entry else None
+        def last_good() -> tuple[Any, datetime, dict[str, Any]] | None:
+            previous = entry or (self.cache.newest(meaning) if self.cache and meaning else None)
+            if previous is None:
+                return None
+            return previous.data, previous.fetched_at, previous.origin or {}
 
         data, as_of, is_fallback = with_last_good(fetch, last_good, self.tracker, endpoint)
         if not is_fallback and self.cache:
-            self.cache.put(key, endpoint, data, as_of)
+            origin = current_run()
+            if covers is not None:
+                origin["range"] = [covers[0].isoformat(), covers[1].isoformat()]
+            self.cache.put(key, endpoint, data, as_of, meaning=meaning, origin=origin or None)
         return Fetched(data, as_of, from_cache=is_fallback, fallback=is_fallback)
 
     def _send(

@@ -10,7 +10,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from .. import schema
+from .. import schema, settings
 from ..errors import SourceUnavailable
 from .base import Source, redact_text, redact_url
 
@@ -20,14 +20,35 @@ META_TABLE = "fawkes_meta"
 class IbisSource(Source):
     """Canonical tables stored in an Ibis backend under their canonical names."""
 
-    def __init__(self, backend: Any, url: str, kind: str | None = None, tables: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        backend: Any,
+        url: str,
+        kind: str | None = None,
+        tables: dict[str, str] | None = None,
+        path: Path | None = None,
+    ) -> None:
         self.backend = backend
         self.url = url
         self.kind = kind or backend.name
         self.table_names = {"events": "events", "assignments": "assignments", "feedback": "feedback", **(tables or {})}
+        self.path = path  # the database file, for file-based sources
+
+    @property
+    def identity(self) -> str:
+        """What names this source in a rollup store's manifest (never a secret)."""
+        return str(self.path.resolve()) if self.path is not None else redact_url(self.url)
+
+    @property
+    def rollups_location(self) -> Path | None:
+        """Where this source's rollup store lives (``settings.rollups_location``)."""
+        return settings.rollups_location(self.path)
 
     def _table(self, name: str) -> ir.Table:
         stored = self.table_names[name]
+        if "." in stored:  # a qualified name in a catalog (Spark): the engine says if it is there
+            database, table_name = stored.rsplit(".", 1)
+            return self.backend.table(table_name, database=database)
         if stored not in self.backend.list_tables():
             # An absent optional table reads as empty so a report can say "no data".
             if name == "events":
@@ -76,11 +97,23 @@ class IbisSource(Source):
         )
 
     def data_as_of(self) -> datetime | None:
+        """The newest event: from the rollup store's manifest when there is one, else a query."""
+        from ..rollups.tables import engagement_event, store_tables
+
+        stored = store_tables(self, engagement_event(None))
+        if stored is not None and stored.manifest.watermark is not None:
+            return stored.manifest.watermark.replace(tzinfo=timezone.utc)
         return self._as_of
 
     def default_as_of(self) -> datetime:
+        """The anchor of named ranges: the demo's end, else what the rollup store vouches for, else now."""
         if self.is_demo and self.meta.get("end"):
             return datetime.fromisoformat(self.meta["end"])
+        from ..rollups.tables import engagement_event, store_tables
+
+        stored = store_tables(self, engagement_event(None))
+        if stored is not None:
+            return stored.manifest.as_of
         return datetime.now(timezone.utc)
 
 
@@ -93,7 +126,10 @@ def open_duckdb(path: str | Path, read_only: bool = True) -> IbisSource:
         )
     backend = ibis.duckdb.connect(str(path), read_only=read_only)
     backend.raw_sql("SET enable_progress_bar = false")  # progress bars would litter notebook output
-    return IbisSource(backend, f"duckdb://{path}", "duckdb")
+    from ..rollups.engines import configure
+
+    configure(backend)
+    return IbisSource(backend, f"duckdb://{path}", "duckdb", path=path)
 
 
 def open_ibis_url(url: str) -> IbisSource:

@@ -5,8 +5,8 @@ Source URL: ``plausible://host[:port][/prefix]/<site_id>`` (HTTPS) or
 Options as query parameters: ``ttl`` (cache seconds, default 300), ``timeout`` (read
 timeout seconds, default 30), ``retries`` (attempts, default 4), ``backoff`` (base seconds,
 default 0.5), ``api`` (``v2`` default, or ``v1``). The API key is read from the
-environment variable ``PLAUSIBLE_API_KEY`` at run time and sent as a Bearer token; it never
-appears in the URL, the cache or a report.
+environment variable ``PLAUSIBLE_API_KEY`` (or the file named by ``PLAUSIBLE_API_KEY_FILE``)
+at run time and sent as a Bearer token; it never appears in the URL, the cache or a report.
 
 Plausible answers aggregates only, so this source serves the usage report (``usage``) and
 not the event-level reports (funnels, retention, experiments), whose ``events()`` call
@@ -22,10 +22,9 @@ covers the calendar days (in the range's time zone) that the range touches.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -35,9 +34,9 @@ import pandas as pd
 
 from ..errors import ConfigError, ParameterError, SourceResponseError, SourceUnavailable
 from ..timerange import TimeRange
-from .base import Source, redact_url
+from .base import Source, read_secret, redact_url
 from .fallback import SourceStatus
-from .http import NUMBER, HttpClient, RetryPolicy, check, require
+from .http import NUMBER, HttpClient, RetryPolicy, check, current_run, meaning_of, require
 
 if TYPE_CHECKING:
     from ..metrics.usage import UsageTrends
@@ -120,6 +119,24 @@ def _iso_range(time_range: TimeRange) -> list[str]:
     return [time_range.start.astimezone(zone).isoformat(), last.astimezone(zone).isoformat()]
 
 
+def range_label(time_range: TimeRange) -> str:
+    """What a range means, whatever its exact timestamps: its label and time zone ('24h UTC',
+    'previous 7d Europe/Berlin'); a custom range means its own start and end."""
+    if time_range.label.endswith("custom"):
+        return f"{time_range.label} {time_range.start.isoformat()}/{time_range.end.isoformat()} {time_range.tz}"
+    return f"{time_range.label} {time_range.tz}"
+
+
+def _meaning(method: str, path: str, query: dict[str, Any], time_range: TimeRange | None) -> dict[str, Any]:
+    """``meaning`` and ``covers`` for a request about ``time_range`` (none without a range)."""
+    if time_range is None:
+        return {}
+    return {
+        "meaning": meaning_of(method, path, query, range_label(time_range), current_run().get("report")),
+        "covers": (time_range.start, time_range.end),
+    }
+
+
 def _day_range(time_range: TimeRange) -> str:
     zone = ZoneInfo(time_range.tz)
     last = time_range.end - timedelta(microseconds=1)
@@ -130,7 +147,7 @@ class PlausibleClient:
     """The Plausible Stats API for one site, over the resilient ``HttpClient``."""
 
     def __init__(self, base_url: str, site_id: str, api_key: str | None = None, **http_options: Any) -> None:
-        api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        api_key = api_key if api_key is not None else read_secret(API_KEY_ENV)
         if not api_key:
             raise ConfigError(
                 "environment",
@@ -201,10 +218,17 @@ class PlausibleClient:
         meta: dict[str, Any] = {}
         fallback = False
         offset = 0
+        time_range = date_range if isinstance(date_range, TimeRange) else None
         while True:
             size = min(page_size, limit - len(rows)) if limit is not None else page_size
             page = {**body, "pagination": {"limit": size, "offset": offset}}
-            fetched = self.http.post_json("/api/v2/query", page, validate=_validate_v2(metrics, dimensions))
+            undated = {k: v for k, v in page.items() if k != "date_range"}
+            fetched = self.http.post_json(
+                "/api/v2/query",
+                page,
+                validate=_validate_v2(metrics, dimensions),
+                **_meaning("POST", "/api/v2/query", undated, time_range),
+            )
             fallback = fallback or fetched.fallback
             results = fetched.data["results"]
             meta = fetched.data.get("meta", {})
@@ -228,14 +252,25 @@ class PlausibleClient:
             params["filters"] = filters
         return params
 
+    def _v1_get(self, path: str, params: dict[str, Any], validate: Any, time_range: TimeRange | None) -> Any:
+        undated = {k: v for k, v in params.items() if k != "date"}
+        return self.http.get_json(path, params, validate=validate, **_meaning("GET", path, undated, time_range))
+
     def aggregate(
-        self, metrics: Sequence[str], period: str = "30d", date: str | None = None, filters: str | None = None
+        self,
+        metrics: Sequence[str],
+        period: str = "30d",
+        date: str | None = None,
+        filters: str | None = None,
+        time_range: TimeRange | None = None,
     ) -> dict[str, float | None]:
-        """``GET /api/v1/stats/aggregate``: ``{metric: value}``."""
-        fetched = self.http.get_json(
+        """``GET /api/v1/stats/aggregate``: ``{metric: value}``. ``time_range`` names what
+        ``date`` covers, for the fallback by meaning."""
+        fetched = self._v1_get(
             "/api/v1/stats/aggregate",
             self._v1_params(metrics, period, date, filters),
-            validate=_validate_v1_aggregate(metrics),
+            _validate_v1_aggregate(metrics),
+            time_range,
         )
         return {
             m: (None if fetched.data["results"][m]["value"] is None else float(fetched.data["results"][m]["value"]))
@@ -249,10 +284,11 @@ class PlausibleClient:
         date: str | None = None,
         interval: str = "date",
         filters: str | None = None,
+        time_range: TimeRange | None = None,
     ) -> pd.DataFrame:
         """``GET /api/v1/stats/timeseries``: a ``date`` column and one column per metric."""
         params = {**self._v1_params(metrics, period, date, filters), "interval": interval}
-        fetched = self.http.get_json("/api/v1/stats/timeseries", params, validate=_validate_v1_rows("date", metrics))
+        fetched = self._v1_get("/api/v1/stats/timeseries", params, _validate_v1_rows("date", metrics), time_range)
         return pd.DataFrame(fetched.data["results"], columns=["date", *metrics])
 
     def breakdown(
@@ -263,6 +299,7 @@ class PlausibleClient:
         date: str | None = None,
         filters: str | None = None,
         limit: int = 100,
+        time_range: TimeRange | None = None,
     ) -> pd.DataFrame:
         """``GET /api/v1/stats/breakdown`` by ``prop`` (e.g. ``event:page``), paging to ``limit``."""
         key = prop.split(":", 1)[-1]
@@ -271,7 +308,7 @@ class PlausibleClient:
         while len(rows) < limit:
             size = min(V1_PAGE_SIZE, limit - len(rows))
             params = {**self._v1_params(metrics, period, date, filters), "property": prop, "limit": size, "page": page}
-            fetched = self.http.get_json("/api/v1/stats/breakdown", params, validate=_validate_v1_rows(key, metrics))
+            fetched = self._v1_get("/api/v1/stats/breakdown", params, _validate_v1_rows(key, metrics), time_range)
             rows.extend(fetched.data["results"])
             if len(fetched.data["results"]) < size:
                 break
@@ -316,7 +353,7 @@ NOT_SET = ("", "(not set)", "(none)")
 
 def _totals(client: PlausibleClient, time_range: TimeRange, api: str) -> dict[str, float]:
     if api == "v1":
-        values = client.aggregate(USAGE_METRICS, period="custom", date=_day_range(time_range))
+        values = client.aggregate(USAGE_METRICS, period="custom", date=_day_range(time_range), time_range=time_range)
     else:
         frame = client.query(USAGE_METRICS, time_range).frame
         values = {
@@ -332,9 +369,9 @@ def _series(client: PlausibleClient, time_range: TimeRange, granularity: str, ap
 
     if api == "v1":
         interval = "hour" if granularity == "hour" else "date"
-        raw = client.timeseries(USAGE_METRICS, "custom", _day_range(time_range), interval=interval).rename(
-            columns={"date": "label"}
-        )
+        raw = client.timeseries(
+            USAGE_METRICS, "custom", _day_range(time_range), interval=interval, time_range=time_range
+        ).rename(columns={"date": "label"})
     else:
         dimension = TIME_DIMENSIONS[granularity]
         raw = client.query(USAGE_METRICS, time_range, dimensions=[dimension]).frame.rename(columns={dimension: "label"})
@@ -375,9 +412,9 @@ def _breakdown(
     client: PlausibleClient, time_range: TimeRange, prop: str, name: str, metrics: Sequence[str], top: int, api: str
 ) -> pd.DataFrame:
     if api == "v1":
-        frame = client.breakdown(prop, metrics, "custom", _day_range(time_range), limit=top).rename(
-            columns={prop.split(":", 1)[1]: name}
-        )
+        frame = client.breakdown(
+            prop, metrics, "custom", _day_range(time_range), limit=top, time_range=time_range
+        ).rename(columns={prop.split(":", 1)[1]: name})
     else:
         frame = client.query(metrics, time_range, [prop], order_by=[["visitors", "desc"]], limit=top).frame.rename(
             columns={prop: name}
@@ -390,6 +427,17 @@ def _breakdown(
     return frame[[name, *metrics]].reset_index(drop=True)
 
 
+def _fallback_window(client: PlausibleClient, time_range: TimeRange) -> TimeRange | None:
+    """The window of the last good data when it differs from ``time_range``, else None."""
+    status = client.status
+    if status.available or not status.data_range:
+        return None
+    start, end = (datetime.fromisoformat(v) for v in status.data_range)
+    if (start, end) == (time_range.start, time_range.end):
+        return None
+    return TimeRange(start, end, time_range.tz, time_range.label)
+
+
 def plausible_usage(
     client: PlausibleClient, time_range: TimeRange, granularity: str | None = None, *, top: int = 10, api: str = "v2"
 ) -> UsageTrends:
@@ -399,6 +447,11 @@ def plausible_usage(
     show the period's visitors (a note says so). Changes follow the same rules as the
     engine (percent; bounce rate in points). When an answer came from last good data the
     banner "source unavailable, data as of ..." is the first note.
+
+    When Plausible is down and the first answer is the last good data of *another* window
+    with the same meaning (yesterday's 24h), the whole report switches to that window, so
+    every number and bucket comes from the one earlier run that fetched it (the banner
+    names the run and the window) instead of mixing windows.
     """
     from ..metrics import buckets
     from ..metrics.kpis import Kpi
@@ -408,6 +461,10 @@ def plausible_usage(
         raise ParameterError("api", f"unknown Plausible API {api!r}", ["v1", "v2"])
     granularity = buckets.check_granularity(granularity or time_range.default_granularity())
     current = _totals(client, time_range, api)
+    shown = _fallback_window(client, time_range)
+    if shown is not None:
+        time_range = shown
+        current = _totals(client, time_range, api)
     previous = _totals(client, time_range.previous(), api)
     for values in (current, previous):
         values["total_users"] = values["active_users"] = values["visitors"]
@@ -425,7 +482,12 @@ def plausible_usage(
         previous=previous,
         change=change,
         timeseries=_series(client, time_range, granularity, api),
-        top_pages=_breakdown(client, time_range, "event:page", "page", ("visitors", "pageviews"), top, api),
+        top_pages=_breakdown(
+            client, time_range, "event:page", "page", ("visitors", "pageviews", "time_on_page"), top, api
+        ),
+        exit_pages=_breakdown(
+            client, time_range, "visit:exit_page", "page", ("visitors", "visits", "exit_rate"), top, api
+        ),
         **breakdowns,
         notes=[f"Usage from Plausible ({client.http.name}); total and active users show Plausible's visitors."],
     )

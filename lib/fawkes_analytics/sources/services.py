@@ -26,7 +26,7 @@ import pandas as pd
 from .. import schema
 from ..errors import SourceResponseError
 from ..timerange import TimeRange
-from .base import Source
+from .base import Source, read_secret
 from .fallback import SourceStatus, StatusTracker
 from .http import NUMBER, HttpClient, require
 
@@ -120,7 +120,7 @@ class ExperimentationClient:
     """``GET /api/experiments`` and ``GET /api/experiments/{id}/assignments``."""
 
     def __init__(self, base_url: str, token: str | None = None, **http_options: Any) -> None:
-        token = token if token is not None else os.environ.get(EXPERIMENTS_TOKEN_ENV)
+        token = token if token is not None else read_secret(EXPERIMENTS_TOKEN_ENV)
         http_options.setdefault("name", f"experimentation service {base_url}")
         self.http = HttpClient(base_url, headers=_headers(token), **http_options)
 
@@ -180,7 +180,7 @@ class FeedbackClient:
     """``GET /api/feedback?since=...&until=...`` (ISO 8601 with offset, half-open range)."""
 
     def __init__(self, base_url: str, token: str | None = None, **http_options: Any) -> None:
-        token = token if token is not None else os.environ.get(FEEDBACK_TOKEN_ENV)
+        token = token if token is not None else read_secret(FEEDBACK_TOKEN_ENV)
         http_options.setdefault("name", f"feedback service {base_url}")
         self.http = HttpClient(base_url, headers=_headers(token), **http_options)
 

@@ -1,0 +1,30 @@
+"""``fawkes-analytics refresh``: bring the rollup store up to date (the 5-minute schedule runs it)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _cmd_refresh(args: argparse.Namespace) -> int:
+    from ..sources import connect
+    from . import refresh_source
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    source = connect(args.source)
+    result = refresh_source(source, full=args.full, wait=args.wait, progress=None if args.quiet else progress)
+    print(result.describe())
+    return 0
+
+
+def register_cli(commands: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's own type
+    parser = commands.add_parser("refresh", help="bring the rollup store up to date with the source (incremental)")
+    parser.add_argument("--source", help="source URL (default FAWKES_ANALYTICS_SOURCE or the demo data)")
+    parser.add_argument("--full", action="store_true", help="rebuild from the first event instead of incrementally")
+    parser.add_argument(
+        "--wait", type=float, default=0.0, help="seconds to wait for a refresh already running (default 0: give up)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="print only the summary line")
+    parser.set_defaults(func=_cmd_refresh)

@@ -1,0 +1,114 @@
+"""Any area of the registry, shown: its KPIs, its tables and its charts, from its result object.
+
+Reports, the overview and the dashboards show an area through these functions, with the
+specs the area declares (``areas.py``), so an area added to the registry is shown
+everywhere without a line of presentation code of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from .. import areas
+from ..areas import Area, TableSpec
+from ..kpi import Kpi
+from ..templates import Html
+from . import html
+from .charts import chart
+
+
+def kpis_of(result: Any) -> list[Kpi]:
+    """The KPIs of a result (or of ``{name: result}`` of a per-item area), tagged with its area."""
+    return areas.area_of(result).kpis_of(result)
+
+
+def chart_of(result: Any, name: str, tz: str = "UTC") -> Any:
+    """The figure of the chart ``name`` that the result's area declares."""
+    return chart(areas.area_of(result).chart(name), result, tz)
+
+
+def table_frame(result: Any, spec: TableSpec) -> pd.DataFrame:
+    """The rows of a declared table, in the declared column order (every column when none are)."""
+    frame = spec.frame(result)
+    shown = [c for c in spec.columns if c in frame.columns] if spec.columns else list(frame.columns)
+    return frame[shown]
+
+
+def table_of(result: Any, name: str, tz: str = "UTC", max_rows: int | None = None) -> Html:
+    """The table ``name`` that the result's area declares, labelled and rounded like the tiles."""
+    spec = areas.area_of(result).table(name)
+    return render_table(result, spec, tz, max_rows)
+
+
+def render_table(result: Any, spec: TableSpec, tz: str = "UTC", max_rows: int | None = None) -> Html:
+    return html.table(table_frame(result, spec), labels=spec.labels, max_rows=max_rows or spec.max_rows, tz=tz)
+
+
+@dataclass
+class Shown:
+    """What a page showed: its HTML and the tables behind it (offered as CSV downloads)."""
+
+    markup: list[Html] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def html(self) -> Html:
+        return html.join(self.markup)
+
+
+def show_area(
+    area: Area,
+    result: Any,
+    tz: str = "UTC",
+    *,
+    charts: Sequence[str] | None = None,
+    tables: Sequence[str] | None = None,
+    only: str | None = None,
+    shown: Shown | None = None,
+) -> Shown:
+    """An area's charts and tables (all, or those named), item by item for per-item areas.
+
+    ``only`` picks one item (one funnel, one experiment).
+    """
+    shown = shown or Shown()
+    for item, item_result in area.items(result):
+        if only is not None and item != only:
+            continue
+        suffix = f"_{item}" if area.item else ""
+        if area.item:
+            shown.markup.append(html.section(getattr(item_result, "title", None) or item_result.name, "", level=3))
+        for spec in area.charts:
+            if charts is None or spec.name in charts:
+                shown.markup.append(html.figure(chart(spec, item_result, tz), spec.title_of(item_result)))
+        for spec in area.tables:
+            if tables is None or spec.name in tables:
+                shown.markup.append(html.section(spec.title, render_table(item_result, spec, tz), level=4))
+                shown.tables[f"{area.name}_{spec.name}{suffix}"] = table_frame(item_result, spec)
+    return shown
+
+
+def show_summary(area: Area, result: Any, tz: str = "UTC", shown: Shown | None = None) -> Shown:
+    """The overview's view of an area: its overview charts, or its summary table over all items."""
+    shown = shown or Shown()
+    for name in area.overview_charts:
+        spec = area.chart(name)
+        shown.markup.append(html.figure(chart(spec, result, tz), spec.title_of(result)))
+    if area.summary is not None:
+        shown.markup.append(render_table(result, area.summary, tz))
+        shown.tables[area.name] = table_frame(result, area.summary)
+    return shown
+
+
+def overview_sections(results: Mapping[str, Any], tz: str = "UTC") -> Shown:
+    """Every overview area with a result, in registry order: a titled section each."""
+    shown = Shown()
+    for area in areas.AREAS:
+        if not area.in_overview or area.name not in results:
+            continue
+        part = show_summary(area, results[area.name], tz)
+        shown.markup.append(html.section(area.title, part.html()))
+        shown.tables |= part.tables
+    return shown
