@@ -13,6 +13,7 @@ HERE = Path(__file__).parent
 BENCHES = (
     "bench_demo.py",
     "bench_metrics.py",
+    "bench_rollups.py",
     "bench_funnels.py",
     "bench_voila.py",
     "bench_api.py",

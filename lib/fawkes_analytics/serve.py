@@ -42,6 +42,8 @@ from pathlib import Path
 from .errors import ParameterError
 from .kernel_env import restrict_process_environment
 from .parameters import env_int
+from .settings import ApiSettings
+from .settings import api as api_settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866
@@ -181,8 +183,8 @@ def redacting_kernel_manager() -> type:
     return RedactingKernelManager
 
 
-def _build_app_class() -> type:
-    """Voilà's application with the health handler and without config-file loading."""
+def _build_app_class(api_config: ApiSettings | None = None) -> type:
+    """Voilà's application with the health handler, the API over ``api_config``, no config files."""
     import tornado.web
     from jupyter_server.utils import url_path_join
     from voila.app import Voila
@@ -209,7 +211,7 @@ def _build_app_class() -> type:
 
         def init_handlers(self) -> list:
             health = (url_path_join(self.server_url or self.base_url, HEALTH_PATH), HealthHandler)
-            api = api_routes(self.server_url or self.base_url, server_token=self.token or "")  # docs/api.md
+            api = api_routes(self.server_url or self.base_url, self.token or "", api_config)  # docs/api.md
             return [health, *api, *super().init_handlers()]
 
     return FawkesVoila
@@ -269,10 +271,11 @@ def serve(
         cookie_secret=os.environ.get(COOKIE_SECRET_ENV, "").encode(),
         metrics_port=metrics_port,
     )
+    api_config = api_settings()  # before the environment is cut down: the API's tokens live there
     restrict_process_environment()  # from here on, only what kernels may see (kernel_env.py)
     # instance(), not a plain constructor: Voilà's renderers log through the global application
     # logger, and only a registered instance makes cell tracebacks reach the server log.
-    app = _build_app_class().instance(config=settings.voila_config())
+    app = _build_app_class(api_config).instance(config=settings.voila_config())
     app.initialize([])
     app.log.info(
         "Serving %s on %s:%s (auth %s, preheat %s, cull idle kernels after %ss)",

@@ -75,7 +75,7 @@ def usage_kpis() -> list[KpiSpec]:
 
 
 def all_kpis(catalog: Catalog) -> list[KpiSpec]:
-    """Every KPI of issue 21 for ``catalog``: usage, each funnel, each feature, NPS."""
+    """Every KPI of issue 21 for ``catalog``: usage, each (ordered or strict) funnel, each feature, NPS."""
     funnels = [
         KpiSpec(
             f"conversion.{f.name}",
@@ -86,6 +86,7 @@ def all_kpis(catalog: Catalog) -> list[KpiSpec]:
             settle_days=max(1, -(-int(f.window.total_seconds()) // 86_400)),
         )
         for f in catalog.funnels.values()
+        if f.order != "unordered"  # a sliding window per period: one funnel pass per day (series.py)
     ]
     features = [KpiSpec(f"adoption.{f.name}", f"{f.title} adoption", RATE, "%") for f in catalog.features.values()]
     return [*usage_kpis(), *funnels, *features, KpiSpec("nps", "NPS", SCORE, "points")]

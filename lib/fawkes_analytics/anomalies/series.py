@@ -14,10 +14,10 @@ responses), which the detector uses to weigh days of different size. Where each 
 - adoption of each feature: ``feature_adoption(..., "day")``; base: the day's active users;
 - NPS: ``feedback_summary(..., "day")``; base: the day's NPS responses;
 - conversion of each funnel: of the people who *entered* the funnel on a day (step 1 on that
-  day), the share whose attempt reached the last step within the conversion window. This
+  day), the share whose result reached the last step within the conversion window. This
   is exactly ``funnel_report`` over that one day (PostHog counts entries in the date range;
-  each person once per day, their best attempt of the day), computed for all days in one
-  pass over the funnel's attempts instead of one report per day. A day's conversion is final
+  each person once per day, with PostHog's result among their attempts of the day), computed
+  for all days in one pass over the funnel's attempts instead of one report per day. A day's conversion is final
   only once its conversion window has passed (``KpiSpec.settle_days``); later days are
   returned but marked ``final=False`` and never judged.
 """
@@ -34,10 +34,10 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ..catalog import Catalog, Funnel
-from ..metrics import feature_adoption, feedback_summary
-from ..metrics.buckets import SLOT_SECONDS, calendar
-from ..metrics.funnel_paths import US, Window, attempts, drop_excluded, exclusion_events
+from ..metrics import feature_adoption, feedback_summary, funnel_paths
+from ..metrics.buckets import calendar
 from ..metrics.usage import usage_timeseries
+from ..rollups import engines
 from ..sources.base import Source
 from ..timerange import TimeRange
 from .kpis import USAGE, KpiSpec, all_kpis
@@ -145,43 +145,44 @@ def nps_series(source: Source, span: TimeRange) -> pd.DataFrame:
 def funnel_series(source: Source, funnel: Funnel, span: TimeRange, final_until: date) -> pd.DataFrame:
     """Conversion (percent) of the people who entered ``funnel`` on each day of ``span``.
 
-    A day's base is its entrants; ``final`` is False for days after ``final_until`` (their
-    conversion window has not passed yet).
+    Each day is a period of the funnel's part (b) (``funnel_paths.outcomes``: each person
+    once per day, their result among the attempts whose step 1 is that day), over the
+    attempts of the whole span computed once (part (a), ``funnel_paths.attempts``): exactly
+    ``funnel_report`` over that one day, for all days in one pass. A day's base is its
+    entrants; ``final`` is False for days after ``final_until`` (their conversion window has
+    not passed yet). Ordered and strict funnels only (``kpis.all_kpis`` leaves unordered
+    ones out: their sliding window is computed per period, one pass per day).
     """
-    start, end = span.start_naive_utc, span.end_naive_utc
-    window = Window(start, end + funnel.window)
     cal = calendar(span.start, span.end, span.tz, "day")
+    starts = [pd.Timestamp(s).tz_convert("UTC").tz_localize(None).to_pydatetime() for s in cal.buckets["start"]]
+    ends = [*starts[1:], span.end_naive_utc]
+    periods = [
+        (str(int(b)), max(a, span.start_naive_utc), e)
+        for b, a, e in zip(cal.buckets["bucket"], starts, ends, strict=True)
+    ]
     held: list[ir.Table] = []
 
     def hold(table: ir.Table) -> ir.Table:
-        cached = table.cache()
+        cached = engines.cache(table)
         held.append(cached)
         return cached
 
     n = len(funnel.steps)
     try:
-        events = source.events()
-        found = attempts(events, funnel, window, None, end, hold)
-        exclusions = exclusion_events(events, funnel, window)
-        if exclusions is not None:
-            found = drop_excluded(found, exclusions, funnel)
-        origin_slot = int(start.replace(tzinfo=timezone.utc).timestamp()) // SLOT_SECONDS
-        found = found.mutate(slot=(found.t1 // (US * SLOT_SECONDS) + origin_slot).cast("int64"))
-        placed = cal.assign_slots(found)
-        # Each person once per day of entry: their best attempt of that day.
-        person_day = placed.group_by(["bucket", "user_id"]).aggregate(reached=placed.reached.max())
+        found = funnel_paths.attempts(
+            source.events(), funnel, span.start_naive_utc, span.end_naive_utc + funnel.window, hold=hold
+        )
+        people = funnel_paths.outcomes(found, funnel, periods)
         per_day = (
-            person_day.group_by("bucket")
-            .aggregate(
-                entered=person_day.count(),
-                converted=(person_day.reached >= n).cast("int64").sum(),
-            )
+            people.group_by("period")
+            .aggregate(entered=people.count(), converted=(people.reached >= n).cast("int64").sum())
             .execute()
         )
     finally:
         for table in reversed(held):
             table.release()
-    ts = cal.buckets.merge(per_day, on="bucket", how="left")
+    per_day["bucket"] = per_day["period"].astype("int64")
+    ts = cal.buckets.merge(per_day[["bucket", "entered", "converted"]], on="bucket", how="left")
     entered = ts["entered"].fillna(0).astype("float64")
     converted = ts["converted"].fillna(0).astype("float64")
     days = _days_of(ts["start"])
