@@ -127,7 +127,6 @@ class Area:
     samples: Callable[[Any, Any], Iterable[Sample]] | None = None
     item: str = ""  # what one result is about, for areas with one result per catalog item
     summary: TableSpec | None = None  # one table over the whole area (all items), for the overview
-    summary_view: Callable[[Any], Any] | None = None  # HTML shown instead of the summary table (its CSV stays)
     overview_charts: tuple[str, ...] = ()  # the charts the overview shows
     in_overview: bool = True
     overview_kpis: bool = False
@@ -749,13 +748,6 @@ def _flag_rows(report: Any) -> Any:
     return pd.DataFrame(rows, columns=["KPI", "Day", "Observed", "Expected", "Change", "Strength (robust z)"])
 
 
-def _flag_sentences(report: Any) -> Any:
-    """The flags as sentences, strongest first (views.anomalies)."""
-    from .views.anomalies import unusual_changes
-
-    return unusual_changes(report)
-
-
 def _anomaly_samples(report: Any, _time_range: Any) -> Iterator[Sample]:
     """Per KPI, its latest judged day: 1 when flagged, else 0, and the day's robust z."""
     for check in report.checks:
@@ -786,8 +778,7 @@ ANOMALIES = Area(
     tables=(TableSpec("flags", "Unusual changes", _flag_rows),),
     families=ANOMALY_FAMILIES,
     samples=_anomaly_samples,
-    summary=TableSpec("summary", "Unusual changes", _flag_rows),
-    summary_view=_flag_sentences,
+    summary=TableSpec("summary", "Unusual changes", _flag_rows),  # shown as sentences (views.areas.SUMMARY_VIEWS)
 )
 
 

@@ -40,9 +40,10 @@ clean data.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,7 @@ class Anomaly:
         return out
 
     @classmethod
-    def from_dict(cls, raw: dict[str, object]) -> Anomaly:
+    def from_dict(cls, raw: Mapping[str, Any]) -> Anomaly:
         return cls(str(raw["kind"]), str(raw["metric"]), date.fromisoformat(str(raw["day"])), float(raw["size"]))
 
 
@@ -174,7 +175,8 @@ class Events:
         )
 
     def extend(self, other: Events) -> Events:
-        return Events(*(np.concatenate([getattr(self, n), getattr(other, n)]) for n in _EVENT_FIELDS), self.visit_start)
+        joined = {n: np.concatenate([getattr(self, n), getattr(other, n)]) for n in _EVENT_FIELDS}
+        return Events(**joined, visit_start=self.visit_start)
 
 
 _EVENT_FIELDS = ("visit", "user", "code", "block", "time", "page", "src", "plan")
@@ -431,4 +433,4 @@ class Injector:
 
 
 def _nps(scores: np.ndarray) -> float:
-    return 100.0 * (np.sum(scores >= 9) - np.sum(scores <= 6)) / len(scores)
+    return 100.0 * (int(np.sum(scores >= 9)) - int(np.sum(scores <= 6))) / len(scores)

@@ -8,6 +8,7 @@ back into equal objects, so a published result can be rendered again without rec
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -35,7 +36,7 @@ def _frame(records: list[dict[str, Any]], columns: tuple[str, ...], text: tuple[
     for column in columns:
         values = [r.get(column) for r in records]
         if column == "day":
-            out[column] = [date.fromisoformat(v) for v in values]
+            out[column] = [date.fromisoformat(str(v)) for v in values]
         elif column in text:
             out[column] = pd.Series(values, dtype="object")
         else:
@@ -74,7 +75,7 @@ class Flag:
         return out
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Flag:
+    def from_dict(cls, raw: Mapping[str, Any]) -> Flag:
         return cls(
             kpi=raw["kpi"],
             label=raw["label"],
@@ -124,7 +125,7 @@ class KpiCheck(Result):
         }
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> KpiCheck:
+    def from_dict(cls, raw: Mapping[str, Any]) -> KpiCheck:
         return cls(
             kpi=KpiSpec.from_dict(raw["kpi"]),
             status=raw["status"],
@@ -178,7 +179,7 @@ class AnomalyReport(Result):
         }
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> AnomalyReport:
+    def from_dict(cls, raw: Mapping[str, Any]) -> AnomalyReport:
         return cls(
             as_of=datetime.fromisoformat(raw["as_of"]),
             tz=raw["tz"],
@@ -229,7 +230,7 @@ class KpiForecast(Result):
         }
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> KpiForecast:
+    def from_dict(cls, raw: Mapping[str, Any]) -> KpiForecast:
         return cls(
             kpi=KpiSpec.from_dict(raw["kpi"]),
             status=raw["status"],
@@ -267,7 +268,7 @@ class ForecastReport(Result):
         }
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> ForecastReport:
+    def from_dict(cls, raw: Mapping[str, Any]) -> ForecastReport:
         return cls(
             as_of=datetime.fromisoformat(raw["as_of"]),
             tz=raw["tz"],

@@ -7,7 +7,7 @@ everywhere without a line of presentation code of its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from ..areas import Area, TableSpec
 from ..kpi import Kpi
 from ..templates import Html
 from . import html
+from .anomalies import unusual_changes
 from .charts import chart
 
 
@@ -47,6 +48,10 @@ def table_of(result: Any, name: str, tz: str = "UTC", max_rows: int | None = Non
 
 def render_table(result: Any, spec: TableSpec, tz: str = "UTC", max_rows: int | None = None) -> Html:
     return html.table(table_frame(result, spec), labels=spec.labels, max_rows=max_rows or spec.max_rows, tz=tz)
+
+
+# Areas whose overview summary reads better as prose than as its table (the CSV keeps the table).
+SUMMARY_VIEWS: dict[str, Callable[[Any], Html]] = {areas.ANOMALIES.name: unusual_changes}
 
 
 @dataclass
@@ -93,15 +98,15 @@ def show_area(
 
 def show_summary(area: Area, result: Any, tz: str = "UTC", shown: Shown | None = None, anomalies: Any = None) -> Shown:
     """The overview's view of an area: its overview charts (with the unusual days and forecast
-    bands of ``anomalies``), or its summary (the area's own view when it has one, else its
-    table over all items)."""
+    bands of ``anomalies``), or its summary (``SUMMARY_VIEWS`` when the area has one there, else
+    its table over all items)."""
     shown = shown or Shown()
     for name in area.overview_charts:
         spec = area.chart(name)
         shown.markup.append(html.figure(chart(spec, result, tz, anomalies), spec.title_of(result)))
     if area.summary is not None:
-        view = area.summary_view(result) if area.summary_view is not None else render_table(result, area.summary, tz)
-        shown.markup.append(view)
+        view = SUMMARY_VIEWS.get(area.name)
+        shown.markup.append(view(result) if view is not None else render_table(result, area.summary, tz))
         shown.tables[area.name] = table_frame(result, area.summary)
     return shown
 
