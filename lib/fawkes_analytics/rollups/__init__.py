@@ -44,9 +44,24 @@ def store_of(source: Any) -> RollupStore:
 
 
 def refresh_source(source: Any = None, **options: Any) -> RefreshResult:
-    """Refresh the store of ``source`` (default: the configured source); ``options`` go to ``refresh``."""
+    """Refresh the store of ``source`` (default: the configured source); ``options`` go to ``refresh``.
+
+    The store keeps the attempts of the default catalog's funnels (analytics.yaml), unless
+    ``funnels`` is given.
+    """
     if source is None:
         from ..sources import connect
 
         source = connect()
+    options.setdefault("funnels", catalog_funnels())
     return refresh(source, store_of(source), engagement=engagement_event(None), **options)
+
+
+def catalog_funnels() -> list[Any]:
+    """The funnels of the default catalog (none when it cannot be read: the tables still refresh)."""
+    from ..catalog import load
+
+    try:
+        return list(load().funnels.values())
+    except ConfigError:
+        return []
