@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from fawkes_analytics import catalog, timerange
-from fawkes_analytics.metrics.funnels import funnel_report, stored_attempts
+from fawkes_analytics.metrics.funnels import funnel_report, people, stored_attempts
 from fawkes_analytics.rollups.derive import funnel_fingerprint, funnel_table
 from fawkes_analytics.rollups.tables import forget
 
@@ -130,6 +130,15 @@ def test_reports_from_stored_attempts_equal_reports_from_events(funnel_log, monk
     for name in names:
         assert any(r["entered"] > 0 for k, r in stored.items() if k.startswith(name + " "))
     assert sum(r["converted"] for r in stored.values()) > 0
+    # people() reads the stored rows too: the same people, steps and times.
+    checkout, tr = catalog.load().funnel("checkout"), _ranges()[1]
+    forget()
+    from_store = people(funnel_log.source(), checkout, tr)
+    with monkeypatch.context() as patch:
+        patch.setenv("FAWKES_ANALYTICS_ROLLUPS", "off")
+        forget()
+        pd.testing.assert_frame_equal(from_store, people(funnel_log.source(), checkout, tr))
+    assert len(from_store) > 0
 
 
 def test_a_custom_funnel_or_another_breakdown_is_computed_from_the_events(funnel_log):

@@ -33,7 +33,9 @@ rule, in ``metrics.funnel_paths`` (ordered and strict) and ``metrics.funnel_wind
 Rollups (compute once). Ordered and strict funnels split into ``funnel_attempts`` (part a:
 per-person attempt rows, independent of the report range) and ``funnel_people_table`` /
 ``funnel_report(attempts=...)`` (part b: the range-dependent result). Attempts computed from
-any ``since`` at or before the previous period's start give identical reports.
+any ``since`` at or before the previous period's start give identical reports. The rollup
+store keeps part (a) of the catalog's funnels (``rollups.derive.funnel_attempts``);
+``funnel_report`` and ``people`` read it when it answers the report (``stored_attempts``).
 """
 
 from __future__ import annotations
