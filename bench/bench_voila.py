@@ -137,7 +137,7 @@ def main() -> int:
     env = {
         "FAWKES_ANALYTICS_SOURCE": f"duckdb://{db.path}",
         "FAWKES_ANALYTICS_REPORTS_DIR": str(reports),
-        "FAWKES_DASHBOARD_POLL_SECONDS": "30",
+        "FAWKES_ANALYTICS_DASHBOARD_POLL_SECONDS": "30",
     }
 
     cold, warm, preheated_first, preheated_later = [], [], [], []

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
-from .. import areas, views
+from .. import areas, settings, views
 from ..errors import ParameterError, SourceUnavailable
 from ..formats import when
 from ..templates import Html, style_tag
@@ -33,7 +32,7 @@ from . import links
 from .compute import LiveCompute
 from .published import Published, latest_run_id, load_published, report_links
 
-POLL_ENV = "FAWKES_DASHBOARD_POLL_SECONDS"
+POLL_ENV = "FAWKES_ANALYTICS_DASHBOARD_POLL_SECONDS"
 DEFAULT_POLL_SECONDS = 30.0
 TIME_RANGES = ("1h", "6h", "24h", "7d", "30d", "90d")
 ALL_USERS = "All users"
@@ -49,7 +48,7 @@ if not log.handlers:  # the kernel's sys.stderr goes to the page; __stderr__ is 
 
 def poll_seconds() -> float:
     """The auto-refresh interval from ``FAWKES_DASHBOARD_POLL_SECONDS`` (0 turns it off)."""
-    raw = os.environ.get(POLL_ENV, "")
+    raw = settings.get("DASHBOARD_POLL_SECONDS")
     try:
         value = float(raw) if raw else DEFAULT_POLL_SECONDS
     except ValueError:
@@ -220,8 +219,8 @@ class Dashboard:
     def render(self, force_live: bool = False) -> None:
         """Show the current selection: published numbers when they match it, else a live recompute."""
         selection = self._selection()
-        if self._matches_published(selection) and not force_live:
-            published = self.published
+        published = self.published
+        if published is not None and self._matches_published(selection) and not force_live:
             overview = published.overview
             generated = when(published.generated_at, overview.time_range.tz) if published.generated_at else "unknown"
             facts = views.PageFacts(

@@ -9,12 +9,12 @@ objects the report showed. The dashboards render those with the report's own vie
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .. import settings
 from ..errors import RunError
 from ..runs import LATEST, latest_run
 from ..runs import default_reports_dir as reports_dir_default
@@ -90,7 +90,7 @@ def report_links(reports_dir: Path | None = None) -> list[ReportLink]:
     folder is published; without it the dashboard offers each report as a download.
     """
     root = Path(reports_dir or reports_dir_default())
-    base = os.environ.get(REPORTS_URL_ENV, "").rstrip("/")
+    base = settings.get("REPORTS_URL").rstrip("/")
     links = []
     for latest in sorted(root.glob(f"*/{LATEST}")):
         html_file = latest / "report.html"

@@ -43,16 +43,12 @@ def store_of(source: Any) -> RollupStore:
     return RollupStore(location)
 
 
-def refresh_source(source: Any = None, **options: Any) -> RefreshResult:
-    """Refresh the store of ``source`` (default: the configured source); ``options`` go to ``refresh``.
+def refresh_source(source: Any, **options: Any) -> RefreshResult:
+    """Refresh the store of ``source`` (``sources.connect()`` opens the configured one); ``options`` go to ``refresh``.
 
     The store keeps the attempts of the default catalog's funnels (analytics.yaml), unless
     ``funnels`` is given.
     """
-    if source is None:
-        from ..sources import connect
-
-        source = connect()
     options.setdefault("funnels", catalog_funnels())
     return refresh(source, store_of(source), engagement=engagement_event(None), **options)
 
