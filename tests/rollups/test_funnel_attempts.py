@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from fawkes_analytics import catalog, timerange
-from fawkes_analytics.metrics.funnels import funnel_report, people, stored_attempts
+from fawkes_analytics.metrics.funnels import funnel_report, people, stored_attempts, stored_funnels
 from fawkes_analytics.rollups.derive import funnel_fingerprint, funnel_table
 from fawkes_analytics.rollups.tables import forget
 
@@ -71,6 +71,11 @@ def _events(seed: int, users: int = 10) -> pd.DataFrame:
     return frame
 
 
+def _refresh(log: EventLog):  # noqa: ANN202 - a RefreshResult
+    """A refresh that keeps the attempts of the catalog's funnels (as ``fawkes-analytics refresh`` does)."""
+    return log.refresh(funnels=stored_funnels(catalog.load().funnels.values()))
+
+
 @pytest.fixture
 def funnel_log(log, tmp_path):
     (tmp_path / "analytics.yaml").write_text(CATALOG, encoding="utf-8")  # the log fixture's catalog file
@@ -120,7 +125,7 @@ def _assert_same_reports(left: dict, right: dict) -> None:
 @pytest.mark.parametrize("seed", [11])
 def test_reports_from_stored_attempts_equal_reports_from_events(funnel_log, monkeypatch, seed):
     funnel_log.append(_events(seed))
-    assert funnel_log.refresh().mode == "full"
+    assert _refresh(funnel_log).mode == "full"
     manifest = funnel_log.store.latest()
     names = sorted(entry["name"] for entry in manifest.funnels.values())
     assert names == ["checkout", "repeated", "strict_pair"]  # the unordered funnel is not stored
@@ -143,7 +148,7 @@ def test_reports_from_stored_attempts_equal_reports_from_events(funnel_log, monk
 
 def test_a_custom_funnel_or_another_breakdown_is_computed_from_the_events(funnel_log):
     funnel_log.append(_events(13))
-    funnel_log.refresh()
+    _refresh(funnel_log)
     forget()
     source = funnel_log.source()
     tr = _ranges()[0]
@@ -190,13 +195,13 @@ def test_incremental_refresh_with_late_events_equals_a_full_rebuild(funnel_log, 
     events = _events(seed)
     for i, batch in enumerate(_arrivals(events, seed)):
         funnel_log.append(batch)
-        assert funnel_log.refresh().mode == ("full" if i == 0 else "incremental")
+        assert _refresh(funnel_log).mode == ("full" if i == 0 else "incremental")
     build = funnel_log.store.latest().build
     assert "2026-02-27" <= build["cut"] <= "2026-02-28T00:00:00"  # the late events moved the cut back
 
     fresh = EventLog(tmp_path / "fresh.duckdb")
     fresh.append(pd.concat(_arrivals(events, seed)))
-    assert fresh.refresh().mode == "full"
+    assert _refresh(fresh).mode == "full"
     stored = ("checkout", "repeated", "strict_pair")
     _assert_same_reports(
         _reports(funnel_log, True, monkeypatch, stored, ranges=2), _reports(fresh, False, monkeypatch, stored, ranges=2)
@@ -225,14 +230,14 @@ def _stored_rows(log: EventLog, fingerprint: str) -> pd.DataFrame:
 
 def test_a_changed_funnel_definition_is_rebuilt(funnel_log, tmp_path, monkeypatch):
     funnel_log.append(_events(31))
-    funnel_log.refresh()
+    _refresh(funnel_log)
     before = funnel_log.store.latest()
     old = funnel_fingerprint(catalog.load().funnel("checkout"))
     assert old in before.funnels and funnel_table(old) in before.tables
 
     # The catalog's checkout funnel gets a longer window; no event changes.
     (tmp_path / "analytics.yaml").write_text(CATALOG.replace("window: 2h", "window: 3h"), encoding="utf-8")
-    result = funnel_log.refresh()
+    result = _refresh(funnel_log)
     assert result.mode == "funnels"
     after = funnel_log.store.latest()
     new = funnel_fingerprint(catalog.load().funnel("checkout"))
@@ -244,4 +249,4 @@ def test_a_changed_funnel_definition_is_rebuilt(funnel_log, tmp_path, monkeypatc
         _reports(funnel_log, True, monkeypatch, ("checkout",)), _reports(funnel_log, False, monkeypatch, ("checkout",))
     )
     # Nothing changed since: nothing to do.
-    assert funnel_log.refresh().mode == "unchanged"
+    assert _refresh(funnel_log).mode == "unchanged"

@@ -56,6 +56,7 @@ import pandas as pd
 from ..catalog import BREAKDOWN_NAME, FUNNEL_ORDERS, Funnel
 from ..errors import ParameterError
 from ..results import Result, point_change
+from ..rollups.derive import StoredFunnel
 from ..rollups.tables import stored_funnel_attempts
 from ..sources.base import Source
 from ..timerange import TimeRange, resolve
@@ -147,6 +148,23 @@ def funnel_attempts(
     if hold is None:
         return funnel_paths.attempts(events, funnel, since, until, breakdown)
     return funnel_paths.attempts(events, funnel, since, until, breakdown, hold)
+
+
+def stored_funnels(funnels: Iterable[Funnel]) -> list[StoredFunnel]:
+    """What the rollup store needs to keep the attempts of ``funnels`` (ordered and strict ones).
+
+    ``refresh(..., funnels=stored_funnels(catalog.funnels.values()))``: each one computes its
+    attempts with ``funnel_attempts`` and the funnel's own breakdown, holding intermediate
+    tables with ``materialise``.
+    """
+
+    def attempts_of(funnel: Funnel) -> Callable[..., ir.Table]:
+        def attempts(events: ir.Table, since: datetime | None, until: datetime | None, hold: Callable) -> ir.Table:
+            return funnel_attempts(events, funnel, since, until, funnel.breakdown, hold)
+
+        return attempts
+
+    return [StoredFunnel(f, attempts_of(f), materialise) for f in funnels if f.order != "unordered"]
 
 
 def stored_attempts(source: Source, funnel: Funnel, time_range: TimeRange, breakdown: str | None) -> ir.Table | None:

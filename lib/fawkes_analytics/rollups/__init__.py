@@ -46,18 +46,7 @@ def store_of(source: Any) -> RollupStore:
 def refresh_source(source: Any, **options: Any) -> RefreshResult:
     """Refresh the store of ``source`` (``sources.connect()`` opens the configured one); ``options`` go to ``refresh``.
 
-    The store keeps the attempts of the default catalog's funnels (analytics.yaml), unless
-    ``funnels`` is given.
+    ``funnels`` (``metrics.funnels.stored_funnels(...)``) are the funnels whose attempts the
+    store keeps; ``fawkes-analytics refresh`` passes the catalog's.
     """
-    options.setdefault("funnels", catalog_funnels())
     return refresh(source, store_of(source), engagement=engagement_event(None), **options)
-
-
-def catalog_funnels() -> list[Any]:
-    """The funnels of the default catalog (none when it cannot be read: the tables still refresh)."""
-    from ..catalog import load
-
-    try:
-        return list(load().funnels.values())
-    except ConfigError:
-        return []

@@ -393,9 +393,29 @@ def funnel_schema(steps: int) -> ibis.Schema:
     )
 
 
+@dataclass(frozen=True)
+class StoredFunnel:
+    """A funnel whose attempts the store keeps, with how to compute them.
+
+    ``definition`` is the catalog ``Funnel``; ``attempts(events, since, until, hold)`` gives
+    its attempt rows with step 1 in ``[since, until)`` (``metrics.funnels.funnel_attempts``
+    with the funnel's own breakdown); ``materialise(table)`` computes an intermediate table
+    once and returns it with its release. The metrics layer builds these
+    (``metrics.funnels.stored_funnels``): the rollups never import the metrics.
+    """
+
+    definition: Any
+    attempts: Callable[[ir.Table, datetime | None, datetime | None, Callable[[ir.Table], ir.Table]], ir.Table]
+    materialise: Callable[[ir.Table], tuple[ir.Table, Callable[[], None]]]
+
+    @property
+    def fingerprint(self) -> str:
+        return funnel_fingerprint(self.definition)
+
+
 def funnel_attempts(
+    funnel: StoredFunnel,
     events: ir.Table,
-    funnel: Any,
     since: datetime | None = None,
     until: datetime | None = None,
     *,
@@ -403,20 +423,19 @@ def funnel_attempts(
 ) -> ir.Table:
     """The attempt rows of ``funnel`` with step 1 in ``[since, until)``, as the store keeps them.
 
-    ``funnel_paths.attempts`` with the funnel's own breakdown, plus ``funnel`` (the
+    The funnel's attempt rows (``metrics.funnel_paths.attempts``) plus ``funnel`` (the
     fingerprint) and ``start`` (step 1 as a naive-UTC timestamp; ``t1`` is the same time in
     microseconds). ``next_void_at`` is kept only within the attempt's window, the only place
     the result rule reads it, so a row is final once the window after its step 1 has passed
     (see ``incremental``: a refresh recomputes the attempts from ``cut - window`` on).
     """
-    from ..metrics.funnels import funnel_attempts as attempts_of  # metrics import the rollups
-
-    window = round(funnel.window.total_seconds() * 1_000_000)
-    rows = attempts_of(events, funnel, since, until, funnel.breakdown, hold=hold)
+    definition = funnel.definition
+    window = round(definition.window.total_seconds() * 1_000_000)
+    rows = funnel.attempts(events, since, until, hold)
     void = rows.next_void_at
     rows = rows.mutate(
-        funnel=ibis.literal(funnel_fingerprint(funnel)),
+        funnel=ibis.literal(funnel.fingerprint),
         start=EPOCH + rows.t1.as_interval("us"),
         next_void_at=ibis.ifelse(void - rows.t1 <= window, void, ibis.null()).cast("int64"),
     )
-    return rows.select(*funnel_schema(len(funnel.steps)).names)
+    return rows.select(*funnel_schema(len(definition.steps)).names)

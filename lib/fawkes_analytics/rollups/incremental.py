@@ -57,9 +57,9 @@ from . import engines
 from .derive import (
     TABLES,
     Derived,
+    StoredFunnel,
     derive,
     funnel_attempts,
-    funnel_fingerprint,
     funnel_schema,
     funnel_table,
     nullable,
@@ -166,7 +166,7 @@ class _Refresh:
         engagement: str,
         progress: Progress,
         chunk_events: int,
-        funnels: Iterable[Any] = (),
+        funnels: Iterable[StoredFunnel] = (),
     ) -> None:
         self.source = source
         self.store = store
@@ -177,7 +177,7 @@ class _Refresh:
         self.identity = source.identity
         self.held: list[ir.Table] = []
         self.releases: list[Callable[[], None]] = []
-        self.funnels = {funnel_fingerprint(f): f for f in funnels if storable(f)}
+        self.funnels = {f.fingerprint: f for f in funnels if storable(f.definition)}
 
     # --- the recipe ------------------------------------------------------------------
     def run(self, full: bool) -> RefreshResult:
@@ -269,13 +269,15 @@ class _Refresh:
         self.held.append(cached)
         return cached
 
-    def _hold_funnel(self, table: ir.Table) -> ir.Table:
-        """Funnel intermediates: ``metrics.funnels.materialise`` (a local checkpoint on Spark)."""
-        from ..metrics.funnels import materialise
+    def _holder(self, funnel: StoredFunnel) -> Callable[[ir.Table], ir.Table]:
+        """How to hold the funnel's intermediate tables (its ``materialise``; released after the step)."""
 
-        held, release = materialise(table)
-        self.releases.append(release)
-        return held
+        def hold(table: ir.Table) -> ir.Table:
+            held, release = funnel.materialise(table)
+            self.releases.append(release)
+            return held
+
+        return hold
 
     def _release(self) -> None:
         for release in reversed(self.releases):
@@ -460,8 +462,9 @@ class _Refresh:
         """
         tables: dict[str, dict[str, list[str]]] = {}
         entries: dict[str, dict[str, Any]] = {}
-        for fingerprint, funnel in self.funnels.items():
+        for fingerprint, stored in self.funnels.items():
             name = funnel_table(fingerprint)
+            funnel = stored.definition
             known = manifest is not None and fingerprint in manifest.funnels
             if known and cut is None:
                 tables[name] = manifest.tables.get(name, {})  # type: ignore[union-attr]
@@ -469,13 +472,13 @@ class _Refresh:
                 since = cut - funnel.window if known and cut is not None else None
                 if not known:
                     self.progress(f"funnel {funnel.name!r}: building its attempts from the first event")
-                tables[name] = self._write_funnel(funnel, name, manifest if known else None, since, until, folder)
+                tables[name] = self._write_funnel(stored, name, manifest if known else None, since, until, folder)
             entries[fingerprint] = {"name": funnel.name, "table": name, "steps": len(funnel.steps)}
         return tables, entries
 
     def _write_funnel(
         self,
-        funnel: Any,
+        funnel: StoredFunnel,
         name: str,
         manifest: Manifest | None,
         since: datetime | None,
@@ -483,8 +486,9 @@ class _Refresh:
         folder: Path,
     ) -> dict[str, list[str]]:
         """One funnel's attempts with step 1 from ``since`` on derived anew, earlier rows kept."""
-        schema = funnel_schema(len(funnel.steps))
-        fresh = _typed(funnel_attempts(self.source.events(), funnel, since, until, hold=self._hold_funnel), schema)
+        schema = funnel_schema(len(funnel.definition.steps))
+        rows = funnel_attempts(funnel, self.source.events(), since, until, hold=self._holder(funnel))
+        fresh = _typed(rows, schema)
         kept: dict[str, list[str]] = {}
         if manifest is not None and since is not None:
             first_month = _month(since)
@@ -568,13 +572,14 @@ def refresh(
     wait: float = 0.0,
     progress: Progress | None = None,
     chunk_events: int = CHUNK_EVENTS,
-    funnels: Iterable[Any] = (),
+    funnels: Iterable[StoredFunnel] = (),
 ) -> RefreshResult:
     """Bring ``store`` up to date with ``source`` (see the module docstring).
 
     ``wait`` seconds are spent waiting for another refresh's lock before ``RefreshBusy``.
-    ``funnels`` (catalog ``Funnel`` objects) are the funnels whose attempts the store keeps
-    (ordered and strict ones; unordered funnels are computed from the events).
+    ``funnels`` (``derive.StoredFunnel``, built by ``metrics.funnels.stored_funnels``) are the
+    funnels whose attempts the store keeps (ordered and strict ones; unordered funnels are
+    computed from the events); none by default.
     """
     store.path.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(store.lock_path), thread_local=False)
