@@ -15,6 +15,14 @@ round runs one fresh process per version, in alternating order, every measuremen
 warm-up; the table shows the medians over the rounds and the ratio this version / reference
 (below 1 is faster), so load from other work hits both versions alike.
 ``--fingerprint`` writes every result (to_dict) as JSON, to compare the output of two versions.
+
+``--store FILE`` measures the rollup store's funnel attempts instead, on a copy of a DuckDB
+demo file (e.g. /work/main/data/demo.duckdb; the original is never written): the first build
+of the store with and without the catalog's funnel attempts, an incremental refresh after
+one late event with them, then each catalog funnel report read from the stored attempts
+and computed from the events (``FAWKES_ANALYTICS_ROLLUPS=off``), alternating, medians of
+``--runs``, checking that both give the same result. Without ``--store`` the reports are
+computed from the events (``FAWKES_ANALYTICS_ROLLUPS=off``).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 
@@ -61,6 +70,7 @@ def _measure(path: Path, range_name: str, runs: int) -> tuple[dict[str, list[tup
     from fawkes_analytics.sources.ibis_source import open_duckdb
     from fawkes_analytics.timerange import resolve
 
+    os.environ["FAWKES_ANALYTICS_ROLLUPS"] = "off"  # from the events, whatever store lies beside the file
     funnels = catalog.load().funnels
     source = open_duckdb(path)
     span = resolve(range_name, as_of=source.default_as_of())
@@ -119,6 +129,75 @@ def _side_by_side(args: argparse.Namespace) -> None:
             )
 
 
+def _store_mode(args: argparse.Namespace) -> None:
+    import shutil
+    import tempfile
+
+    import duckdb
+
+    from fawkes_analytics import catalog
+    from fawkes_analytics.metrics.funnels import funnel_report, stored_attempts, stored_funnels
+    from fawkes_analytics.rollups import refresh, store_of
+    from fawkes_analytics.rollups.tables import engagement_event, forget
+    from fawkes_analytics.sources.ibis_source import open_duckdb
+    from fawkes_analytics.timerange import resolve
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-funnel-store-"))
+    copy = folder / "demo.duckdb"
+    shutil.copy(args.store, copy)
+    os.environ["FAWKES_ANALYTICS_ROLLUPS"] = str(folder / "demo.rollups")
+    engagement = engagement_event(None)
+
+    def build(funnels: list, full: bool) -> float:
+        forget()
+        source = open_duckdb(copy)
+        wall, _ = _timed(lambda: refresh(source, store_of(source), engagement=engagement, full=full, funnels=funnels))
+        return wall
+
+    print(f"{args.store}: load average {_load()}")
+    build([], True)  # warm-up: file cache, imports
+    print(f"  first build without funnel attempts   {build([], True):8.2f} s")
+    print(
+        f"  first build with funnel attempts      {build(stored_funnels(catalog.load().funnels.values()), True):8.2f} s"
+    )
+    forget()
+    as_of = open_duckdb(copy).default_as_of()
+    con = duckdb.connect(str(copy))
+    columns = [row[0] for row in con.execute("DESCRIBE events").fetchall()]
+    values = {"event_id": "'bench-late'", "timestamp": f"TIMESTAMP '{as_of.replace(tzinfo=None) - timedelta(days=1)}'"}
+    values |= {"user_id": "'bench-user'", "event_name": "'deploy_start'"}
+    con.execute(f"INSERT INTO events VALUES ({', '.join(values.get(c, 'NULL') for c in columns)})")
+    con.close()
+    print(
+        f"  incremental refresh (1 late event)    {build(stored_funnels(catalog.load().funnels.values()), False):8.2f} s"
+    )
+
+    funnels = catalog.load().funnels
+    span = resolve(args.range, as_of=as_of)
+    times: dict[str, dict[str, list[float]]] = {name: {"store": [], "events": []} for name in funnels}
+    results: dict[str, str] = {}
+    for round_ in range(args.runs + 1):  # the first round warms up
+        for mode in ("store", "events") if round_ % 2 == 0 else ("events", "store"):
+            os.environ["FAWKES_ANALYTICS_ROLLUPS"] = str(folder / "demo.rollups") if mode == "store" else "off"
+            forget()
+            source = open_duckdb(copy)
+            for name, funnel in funnels.items():
+                assert (stored_attempts(source, funnel, span, funnel.breakdown) is not None) == (mode == "store")
+                started = time.perf_counter()
+                result = json.dumps(funnel_report(source, funnel, span).to_dict(), sort_keys=True, default=str)
+                wall = time.perf_counter() - started
+                results.setdefault(name, result)
+                assert result == results[name], f"{name}: the store and the events disagree"
+                if round_:
+                    times[name][mode].append(wall)
+    print(f"  funnel report, {args.range}, {args.runs} rounds, load average {_load()}")
+    print(f"  {'':<18} {'store s':>8} {'events s':>9} {'ratio':>6}")
+    for name, measured in times.items():
+        store, events = statistics.median(measured["store"]), statistics.median(measured["events"])
+        print(f"  {name:<18} {store:>8.3f} {events:>9.3f} {store / events:>6.2f}")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -128,10 +207,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--fingerprint", help="write every result (to_dict) as JSON to this file")
     parser.add_argument("--reference", help="lib folder of another version to measure side by side")
+    parser.add_argument("--store", help="a DuckDB demo file: measure funnel reports from the rollup store (on a copy)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args)
+        return
+    if args.store:
+        _store_mode(args)
         return
     if args.reference:
         _side_by_side(args)

@@ -18,9 +18,27 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
         print(message, file=sys.stderr, flush=True)
 
     source = connect(args.source)
-    result = refresh_source(source, full=args.full, wait=args.wait, progress=None if args.quiet else progress)
+    result = refresh_source(
+        source,
+        full=args.full,
+        wait=args.wait,
+        progress=None if args.quiet else progress,
+        funnels=_catalog_funnels(),
+    )
     print(result.describe())
     return 0
+
+
+def _catalog_funnels() -> list:
+    """The catalog's funnels, for the store to keep their attempts (none when the catalog cannot be read)."""
+    from .catalog import load
+    from .errors import ConfigError
+    from .metrics.funnels import stored_funnels
+
+    try:
+        return stored_funnels(load().funnels.values())
+    except ConfigError:
+        return []
 
 
 def register_cli(commands: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's own type

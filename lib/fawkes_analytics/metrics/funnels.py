@@ -33,7 +33,9 @@ rule, in ``metrics.funnel_paths`` (ordered and strict) and ``metrics.funnel_wind
 Rollups (compute once). Ordered and strict funnels split into ``funnel_attempts`` (part a:
 per-person attempt rows, independent of the report range) and ``funnel_people_table`` /
 ``funnel_report(attempts=...)`` (part b: the range-dependent result). Attempts computed from
-any ``since`` at or before the previous period's start give identical reports.
+any ``since`` at or before the previous period's start give identical reports. The rollup
+store keeps part (a) of the catalog's funnels (``rollups.derive.funnel_attempts``);
+``funnel_report`` and ``people`` read it when it answers the report (``stored_attempts``).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ import pandas as pd
 from ..catalog import BREAKDOWN_NAME, FUNNEL_ORDERS, Funnel
 from ..errors import ParameterError
 from ..results import Result, point_change
+from ..rollups.derive import StoredFunnel
+from ..rollups.tables import stored_funnel_attempts
 from ..sources.base import Source
 from ..timerange import TimeRange, resolve
 from . import funnel_paths, funnel_windows
@@ -121,6 +125,7 @@ def funnel_attempts(
     since: datetime | None = None,
     until: datetime | None = None,
     breakdown: str | None = None,
+    hold: Callable[[ir.Table], ir.Table] | None = None,
 ) -> ir.Table:
     """Part (a) for ordered and strict funnels: one row per attempt with step 1 in ``[since, until)``.
 
@@ -129,7 +134,8 @@ def funnel_attempts(
     attempts=table)`` and ``funnel_people_table`` take them back. No lookback before
     ``since`` is needed. ``until`` only limits the events read (attempts whose step 1 is at
     least a window before it are complete). ``breakdown`` must be the breakdown the report
-    will use: PostHog's neighbour filter compares breakdown values.
+    will use: PostHog's neighbour filter compares breakdown values. ``hold(table)`` may
+    materialise intermediate tables (the caller releases them; see ``materialise``).
     Unordered funnels have no range-independent rows (see ``funnel_windows``).
     """
     _check(funnel, breakdown)
@@ -139,7 +145,40 @@ def funnel_attempts(
             f"funnel {funnel.name!r} is unordered: its sliding window depends on the period start",
             "ordered or strict funnels",
         )
-    return funnel_paths.attempts(events, funnel, since, until, breakdown)
+    if hold is None:
+        return funnel_paths.attempts(events, funnel, since, until, breakdown)
+    return funnel_paths.attempts(events, funnel, since, until, breakdown, hold)
+
+
+def stored_funnels(funnels: Iterable[Funnel]) -> list[StoredFunnel]:
+    """What the rollup store needs to keep the attempts of ``funnels`` (ordered and strict ones).
+
+    ``refresh(..., funnels=stored_funnels(catalog.funnels.values()))``: each one computes its
+    attempts with ``funnel_attempts`` and the funnel's own breakdown, holding intermediate
+    tables with ``materialise``.
+    """
+
+    def attempts_of(funnel: Funnel) -> Callable[..., ir.Table]:
+        def attempts(events: ir.Table, since: datetime | None, until: datetime | None, hold: Callable) -> ir.Table:
+            return funnel_attempts(events, funnel, since, until, funnel.breakdown, hold)
+
+        return attempts
+
+    return [StoredFunnel(f, attempts_of(f), materialise) for f in funnels if f.order != "unordered"]
+
+
+def stored_attempts(source: Source, funnel: Funnel, time_range: TimeRange, breakdown: str | None) -> ir.Table | None:
+    """The rollup store's attempt rows of ``funnel`` when they answer this report, else None.
+
+    The store keeps the attempts of the catalog's ordered and strict funnels, computed with
+    each funnel's own breakdown (``rollups.derive.funnel_attempts``). They answer a report
+    of the same funnel definition (its fingerprint, whatever its name) with that breakdown,
+    over a range the store covers; anything else (custom funnels, another breakdown,
+    unordered funnels, no store) is computed from the events, with the same numbers.
+    """
+    if funnel.order == "unordered" or breakdown != funnel.breakdown:
+        return None
+    return stored_funnel_attempts(source, funnel, time_range.previous().start, time_range.end)
 
 
 def funnel_people_table(
@@ -190,7 +229,7 @@ def _held_people(
     releases: list[Callable[[], None]] = []
 
     def hold(table: ir.Table) -> ir.Table:
-        held, release = _materialise(table)
+        held, release = materialise(table)
         releases.append(release)
         return held
 
@@ -201,7 +240,7 @@ def _held_people(
             release()
 
 
-def _materialise(table: ir.Table) -> tuple[ir.Table, Callable[[], None]]:
+def materialise(table: ir.Table) -> tuple[ir.Table, Callable[[], None]]:
     """Compute ``table`` once in the engine: the table to read instead, and how to free it.
 
     ``Table.cache`` everywhere but on Spark, which caches lazily and analyses a cached view's
@@ -240,7 +279,9 @@ def people(source: Source, funnel: Funnel, time_range: TimeRange | str, breakdow
     breakdown = breakdown if breakdown is not None else funnel.breakdown
     _check(funnel, breakdown)
     n = len(funnel.steps)
-    with _held_people(source, funnel, time_range, breakdown, None) as persons:
+    with _held_people(
+        source, funnel, time_range, breakdown, stored_attempts(source, funnel, time_range, breakdown)
+    ) as persons:
         frame = persons.execute()
     out = pd.DataFrame(
         {
@@ -457,6 +498,8 @@ def funnel_report(
     breakdown = breakdown if breakdown is not None else funnel.breakdown
     _check(funnel, breakdown, histogram_bins)
     n = len(funnel.steps)
+    if attempts is None:
+        attempts = stored_attempts(source, funnel, time_range, breakdown)
     with _held_people(source, funnel, time_range, breakdown, attempts) as persons:
         stats = _step_stats(persons, n)
         histogram = _histogram(persons, n, histogram_bins)
