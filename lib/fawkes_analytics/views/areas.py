@@ -7,18 +7,26 @@ everywhere without a line of presentation code of its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from .. import areas
-from ..areas import Area, TableSpec
+from ..areas import Area, ChartSpec, TableSpec
 from ..kpi import Kpi
 from ..templates import Html
 from . import html
 from .charts import chart
+
+
+Draw = Callable[[ChartSpec, Any, str], Html]  # (spec, result, tz) -> the chart as page markup
+
+
+def static_chart(spec: ChartSpec, result: Any, tz: str = "UTC") -> Html:
+    """The house-style matplotlib figure as an inline picture (reports, PDF, email)."""
+    return html.figure(chart(spec, result, tz), spec.title_of(result))
 
 
 def kpis_of(result: Any) -> list[Kpi]:
@@ -68,10 +76,12 @@ def show_area(
     tables: Sequence[str] | None = None,
     only: str | None = None,
     shown: Shown | None = None,
+    draw: Draw = static_chart,
 ) -> Shown:
     """An area's charts and tables (all, or those named), item by item for per-item areas.
 
-    ``only`` picks one item (one funnel, one experiment).
+    ``only`` picks one item (one funnel, one experiment); ``draw`` draws a chart (a static
+    picture by default; the dashboards pass ``interactive.chart_html``).
     """
     shown = shown or Shown()
     for item, item_result in area.items(result):
@@ -82,7 +92,7 @@ def show_area(
             shown.markup.append(html.section(getattr(item_result, "title", None) or item_result.name, "", level=3))
         for spec in area.charts:
             if charts is None or spec.name in charts:
-                shown.markup.append(html.figure(chart(spec, item_result, tz), spec.title_of(item_result)))
+                shown.markup.append(draw(spec, item_result, tz))
         for spec in area.tables:
             if tables is None or spec.name in tables:
                 shown.markup.append(html.section(spec.title, render_table(item_result, spec, tz), level=4))
@@ -90,25 +100,26 @@ def show_area(
     return shown
 
 
-def show_summary(area: Area, result: Any, tz: str = "UTC", shown: Shown | None = None) -> Shown:
+def show_summary(
+    area: Area, result: Any, tz: str = "UTC", shown: Shown | None = None, draw: Draw = static_chart
+) -> Shown:
     """The overview's view of an area: its overview charts, or its summary table over all items."""
     shown = shown or Shown()
     for name in area.overview_charts:
-        spec = area.chart(name)
-        shown.markup.append(html.figure(chart(spec, result, tz), spec.title_of(result)))
+        shown.markup.append(draw(area.chart(name), result, tz))
     if area.summary is not None:
         shown.markup.append(render_table(result, area.summary, tz))
         shown.tables[area.name] = table_frame(result, area.summary)
     return shown
 
 
-def overview_sections(results: Mapping[str, Any], tz: str = "UTC") -> Shown:
+def overview_sections(results: Mapping[str, Any], tz: str = "UTC", draw: Draw = static_chart) -> Shown:
     """Every overview area with a result, in registry order: a titled section each."""
     shown = Shown()
     for area in areas.AREAS:
         if not area.in_overview or area.name not in results:
             continue
-        part = show_summary(area, results[area.name], tz)
+        part = show_summary(area, results[area.name], tz, draw=draw)
         shown.markup.append(html.section(area.title, part.html()))
         shown.tables |= part.tables
     return shown
