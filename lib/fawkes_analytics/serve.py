@@ -48,6 +48,8 @@ from pathlib import Path
 from .errors import ParameterError
 from .kernel_env import restrict_process_environment
 from .parameters import env_int
+from .settings import ApiSettings
+from .settings import api as api_settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866
@@ -199,8 +201,8 @@ def dashboard_max_kernels() -> int:
     return max_kernels()
 
 
-def _build_app_class() -> type:
-    """Voilà's application with the health handler and without config-file loading."""
+def _build_app_class(api_config: ApiSettings | None = None) -> type:
+    """Voilà's application with the health handler, the API over ``api_config``, no config files."""
     import tornado.web
     from jupyter_server.utils import url_path_join
     from voila.app import Voila
@@ -235,7 +237,7 @@ def _build_app_class() -> type:
         def init_handlers(self) -> list:
             base = self.server_url or self.base_url
             health = (url_path_join(base, HEALTH_PATH), HealthHandler)
-            api = api_routes(base, server_token=self.token or "")  # docs/api.md
+            api = api_routes(base, self.token or "", api_config)  # docs/api.md
             page_kwargs = {
                 "template_paths": self.template_paths,
                 "config": self.config,
@@ -303,10 +305,11 @@ def serve(
         metrics_port=metrics_port,
         max_kernels=max_kernels or dashboard_max_kernels(),
     )
+    api_config = api_settings()  # before the environment is cut down: the API's tokens live there
     restrict_process_environment()  # from here on, only what kernels may see (kernel_env.py)
     # instance(), not a plain constructor: Voilà's renderers log through the global application
     # logger, and only a registered instance makes cell tracebacks reach the server log.
-    app = _build_app_class().instance(config=settings.voila_config())
+    app = _build_app_class(api_config).instance(config=settings.voila_config())
     app.initialize([])
     app.log.info(
         "Serving %s on %s:%s (auth %s, preheat %s, at most %s kernels, cull idle kernels after %ss)",

@@ -64,8 +64,11 @@ class Api:
     cache: EntityCache = field(default_factory=EntityCache)
 
     @classmethod
-    def create(cls, base_url: str = "/", server_token: str = "") -> Api:
-        config = settings_module.api()
+    def create(
+        cls, base_url: str = "/", server_token: str = "", config: settings_module.ApiSettings | None = None
+    ) -> Api:
+        """The API over ``config`` (default: the settings the environment says now)."""
+        config = config or settings_module.api()
         folders = RunFolders(config.reports_dir)
         return cls(
             settings=config,
@@ -559,13 +562,17 @@ class NotFoundHandler(ApiHandler):
     post = get
 
 
-def routes(base_url: str = "/", server_token: str = "") -> list[tuple[str, type, dict[str, Any]]]:
+def routes(
+    base_url: str = "/", server_token: str = "", config: settings_module.ApiSettings | None = None
+) -> list[tuple[str, type, dict[str, Any]]]:
     """The API's URL specs for a tornado application served under ``base_url``.
 
-    ``server_token`` is the dashboards' token, accepted as a read token. Raises
-    ParameterError when a setting is wrong (e.g. a token file that cannot be read).
+    ``server_token`` is the dashboards' token, accepted as a read token. ``config`` is read
+    from the environment when not given; a server passes the settings it read before cutting
+    its own environment down to what kernels may see. Raises ParameterError when a setting is
+    wrong (e.g. a token file that cannot be read).
     """
-    api = Api.create(base_url, server_token)
+    api = Api.create(base_url, server_token, config)
     root = api.base
     areas = "|".join(documents.WHOLE_RUN_AREAS)
     item = r"([A-Za-z0-9][A-Za-z0-9_.-]*)"
