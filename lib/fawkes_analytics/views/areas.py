@@ -20,7 +20,6 @@ from ..templates import Html
 from . import html
 from .charts import chart
 
-
 Draw = Callable[[ChartSpec, Any, str], Html]  # (spec, result, tz) -> the chart as page markup
 
 
