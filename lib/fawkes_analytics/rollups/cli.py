@@ -16,6 +16,11 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
     source = connect(args.source)
     result = refresh_source(source, full=args.full, wait=args.wait, progress=None if args.quiet else progress)
     print(result.describe())
+    if args.views:  # the dashboards' precomputed views, from the fresh rollups (dashboard/precompute.py)
+        from ..dashboard.precompute import publish_views
+
+        published = publish_views(source, force=args.full, progress=None if args.quiet else progress)
+        print(f"dashboard views: {'published ' + published.name if published else 'unchanged (same data)'}")
     return 0
 
 
@@ -27,4 +32,10 @@ def register_cli(commands: argparse._SubParsersAction) -> None:  # noqa: SLF001 
         "--wait", type=float, default=0.0, help="seconds to wait for a refresh already running (default 0: give up)"
     )
     parser.add_argument("--quiet", action="store_true", help="print only the summary line")
+    parser.add_argument(
+        "--no-views",
+        dest="views",
+        action="store_false",
+        help="do not publish the dashboards' precomputed views afterwards (published by default)",
+    )
     parser.set_defaults(func=_cmd_refresh)
