@@ -211,6 +211,9 @@ class DashboardPage:
             return
         chosen = self.range.value
         self._show_custom(chosen == CUSTOM)
+        if chosen == CUSTOM and _change is not None and _change.get("owner") is self.range:
+            self.status.value = box("infobox", "Pick the first day and the day after the last, then press Show range.")
+            return
         key = replace(self.key, segment=self.segment.value or ALL_USERS, item=self.item.value or "")
         configured = self.publication.tz if self.publication else store.configured_tz()
         key = replace(key, tz="" if self.tz.value == configured else self.tz.value)

@@ -54,10 +54,15 @@ def publish_views(
     tz: str | None = None,
     root: Path | None = None,
     ranges: tuple[str, ...] = NAMED_RANGES,
+    segments: tuple[str, ...] | None = None,
     force: bool = False,
     progress: Progress | None = None,
 ) -> Path | None:
-    """Compute and publish the default views; returns the publication folder (None: unchanged)."""
+    """Compute and publish the default views; returns the publication folder (None: unchanged).
+
+    ``ranges`` and ``segments`` (default: every named range, every segment of the catalog)
+    narrow the set, for tests.
+    """
     source = source or sources.connect()
     catalog = catalog or catalog_module.load()
     tz = tz or store.configured_tz()
@@ -72,7 +77,7 @@ def publish_views(
     facts = source_facts(source, f"Precomputed {formats.when(started, tz)} from the rollup store")
     work = store.new_publication(root)
     try:
-        index = _write_all(source, catalog, tz, ranges, work, facts, say)
+        index = _write_all(source, catalog, tz, ranges, segments, work, facts, say)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)  # a failed refresh never replaces good views
         raise
@@ -84,10 +89,17 @@ def publish_views(
 
 
 def _write_all(
-    source: Any, catalog: Any, tz: str, ranges: tuple[str, ...], work: Path, facts: render.ViewFacts, say: Progress
+    source: Any,
+    catalog: Any,
+    tz: str,
+    ranges: tuple[str, ...],
+    wanted: tuple[str, ...] | None,
+    work: Path,
+    facts: render.ViewFacts,
+    say: Progress,
 ) -> dict[str, Any]:
     """Every range x segment into ``work``; returns the index entries describing them."""
-    segments = [rule.name for rule in parse_rules(catalog)]
+    segments = [rule.name for rule in parse_rules(catalog) if wanted is None or rule.name in wanted]
     pub_url = f"../../fawkes/csv/{work.name.removeprefix('.tmp-')}"
     items: dict[str, list[tuple[str, str]]] = {}
     anchor = source.default_as_of()
