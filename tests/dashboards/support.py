@@ -43,7 +43,7 @@ def free_port() -> int:
 
 def add_formula_page(path: Path) -> None:
     """80 demo users view a page whose name starts a spreadsheet formula, twice each, on the
-    last full day of the demo data: it ranks among the top pages of the 7d and 30d views."""
+    last full day of the demo data: it ranks among the exit pages of the 7d and 30d views."""
     import duckdb
 
     with duckdb.connect(str(path)) as con:

@@ -111,7 +111,7 @@ class DashboardPage:
         self.range = widgets.ToggleButtons(
             options=[*[(r, r) for r in NAMED_RANGES], ("Custom", CUSTOM)],
             description="Range",
-            style={"button_width": "60px"},
+            style={"button_width": "68px"},
         )
         self.start = widgets.DatePicker(description="From")
         self.end = widgets.DatePicker(description="To (excl.)")

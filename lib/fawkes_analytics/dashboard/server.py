@@ -161,6 +161,7 @@ def handlers(base_url: str, voila_handler: type, voila_kwargs: dict[str, Any]) -
     import tornado.web
     from jupyter_server.base.handlers import JupyterHandler
     from jupyter_server.utils import url_path_join
+    from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 
     class LandingHandler(JupyterHandler):
         """``/``: every dashboard with its description, data as of, and the latest reports."""
@@ -212,6 +213,14 @@ def handlers(base_url: str, voila_handler: type, voila_kwargs: dict[str, Any]) -
             self.set_header("Cache-Control", "public, max-age=86400")
             self.finish(path.read_bytes())
 
+    class ShutdownOnLeave(VoilaShutdownKernelHandler):
+        """Voilà's "the viewer left" call (sent from ``beforeunload``), which carries no XSRF
+        token: with authentication on, Voilà refuses it and the kernel lingers until culled. It
+        still needs authentication, and only names a kernel by its random id."""
+
+        def check_xsrf_cookie(self) -> None:
+            return None
+
     class TreeRedirect(tornado.web.RequestHandler):
         def get(self, *_args: Any) -> None:
             self.redirect(url_path_join(base_url, "/"))
@@ -249,6 +258,7 @@ def handlers(base_url: str, voila_handler: type, voila_kwargs: dict[str, Any]) -
     return [
         (base_url, LandingHandler),
         (route(r"/voila/tree(/.*)?"), TreeRedirect),
+        (route(r"/voila/api/shutdown/(.*)"), ShutdownOnLeave),
         (route(r"/fawkes/csv/(.+)"), CsvHandler),
         (route(r"/fawkes/reports/([a-z0-9_]+)/(report\.html|report\.pdf)?"), ReportHandler),
         (route(r"/fawkes/static/([a-z.]+\.js)"), StaticHandler),
