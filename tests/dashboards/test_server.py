@@ -108,7 +108,9 @@ def test_no_secret_reaches_a_kernels_environment(voila: support.Voila, browser: 
     support.leave(tab)
 
 
-def test_csv_downloads_are_formula_safe_and_need_the_token(voila: support.Voila, published: Path, browser: object) -> None:
+def test_csv_downloads_are_formula_safe_and_need_the_token(
+    voila: support.Voila, published: Path, browser: object
+) -> None:
     tab = open_dashboard(browser, voila, "usage")
     support.wait_for_view(tab, "range=7d", "precomputed")
     link = tab.locator("a.fwk-csv", has_text="usage_exit_pages.csv")

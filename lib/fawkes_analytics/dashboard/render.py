@@ -92,13 +92,7 @@ def write_view(
         for item in items:
             markup, tables = page_markup(page, overview, facts, segment=segment, item=item)
             stem = fragment_name(page, item).removesuffix(".html")
-            links = []
-            for name, frame in tables.items():
-                if frame is None or frame.empty:
-                    continue
-                write_csv(frame, folder / "csv" / stem / f"{name}.csv")
-                links.append((name, f"{csv_url}/csv/{stem}/{name}.csv"))
-            downloads = render("dashboard/downloads.html.j2", links=links, stem=stem)
+            downloads = write_tables(folder, stem, tables, csv_url)
             path = folder / fragment_name(page, item)
             path.write_text(str(markup + downloads), encoding="utf-8")
             written.append(path)
@@ -106,6 +100,17 @@ def write_view(
 
     write_json(overview.to_dict(), folder / "overview.json")
     return written
+
+
+def write_tables(folder: Path, stem: str, tables: dict[str, Any], csv_url: str) -> Html:
+    """Each table as a safe CSV (``export/csv.py``) under ``folder/csv/<stem>/``; the download links."""
+    links = []
+    for name, frame in tables.items():
+        if frame is None or frame.empty:
+            continue
+        write_csv(frame, folder / "csv" / stem / f"{name}.csv")
+        links.append((name, f"{csv_url}/csv/{stem}/{name}.csv"))
+    return render("dashboard/downloads.html.j2", links=links, stem=stem)
 
 
 def page_markup(
