@@ -31,7 +31,7 @@ run: setup $(DEMO_DB)
 	$(BIN)/fawkes-analytics run-all --outputs html,csv,json$$(command -v chromium >/dev/null 2>&1 && echo ,pdf)
 
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=30
 
 test-fast: setup
 	$(BIN)/pytest -m "not slow and not spark and not browser and not prometheus"

@@ -10,7 +10,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHES = ("bench_demo.py", "bench_metrics.py", "bench_funnels.py", "bench_voila.py", "bench_api.py")
+BENCHES = (
+    "bench_demo.py",
+    "bench_metrics.py",
+    "bench_rollups.py",
+    "bench_funnels.py",
+    "bench_voila.py",
+    "bench_api.py",
+)
 
 
 def main() -> int:

@@ -609,6 +609,20 @@ FUNNELS = Area(
             ),
             labels={"conversion_from_start_change_pp": "Change"},
         ),
+        TableSpec(
+            "breakdown_steps",
+            "Steps per breakdown value",
+            columns=(
+                "breakdown_value",
+                "step",
+                "label",
+                "count",
+                "conversion_from_start_pct",
+                "conversion_from_previous_pct",
+                "median_seconds_to_convert",
+            ),
+            max_rows=60,
+        ),
     ),
     charts=(
         ChartSpec("funnel", "{title} funnel", "funnel", "steps", "label", ("count",)),

@@ -22,6 +22,8 @@ from .errors import ConfigError
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "analytics.yaml"
 FUNNEL_ORDERS = ("ordered", "strict", "unordered")
+# An events column or a JSON property key, PostHog's "$"-prefixed standard names included ($browser, $os, ...)
+BREAKDOWN_NAME = re.compile(r"^\$?[A-Za-z_][A-Za-z0-9_.\-]*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -73,6 +75,67 @@ class Funnel:
     window: timedelta = timedelta(days=14)
     exclusions: tuple[Exclusion, ...] = ()
     breakdown: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        *steps: str | tuple[str, str],
+        window: str | float | timedelta = "14d",
+        order: str = "ordered",
+        exclude: dict[str, tuple[int, int]] | None = None,
+        breakdown: str | None = None,
+        name: str = "funnel",
+        title: str | None = None,
+    ) -> Funnel:
+        """A funnel in one line, for notebooks.
+
+        ``Funnel.of("sign_up", "profile_setup", "first_deployment", window="14d",
+        exclude={"account_deleted": (1, 3)})``: steps are event names (or ``(event, label)``
+        pairs), ``window`` a duration ('14d', '2h', seconds or a ``timedelta``), ``exclude``
+        maps an exclusion event to the steps it spans, numbered from 1 as in analytics.yaml.
+        Bad arguments raise ``ParameterError`` naming the argument.
+        """
+        from .errors import ParameterError
+
+        parsed = []
+        for i, step in enumerate(steps):
+            if isinstance(step, str) and step:
+                parsed.append(FunnelStep(step, step.replace("_", " ").capitalize()))
+            elif isinstance(step, tuple) and len(step) == 2 and all(isinstance(x, str) and x for x in step):
+                parsed.append(FunnelStep(step[0], step[1]))
+            else:
+                raise ParameterError(f"steps[{i}]", f"{step!r} is not an event name or an (event, label) pair")
+        if len(parsed) < 2:
+            raise ParameterError("steps", f"a funnel needs at least two steps, got {len(parsed)}")
+        if order not in FUNNEL_ORDERS:
+            raise ParameterError("order", f"{order!r} is not a funnel order", ", ".join(FUNNEL_ORDERS))
+        if isinstance(window, timedelta):
+            if window <= timedelta(0):
+                raise ParameterError("window", f"{window!r} is not a positive duration")
+            span = window
+        else:
+            try:
+                span = parse_duration(window, "Funnel.of", "window")
+            except ConfigError as exc:
+                raise ParameterError("window", exc.problem) from None
+        exclusions = []
+        for event, span_steps in (exclude or {}).items():
+            ok = isinstance(span_steps, tuple) and len(span_steps) == 2 and all(isinstance(x, int) for x in span_steps)
+            if not isinstance(event, str) or not event or not ok:
+                raise ParameterError("exclude", f"{event!r}: {span_steps!r} is not event: (from_step, to_step)")
+            start, stop = span_steps
+            if not 1 <= start < stop <= len(parsed):
+                raise ParameterError(
+                    "exclude",
+                    f"{event!r}: from_step and to_step must satisfy 1 <= from_step < to_step <= {len(parsed)}",
+                )
+            exclusions.append(Exclusion(event, start, stop))
+        if breakdown is not None and not BREAKDOWN_NAME.match(breakdown):
+            raise ParameterError(
+                "breakdown", f"{breakdown!r} is not a column or property name", "an events column or a properties key"
+            )
+        default_title = " → ".join(step.label for step in parsed)
+        return cls(name, title or default_title, tuple(parsed), order, span, tuple(exclusions), breakdown)
 
 
 @dataclass
