@@ -141,10 +141,10 @@ def test_chart_hover_texts_are_the_table_formats() -> None:
 @pytest.mark.parametrize(
     ("limit", "slots", "expected"),
     [
-        # 2 GiB = 2048 MiB; minus the server (220) and 2 live workers (2 x 330) = 1168; / 60 = 19.5 -> 19
-        ("2Gi", 2, 19),
-        # 1 worker: 2048 - 220 - 330 = 1498 / 60 = 24.9 -> 24
-        ("2Gi", 1, 24),
+        # 2 GiB = 2048 MiB; minus the server (200) and 2 live workers (2 x 320) = 1208; / 50 = 24.2 -> 24
+        ("2Gi", 2, 24),
+        # 1 worker: 2048 - 200 - 320 = 1528 / 50 = 30.6 -> 30
+        ("2Gi", 1, 30),
         # 512 MiB leaves no room: the floor is 2 kernels
         ("512Mi", 2, 2),
     ],

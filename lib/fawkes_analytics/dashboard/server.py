@@ -31,11 +31,12 @@ from .pages import PAGES
 
 MAX_KERNELS_ENV = "FAWKES_ANALYTICS_VOILA_MAX_KERNELS"
 MEMORY_LIMIT_ENV = "FAWKES_ANALYTICS_VOILA_MEMORY_LIMIT"
-# Measured on the demo data (PSS, deploy/README.md "Memory"): the server with the API, one
-# light dashboard kernel, one live worker while it computes.
-SERVER_MIB = 220
-KERNEL_MIB = 60
-LIVE_WORKER_MIB = 330
+# Measured on the demo data (PSS, deploy/README.md "Memory"), rounded up for headroom: the
+# server with the API (~180 MiB), one light dashboard kernel (~42 MiB), one live worker at its
+# peak while it computes (~310 MiB).
+SERVER_MIB = 200
+KERNEL_MIB = 50
+LIVE_WORKER_MIB = 320
 RETRY_SECONDS = 3
 STATIC_DIR = Path(__file__).resolve().parent.parent / "templates" / "static"
 VOILA_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "voila"
