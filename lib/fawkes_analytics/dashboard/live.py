@@ -4,8 +4,8 @@ The dashboard kernel never imports the analytics stack: ``run_in_worker`` starts
 ``python -m fawkes_analytics.dashboard.live`` for the request, reads the stages it prints (shown
 on the page) and kills it when the viewer presses Cancel, so the kernel stays light and the
 memory of a computation is given back when it ends. At most ``FAWKES_ANALYTICS_DASHBOARD_LIVE_SLOTS``
-(default 2) such workers run at once per views folder (file locks shared by every kernel of
-the server); a request beyond that waits for a slot, saying so.
+(default 2) such workers run at once on a machine (file locks in its temporary folder, shared by
+every kernel of the server: a pod's own /tmp); a request beyond that waits for a slot, saying so.
 
 The worker runs ``compute_page``: the view goes through ``render.compute`` and
 ``render.write_view``, the very code the refresh publishes with, into
@@ -22,6 +22,7 @@ import queue
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -116,14 +117,14 @@ def live_slots() -> int:
 
 
 @contextmanager
-def slot(root: Path, stage: Callable[[str], None], cancelled: Callable[[], bool]) -> Iterator[None]:
-    """Hold one of the server's live slots (an exclusive lock on ``live/.slot-N``) meanwhile."""
-    folder = Path(root) / store.LIVE
-    folder.mkdir(parents=True, exist_ok=True)
+def slot(stage: Callable[[str], None], cancelled: Callable[[], bool]) -> Iterator[None]:
+    """Hold one of the machine's live slots (an exclusive lock on ``<tmp>/fawkes-live-slots/N``) meanwhile."""
+    folder = Path(tempfile.gettempdir()) / "fawkes-live-slots"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     waiting = False
     while True:
         for number in range(live_slots()):
-            handle = open(folder / f".slot-{number}", "a+")  # noqa: SIM115 - closed below
+            handle = open(folder / str(number), "a+")  # noqa: SIM115 - closed below
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -153,7 +154,7 @@ def run_in_worker(
 ) -> Path:
     """``compute_page`` in a child process: stages reported, killed on cancel."""
     root = Path(root or store.views_root())
-    with slot(root, stage, cancelled):
+    with slot(stage, cancelled):
         command = [sys.executable, "-m", "fawkes_analytics.dashboard.live", page.name, key.query(), str(root)]
         worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=sys.__stderr__, text=True)
         lines: queue.Queue[str | None] = queue.Queue()
