@@ -354,8 +354,19 @@ def box(kind: str, text: str) -> str:
 
 def show(page: str = "overview", **kwargs: Any) -> DashboardPage:
     """What a dashboard notebook calls: read the request, build the page, poll for new views."""
+    import time
+
+    started = time.perf_counter()
     if "query" not in kwargs:
         kwargs["query"] = request_query()
+    asked = time.perf_counter()
     dashboard = DashboardPage(page, **kwargs)
     dashboard.start_polling()
+    log.info(
+        "dashboard %s: %s view painted in %.2f s (request info after %.2f s)",
+        page,
+        dashboard.origin,
+        time.perf_counter() - asked,
+        asked - started,
+    )
     return dashboard

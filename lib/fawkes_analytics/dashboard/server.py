@@ -4,8 +4,8 @@
   viewer's page that would start a kernel beyond the cap gets ``KernelCapReached``, which
   ``CappedVoilaHandler`` turns into a "busy, retrying" page (HTTP 503 with Retry-After and a
   page that retries by itself) before anything else is sent. Preheated kernels count towards
-  the cap: refilling the pool waits until there is room, and an idle preheated kernel is never
-  culled (it is waiting for a viewer, not abandoned). Every environment value of a new kernel
+  the cap: the pool is refilled as far as there is room, again whenever a kernel ends, and an
+  idle preheated kernel is never culled (it is waiting for a viewer, not abandoned). Every environment value of a new kernel
   is redacted (a token a viewer put in the URL never reaches a kernel).
 - ``default_max_kernels``: the cap that fits the memory limit (the container's cgroup limit,
   or ``FAWKES_ANALYTICS_VOILA_MEMORY_LIMIT``): room for the server and the live workers,
@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from pathlib import Path
@@ -111,6 +110,7 @@ def kernel_manager_class() -> type:
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self._starting = 0
+            self._closing = False
 
         @property
         def kernel_count(self) -> int:
@@ -133,12 +133,25 @@ def kernel_manager_class() -> type:
                         ids.add(task.result().get("kernel_id"))
             return ids
 
+        def drop_failed_from_pools(self) -> None:
+            """Forget preheat attempts that found no room (a viewer would get their error)."""
+            for pool in getattr(self, "_pools", {}).values():
+                pool[:] = [t for t in pool if not (t.done() and (t.cancelled() or t.exception() is not None))]
+
+        def refill_pools(self) -> None:
+            """Top the preheated pools up again, as far as the cap leaves room."""
+            self.drop_failed_from_pools()
+            fill = getattr(self, "fill_if_needed", None)
+            if fill is None or self.full() or self._closing:
+                return
+            for notebook in list(getattr(self, "_pools", {})):
+                fill(delay=0, notebook_name=notebook)
+
         async def start_kernel(self, *args: Any, env: dict[str, str] | None = None, **kwargs: Any) -> str:  # type: ignore[override]
-            pooled = bool(env) and env.get("VOILA_PREHEAT") == "True"
-            if pooled:  # refill the pool only when there is room
-                while self.full():
-                    await asyncio.sleep(0.5)
-            elif self.full():
+            # A kernel beyond the cap is refused at once, for a viewer (who gets the busy page)
+            # and for the preheated pool alike: a pool waiting for room would hold the viewers
+            # who take its places. The pool is topped up again whenever a kernel ends.
+            if self.full():
                 raise KernelCapReached(f"{self.kernel_count} kernels running, cap {self.max_kernels}")
             if env is not None:
                 env = {name: redact_text(value) for name, value in env.items()}
@@ -147,6 +160,14 @@ def kernel_manager_class() -> type:
                 return await super().start_kernel(*args, env=env, **kwargs)
             finally:
                 self._starting -= 1
+
+        async def shutdown_kernel(self, kernel_id: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+            await super().shutdown_kernel(kernel_id, *args, **kwargs)
+            self.refill_pools()
+
+        async def shutdown_all(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+            self._closing = True  # the server stops: no pool refill
+            await super().shutdown_all(*args, **kwargs)
 
         async def cull_kernel_if_idle(self, kernel_id: str) -> None:
             if kernel_id in self._pooled_ids():
@@ -233,6 +254,7 @@ def handlers(base_url: str, voila_handler: type, voila_kwargs: dict[str, Any]) -
         async def get(self, path: str | None = None) -> None:
             manager = self.kernel_manager
             notebook = path or ""
+            manager.drop_failed_from_pools()
             if manager.full() and not manager.ready_in_pool(notebook):
                 self.busy(manager)
                 return

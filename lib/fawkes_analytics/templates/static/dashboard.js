@@ -5,8 +5,25 @@
 (function () {
   "use strict";
 
+  // plotly.js (4.8 MB) is fetched only when a page has a chart to draw, after the page is up:
+  // the first KPI never waits for it.
+  var here = document.currentScript ? document.currentScript.src : "";
+  var plotlyUrl = here.replace(/dashboard\.js(\?.*)?$/, "plotly.min.js");
+  var loading = false;
+
+  function loadPlotly() {
+    if (loading || !plotlyUrl) { return; }
+    loading = true;
+    var script = document.createElement("script");
+    script.src = plotlyUrl;
+    script.async = true;
+    script.onload = function () { drawCharts(document); };
+    document.head.appendChild(script);
+  }
+
   function drawCharts(root) {
-    if (!window.Plotly) { return; }
+    if (!root.querySelector(".fwk-plotly[data-figure]:not([data-drawn])")) { return; }
+    if (!window.Plotly) { loadPlotly(); return; }
     root.querySelectorAll(".fwk-plotly[data-figure]:not([data-drawn])").forEach(function (el) {
       el.setAttribute("data-drawn", "1");
       try {
