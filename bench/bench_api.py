@@ -139,7 +139,7 @@ def start_server(work: Path, dashboards: Path, env: dict[str, str]) -> tuple[sub
     log = (work / "server.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "fawkes_analytics.serve", "--port", str(port), "--notebooks-dir", str(dashboards)],
-        env={**os.environ, **env, "FAWKES_VOILA_TOKEN": TOKEN},
+        env={**os.environ, **env, "FAWKES_ANALYTICS_VOILA_TOKEN": TOKEN},
         stdout=log,
         stderr=subprocess.STDOUT,
     )

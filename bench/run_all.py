@@ -11,6 +11,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 BENCHES = (
+    "bench_startup.py",
     "bench_demo.py",
     "bench_metrics.py",
     "bench_rollups.py",

@@ -147,9 +147,9 @@ def test_recipe_a_source_is_one_module_and_one_scheme(tmp_path: Path, monkeypatc
         monkeypatch,
     )
     registration = block("# in lib/fawkes_analytics/sources/__init__.py")
-    monkeypatch.setattr(sources, "_OPENERS", dict(sources._OPENERS))  # the registry, restored afterwards
-    opener = {"_open_memory": lambda url: memory.open_memory(url)}
-    exec(registration, vars(sources) | opener)  # noqa: S102 - the guide's line, with its opener
+    monkeypatch.setattr(sources, "SOURCES", dict(sources.SOURCES))  # the registry, restored afterwards
+    exec(registration, vars(sources))  # noqa: S102 - the guide's line, run in the package
+    assert sources.SOURCES["memory"] == f"{memory.__name__}:open_memory"
     monkeypatch.setitem(memory.TABLES, "shop", {"events": ROWS})
     from fawkes_analytics.metrics import usage_trends
 

@@ -62,10 +62,10 @@ def test_enospc_at_the_write_layer_is_a_clear_error_and_leaves_no_temporary_file
 
 
 def test_a_run_that_hits_a_full_disk_leaves_no_folder(demo_env, tmp_path: Path, monkeypatch) -> None:
-    def full(payload, path):  # noqa: ANN001 - the write_json signature
+    def full(path, text):  # noqa: ANN001 - the atomic.write_text signature
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(runs, "write_json", full)
+    monkeypatch.setattr(runs.atomic, "write_text", full)  # run.json is the first file a run writes
     with pytest.raises(DiskFull):
         runs.run_report("ok_report", notebooks=TEST_NOTEBOOKS, reports_dir=tmp_path / "reports")
     assert list((tmp_path / "reports" / "ok_report").iterdir()) == []

@@ -54,9 +54,11 @@ def test_allow_list_passes_what_python_jupyter_spark_and_the_settings_need(tmp_p
         "FAWKES_ANALYTICS_ROLLUPS",
         "FAWKES_ANALYTICS_MEMORY_LIMIT",
         "FAWKES_ANALYTICS_TEMP_DIR",
-        "FAWKES_METRICS_TEXTFILE",
     ):
         assert env[name] == PARENT[name]
+    # a setting given under its old name reaches the kernel under the new one (settings.py)
+    assert env["FAWKES_ANALYTICS_METRICS_TEXTFILE"] == PARENT["FAWKES_METRICS_TEXTFILE"]
+    assert "FAWKES_METRICS_TEXTFILE" not in env
     for name in (
         "FAWKES_SMTP_HOST",
         "FAWKES_SMTP_PASSWORD",
@@ -78,16 +80,22 @@ def test_secrets_a_kernel_needs_are_private_files_and_read_back(tmp_path: Path) 
 
 
 def test_a_source_url_without_credentials_is_passed_as_it_is(tmp_path: Path) -> None:
-    env = kernel_environment({"FAWKES_ANALYTICS_SOURCE": "duckdb:///data/demo.duckdb"}, secrets_dir=tmp_path)
-    assert env == {"FAWKES_ANALYTICS_SOURCE": "duckdb:///data/demo.duckdb"}
+    env = kernel_environment(
+        {"FAWKES_ANALYTICS_SOURCE": "duckdb:///data/demo.duckdb", "FAWKES_ANALYTICS_WORKDIR": "/work"},
+        secrets_dir=tmp_path,
+    )
+    assert env == {"FAWKES_ANALYTICS_SOURCE": "duckdb:///data/demo.duckdb", "FAWKES_ANALYTICS_WORKDIR": "/work"}
     assert list(tmp_path.iterdir()) == []
 
 
 def test_an_operator_file_is_passed_on_and_nothing_is_written(tmp_path: Path) -> None:
     mounted = tmp_path / "mounted-secret"
     mounted.write_text("plausible-from-volume\n")
-    env = kernel_environment({"PLAUSIBLE_API_KEY_FILE": str(mounted)}, secrets_dir=tmp_path / "private")
-    assert env == {"PLAUSIBLE_API_KEY_FILE": str(mounted)}
+    env = kernel_environment(
+        {"PLAUSIBLE_API_KEY_FILE": str(mounted), "FAWKES_ANALYTICS_WORKDIR": "/work"}, secrets_dir=tmp_path / "private"
+    )
+    # the old name's file reaches the kernel under the new name
+    assert env == {"FAWKES_ANALYTICS_PLAUSIBLE_API_KEY_FILE": str(mounted), "FAWKES_ANALYTICS_WORKDIR": "/work"}
     assert read_secret("PLAUSIBLE_API_KEY", env) == "plausible-from-volume"
 
 
@@ -99,3 +107,21 @@ def test_the_private_folder_is_removed_when_the_run_ends(monkeypatch) -> None:
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
         assert env["FAWKES_ANALYTICS_RUN_DIR"] == "/reports/overview/.tmp-1"
     assert not path.exists() and not path.parent.exists()
+
+
+def test_new_names_of_server_settings_stay_out_and_the_callers_directory_goes_in(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "private").mkdir()
+    env = kernel_environment(
+        {
+            "FAWKES_ANALYTICS_SMTP_HOST": "mail.internal",
+            "FAWKES_ANALYTICS_SMTP_USER": "reports",
+            "FAWKES_ANALYTICS_VOILA_PREHEAT": "2",
+            "FAWKES_ANALYTICS_PUSHGATEWAY_URL": "http://user:gw-pw@gateway:9091",
+        },
+        secrets_dir=tmp_path / "private",
+    )
+    assert not any(name.startswith(("FAWKES_ANALYTICS_SMTP_", "FAWKES_ANALYTICS_VOILA_")) for name in env)
+    assert "gw-pw" not in env.values() and "FAWKES_ANALYTICS_PUSHGATEWAY_URL_FILE" in env
+    # relative paths in the kernel (which runs in notebooks/) resolve against where the command ran
+    assert env["FAWKES_ANALYTICS_WORKDIR"] == str(tmp_path)

@@ -24,11 +24,14 @@ import inspect
 import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import formats
 from .columns import Column
 from .kpi import POINTS, Kpi, KpiSpec
+
+if TYPE_CHECKING:  # results load pandas: the registry imports it only when a result is rebuilt
+    from .results import Result
 
 
 # --- declarations -------------------------------------------------------------------------
@@ -142,7 +145,7 @@ class Area:
         """The area's KPIs for ``result``, each tagged with the area (emails and pages group by it)."""
         return [replace(kpi, area=self.name) for kpi in self.kpis(result)]
 
-    def result_class(self) -> type:
+    def result_class(self) -> type[Result]:
         module, _, name = self.result_type.partition(":")
         return getattr(importlib.import_module(module), name)
 
@@ -746,8 +749,8 @@ def grouped(kpis: Iterable[Kpi]) -> list[tuple[str | None, list[Kpi]]]:
     """KPIs by area, in registry order, with the area's title; KPIs of no known area come last
     (under "Other", or untitled when no KPI names its area: data.json of older runs)."""
     kpis = list(kpis)
-    groups = [(a.title, [k for k in kpis if k.area == a.name]) for a in AREAS]
-    groups = [(title, members) for title, members in groups if members]
+    by_area = [(a.title, [k for k in kpis if k.area == a.name]) for a in AREAS]
+    groups: list[tuple[str | None, list[Kpi]]] = [(title, members) for title, members in by_area if members]
     rest = [k for k in kpis if k.area not in BY_NAME]
     if rest:
         groups.append(("Other" if groups else None, rest))

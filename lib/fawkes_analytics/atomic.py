@@ -22,6 +22,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from . import settings
 from .errors import DiskFull, ParameterError
 
 FILE_MODE_ENV = "FAWKES_ANALYTICS_FILE_MODE"
@@ -42,7 +43,7 @@ def _umask() -> int:
 
 def file_mode() -> int:
     """The mode of published files: ``$FAWKES_ANALYTICS_FILE_MODE`` or ``0o666 & ~umask``."""
-    raw = os.environ.get(FILE_MODE_ENV, "").strip()
+    raw = settings.get("FILE_MODE")
     if not raw:
         return 0o666 & ~_umask()
     try:
@@ -71,7 +72,7 @@ def apply_modes(root: str | os.PathLike) -> None:
         os.chmod(path, folder if path.is_dir() else mode)
 
 
-def is_disk_full(exc: BaseException) -> bool:
+def is_disk_full(exc: BaseException | None) -> bool:
     """True when ``exc`` (or what caused it) is 'no space left on device' or 'quota exceeded'."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:

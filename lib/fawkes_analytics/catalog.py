@@ -14,13 +14,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from . import config_files
+from . import config_files, settings
 from .errors import ConfigError
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "analytics.yaml"
+DEFAULT_PATH = settings.PROJECT_ROOT / "analytics.yaml"
 FUNNEL_ORDERS = ("ordered", "strict", "unordered")
 # An events column or a JSON property key, PostHog's "$"-prefixed standard names included ($browser, $os, ...)
 BREAKDOWN_NAME = re.compile(r"^\$?[A-Za-z_][A-Za-z0-9_.\-]*$")
@@ -227,9 +226,17 @@ def _unique(items: list, path: str, key: str) -> dict:
     return out
 
 
+def report_retention(report: str, catalog: Catalog | None = None) -> Any:
+    """The retention policy of ``report``: the catalog's ``retention.reports.<report>``, its
+    default, else the built-in default (a ``retention.RetentionPolicy``)."""
+    from .retention import report_policy
+
+    return report_policy(report, catalog or load())
+
+
 def load(path: str | os.PathLike | None = None) -> Catalog:
     """Load and validate the catalog (``FAWKES_ANALYTICS_CATALOG`` or the project's analytics.yaml)."""
-    path = Path(path or os.environ.get("FAWKES_ANALYTICS_CATALOG") or DEFAULT_PATH)
+    path = settings.resolve_path(path) if path else settings.catalog_path()
     config = config_files.load(path, "analytics")
     try:
         return _parse(config.data or {}, str(path))

@@ -1,8 +1,10 @@
 """The ``fawkes-analytics`` command.
 
-Core commands live here (demo-data, run, run-all, list, prune); the scheduler, server,
-metrics, delivery and importers add theirs through ``register_cli(subparsers)`` in their own
-modules.
+Each sub-command lives in the module that does its job (:data:`COMMANDS`); that module adds
+its arguments through ``register_cli(subparsers)`` and is imported only when its command
+runs. ``fawkes-analytics --help`` lists the commands from the table below without importing
+any of them, so the command line starts in a fraction of a second and never pays for pandas,
+Ibis, matplotlib or IPython unless the command computes something (bench/bench_startup.py).
 
 Every command fails the same way: one ``error: ...`` line on stderr (secrets redacted), no
 traceback, exit code 2. Ctrl-C or SIGTERM during ``run``/``run-all`` stops the kernel, records
@@ -13,24 +15,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from . import settings
+from .commands import COMMANDS, help_of, positive_seconds
 from .errors import FawkesError, ParameterError
 
-# Modules that add sub-commands of their own (imported when the CLI starts).
-COMMAND_MODULES: tuple[str, ...] = (
-    "fawkes_analytics.export.prometheus",  # metrics
-    "fawkes_analytics.rollups.cli",  # refresh
-    "fawkes_analytics.schedules.cli",  # schedule, history
-    "fawkes_analytics.delivery.cli",  # send, email-test
-    "fawkes_analytics.serve",  # serve
-    "fawkes_analytics.sources.access_log",  # import-logs
-    "fawkes_analytics.sources.http",  # refresh-cache
-)
-
-PARENT_PID_ENV = "FAWKES_PARENT_PID"  # set by the scheduler for command jobs
 DEFAULT_REPORTS = ("usage_trends", "feature_adoption", "experiment_results", "user_segments", "funnels", "overview")
 
 
@@ -46,16 +40,14 @@ def _parse_assignments(pairs: list[str]) -> dict[str, str]:
 
 def _cmd_demo_data(args: argparse.Namespace) -> int:
     from . import demo
-    from .sources import DEFAULT_DEMO_PATH
 
     end = None
     if args.end:
         from datetime import datetime
 
         end = datetime.fromisoformat(args.end.replace("Z", "+00:00"))
-    summary = demo.generate(
-        Path(args.output or DEFAULT_DEMO_PATH), events=args.events, seed=args.seed, days=args.days, end=end
-    )
+    output = settings.resolve_path(args.output) if args.output else settings.DEFAULT_DEMO_PATH
+    summary = demo.generate(output, events=args.events, seed=args.seed, days=args.days, end=end)
     print(
         f"wrote {summary.events:,} demo events of {summary.users:,} users, {summary.assignments:,} assignments and "
         f"{summary.feedback:,} NPS answers ({summary.start:%Y-%m-%d} to {summary.end:%Y-%m-%d}) to {summary.path}"
@@ -63,47 +55,51 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def positive_seconds(text: str) -> float:
-    """argparse type of timeouts: a number of seconds greater than 0 (0 would mean none)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
+def reports_root(value: Path | str | None) -> Path:
+    """``--reports-dir`` (relative to where the command ran), else the configured reports folder."""
+    return settings.resolve_path(value) if value else settings.reports_dir()
 
 
 def prune_report(report: str, reports_dir: Path | None) -> list[Path]:
     """Apply the report's retention policy after a manual run (scheduled runs: see the scheduler)."""
-    from . import retention
-    from .runs import default_reports_dir
-    from .schedules.cli import _state_dir
+    from . import catalog, retention
     from .schedules.scheduler import pending_run_dirs
 
-    root = Path(reports_dir or default_reports_dir())
-    policy = retention.report_policy(report)
+    root = reports_root(reports_dir)
+    policy = catalog.report_retention(report)
     return retention.prune(
         root / report,
         policy,
-        protect=pending_run_dirs(_state_dir(None, root)),
+        protect=pending_run_dirs(settings.state_dir(root)),
         select=retention.not_under_a_schedule_policy,
     )
 
 
-def _print_record(record, index: str = "") -> None:  # noqa: ANN001
-    status = "ok" if record.succeeded else record.status.upper()
-    where = (
-        Path(record.run_dir) / "report.html"
-        if (Path(record.run_dir) / "report.html").exists()
-        else Path(record.run_dir)
-    )
-    print(f"{index}{record.report}: {status} in {record.duration_seconds:.1f} s -> {where}")
+def print_record(record: Any, index: str = "") -> None:
+    """One line about a finished run (and its error on stderr)."""
+    print(f"{index}{record.summary()}")
     if record.error:
         print(f"    error: {record.error}", file=sys.stderr)
 
 
+def _print_run_help(parser: argparse.ArgumentParser, report: str | None) -> int:
+    parser.print_help()
+    if report:
+        from . import parameters
+        from .runs import notebook_path
+
+        print(f"\nparameters of {report} (-p NAME=VALUE):")
+        print(parameters.describe(parameters.declared(notebook_path(report)), indent="  "))
+    else:
+        print("\n`fawkes-analytics run REPORT --help` lists the parameters of REPORT.")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.help:
+        return _print_run_help(args.parser, args.report)
+    if not args.report:
+        args.parser.error("the following arguments are required: report")
     from .process import StopOnSignal
     from .runs import run_report
 
@@ -114,13 +110,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             cell_timeout=args.cell_timeout,
             outputs=tuple(args.outputs.split(",")),
-            reports_dir=args.reports_dir,
+            reports_dir=reports_root(args.reports_dir),
             stop=stop.event,
         )
         if stop.received:
             print(f"cancelled by {stop.name}: the run is recorded as cancelled in {record.run_dir}", file=sys.stderr)
             return stop.exit_code
-    _print_record(record)
+    print_record(record)
     prune_report(args.report, args.reports_dir)
     return 0 if record.succeeded else 1
 
@@ -141,7 +137,7 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
                 _parse_assignments(args.param) if args.param else None,
                 timeout=args.timeout,
                 outputs=tuple(args.outputs.split(",")),
-                reports_dir=args.reports_dir,
+                reports_dir=reports_root(args.reports_dir),
                 stop=stop.event,
             )
             if stop.received:
@@ -151,7 +147,7 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return stop.exit_code
-            _print_record(record, "    ")
+            print_record(record, "    ")
             prune_report(report, args.reports_dir)
             failed += not record.succeeded
     print(f"{len(reports) - failed} of {len(reports)} reports published" + (f", {failed} failed" if failed else ""))
@@ -159,16 +155,14 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
-    from . import retention
-    from .runs import available_reports, default_reports_dir
-    from .schedules.cli import _state_dir
+    from . import catalog, retention
+    from .runs import available_reports
     from .schedules.scheduler import pending_run_dirs
 
-    root = Path(args.reports_dir or default_reports_dir())
-    protect = pending_run_dirs(_state_dir(None, root))
-    total = 0
+    root = reports_root(args.reports_dir)
+    protect = pending_run_dirs(settings.state_dir(root))
     for report in args.report or available_reports():
-        policy = retention.report_policy(report)
+        policy = catalog.report_retention(report)
         removed = retention.prune(
             root / report,
             policy,
@@ -176,7 +170,6 @@ def _cmd_prune(args: argparse.Namespace) -> int:
             select=retention.not_under_a_schedule_policy,
             dry_run=args.dry_run,
         )
-        total += len(removed)
         verb = "would remove" if args.dry_run else "removed"
         print(f"{report}: {policy.describe()}; {verb} {len(removed)} run(s)")
         for run_dir in removed:
@@ -185,24 +178,24 @@ def _cmd_prune(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from . import parameters
+    from . import catalog, parameters
     from .runs import available_reports, latest_run, notebook_path
 
+    root = reports_root(args.reports_dir)
+    definitions = catalog.load()
     for report in available_reports():
         declared = parameters.declared(notebook_path(report))
-        latest = latest_run(report, args.reports_dir)
-        params = ", ".join(f"{name}={info['default']!r}" for name, info in declared.items())
-        print(f"{report}\n    parameters: {params}\n    latest: {latest or 'never run'}")
+        latest = latest_run(report, root)
+        print(report)
+        print(f"    latest: {latest or 'never run'}")
+        print("    parameters:")
+        print(parameters.describe(declared, definitions, indent="      "))
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="fawkes-analytics", description="Product analytics reports for the Fawkes platform."
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    demo = commands.add_parser("demo-data", help="generate the deterministic demo data set into DuckDB")
+def register_cli(commands: argparse._SubParsersAction) -> None:
+    """The core commands: demo-data, run, run-all, list, prune."""
+    demo = commands.add_parser("demo-data", help=help_of("demo-data"))
     demo.add_argument(
         "--events", type=int, default=1_000_000, help="about how many events to generate (default 1,000,000)"
     )
@@ -212,8 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", type=Path, help="DuckDB file to write (default data/demo.duckdb)")
     demo.set_defaults(func=_cmd_demo_data)
 
-    run = commands.add_parser("run", help="run one report into a new run folder")
-    run.add_argument("report", help="report name (see `fawkes-analytics list`)")
+    run = commands.add_parser("run", help=help_of("run"), add_help=False)
+    run.add_argument("report", nargs="?", help="report name (see `fawkes-analytics list`)")
+    run.add_argument("-h", "--help", action="store_true", help="show this help and the parameters of REPORT")
     run.add_argument(
         "-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="report parameter (repeatable)"
     )
@@ -230,9 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--outputs", default="html,csv,json", help="comma-separated: html,pdf,csv,json (default html,csv,json)"
     )
     run.add_argument("--reports-dir", type=Path, help="where run folders go (default reports/)")
-    run.set_defaults(func=_cmd_run)
+    run.set_defaults(func=_cmd_run, parser=run)
 
-    run_all = commands.add_parser("run-all", help="run every report notebook")
+    run_all = commands.add_parser("run-all", help=help_of("run-all"))
     run_all.add_argument(
         "-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="parameter for every report"
     )
@@ -242,38 +236,59 @@ def build_parser() -> argparse.ArgumentParser:
     run_all.add_argument("--reports-dir", type=Path, help="where run folders go (default reports/)")
     run_all.set_defaults(func=_cmd_run_all)
 
-    listing = commands.add_parser("list", help="list reports, their parameters and latest runs")
+    listing = commands.add_parser("list", help=help_of("list"))
     listing.add_argument("--reports-dir", type=Path, help="where run folders go (default reports/)")
     listing.set_defaults(func=_cmd_list)
 
-    prune = commands.add_parser(
-        "prune", help="remove old run folders by each report's retention policy (latest and pending kept)"
-    )
+    prune = commands.add_parser("prune", help=help_of("prune"))
     prune.add_argument("--report", action="append", help="only this report (repeatable; default all)")
     prune.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
     prune.add_argument("--reports-dir", type=Path, help="where run folders go (default reports/)")
     prune.set_defaults(func=_cmd_prune)
 
-    for module in COMMAND_MODULES:
+
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv`` (the first word that is one), if any."""
+    return next((word for word in argv if word in COMMANDS), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser. With ``argv``, only the module of the command it names is imported
+    (the others get a stand-in that only knows its help line); without, every command is
+    complete (tests, ``command_names``)."""
+    parser = argparse.ArgumentParser(
+        prog="fawkes-analytics", description="Product analytics reports for the Fawkes platform."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    if argv is None:
+        modules = list(dict.fromkeys(module for module, _ in COMMANDS.values()))
+    else:
+        chosen = _chosen_command(argv)
+        modules = [COMMANDS[chosen][0]] if chosen else []
+    for module in modules:
         importlib.import_module(module).register_cli(commands)
+    for name, (_, help_text) in COMMANDS.items():
+        if name not in commands.choices:  # a stand-in: enough for `--help` to list it
+            commands.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
 def command_names() -> tuple[str, ...]:
     """Every sub-command of ``fawkes-analytics`` (a schedule may run most of them as a job)."""
-    parser = build_parser()
-    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return tuple(commands.choices)
+    return tuple(COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:
     from .process import die_with_parent
     from .sources.base import redact_text
 
-    if os.environ.get(PARENT_PID_ENV, "").isdigit():  # a scheduler job: die with the scheduler
-        die_with_parent(parent_pid=int(os.environ[PARENT_PID_ENV]))
+    warnings.simplefilter("default", settings.DeprecatedSetting)  # old variable names: say so once
+    parent = settings.get("PARENT_PID")
+    if parent.isdigit():  # a scheduler job: die with the scheduler
+        die_with_parent(parent_pid=int(parent))
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        parser = build_parser()
+        parser = build_parser(argv)
         args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except FawkesError as exc:

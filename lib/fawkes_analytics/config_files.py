@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,9 +26,11 @@ from typing import Any
 
 import yaml
 
+from . import atomic, settings
 from .errors import ConfigError
+from .settings import PROJECT_ROOT
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 _TYPE_NAMES = {
     "object": "a mapping",
     "array": "a list",
@@ -47,6 +49,8 @@ def schema(name: str) -> dict[str, Any]:
     return json.loads((SCHEMAS_DIR / f"{name}.schema.json").read_text(encoding="utf-8"))
 
 
+# libyaml's parser when PyYAML was built with it (ten times faster; the same nodes and marks).
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
@@ -88,7 +92,7 @@ def _describe(sub: dict[str, Any]) -> str:
     if "enum" in sub:
         return ", ".join(str(v) for v in sub["enum"])
     if "oneOf" in sub or "anyOf" in sub:
-        return " or ".join(_describe(s) for s in sub.get("oneOf", sub.get("anyOf")))
+        return " or ".join(_describe(s) for s in sub.get("oneOf") or sub.get("anyOf") or [])
     return _types(sub)
 
 
@@ -110,7 +114,7 @@ class ConfigFile:
             raise ConfigError(str(path), "(file)", "file not found") from None
         except OSError as exc:
             raise ConfigError(str(path), "(file)", f"cannot be read: {exc.strerror}") from None
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             root = loader.get_single_node()
             data = loader.construct_document(root) if root is not None else None
@@ -145,7 +149,14 @@ class ConfigFile:
         return ConfigError(str(self.path), dotted(parts), problem, self.line(parts))
 
     def validate(self, schema_name: str) -> None:
-        """Check the values against ``schemas/<schema_name>.schema.json``; raise the first problem."""
+        """Check the values against ``schemas/<schema_name>.schema.json``; raise the first problem.
+
+        A valid file is confirmed by a compiled validator (fastjsonschema: milliseconds, so the
+        command line stays fast); only a file with a problem goes through jsonschema, whose
+        errors carry what the explanation needs (and whose import takes seconds here).
+        """
+        if _is_valid(schema_name, self.data):
+            return
         from jsonschema import Draft202012Validator
 
         validator = Draft202012Validator(schema(schema_name))
@@ -203,6 +214,46 @@ class ConfigFile:
         for part in parts:
             value = value[part]
         return value
+
+
+@cache
+def _compiled(name: str) -> Callable[[Any], Any]:
+    """The compiled validator of schema ``name``. Generating it takes longer than the rest of a
+    light command, so the generated module is kept in the user's cache folder, under the hash of
+    the schema (a changed schema gets a new file), and imported from there like any module."""
+    import hashlib
+    import importlib.util
+
+    import fastjsonschema
+
+    text = json.dumps(schema(name), sort_keys=True)
+    module_name = f"{name.replace('-', '_')}_{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    path = settings.user_cache_dir() / "validators" / f"{module_name}.py"
+    if not path.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(path, fastjsonschema.compile_to_code(schema(name)))
+        except OSError:  # a read-only home: compile in memory, every time
+            return fastjsonschema.compile(schema(name))
+    spec = importlib.util.spec_from_file_location(f"fawkes_validators.{module_name}", path)
+    if spec is None or spec.loader is None:
+        return fastjsonschema.compile(schema(name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from fastjsonschema.ref_resolver import RefResolver
+
+    validate: Callable[[Any], Any] = getattr(module, RefResolver.from_schema(schema(name)).get_scope_name())
+    return validate
+
+
+def _is_valid(schema_name: str, data: Any) -> bool:
+    import fastjsonschema
+
+    try:
+        _compiled(schema_name)(data)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
 
 
 def _matches_pattern(key: str, sub: dict[str, Any]) -> bool:

@@ -7,9 +7,12 @@ or API keys it does not need. Kernels get only:
 - what Python, Jupyter and Java/Spark need: ``PATH``, ``HOME``, ``LANG``/``LC_*``, ``TZ``,
   ``TMPDIR``, ``PYTHONPATH``, ``VIRTUAL_ENV``/``CONDA_*``, ``JAVA_HOME``, ``SPARK_*``,
   ``PYSPARK_*``, ``HADOOP_*``, ``JUPYTER_*``, ``IPYTHON*``, CA bundles, proxies, thread counts;
-- the project's non-secret settings: every ``FAWKES_ANALYTICS_*``, ``FAWKES_METRICS_*`` and
-  ``FAWKES_DASHBOARD_*`` variable whose name does not look secret (see
-  ``sources.base.looks_secret``) and whose value carries no credential;
+- the project's non-secret settings: every ``FAWKES_ANALYTICS_*`` variable whose name does not
+  look secret (see ``sources.base.looks_secret``) and whose value carries no credential, except
+  the SMTP and Voilà server settings; settings given under an old name (``FAWKES_METRICS_*``,
+  ``PLAUSIBLE_API_KEY``, ...) reach the kernel under the new one (settings.py);
+- ``FAWKES_ANALYTICS_WORKDIR``, the directory the command ran in, so that relative paths
+  (``duckdb://data/demo.duckdb``) mean the same inside the kernel, which runs in notebooks/;
 - the few secrets a kernel truly needs (:data:`KERNEL_SECRETS`: the source URL when it
   carries a password or token, the Plausible API key, the service tokens, a Pushgateway URL
   with credentials) **as files**: the kernel gets ``NAME_FILE``, a path to a file readable
@@ -18,7 +21,8 @@ or API keys it does not need. Kernels get only:
   written to a private folder (in ``/dev/shm`` when it exists, so never to disk) that lives
   as long as the run or the dashboard server and is removed afterwards.
 
-Everything else (``FAWKES_SMTP_*``, ``FAWKES_VOILA_*``, cloud credentials, ...) stays out.
+Everything else (``FAWKES_ANALYTICS_SMTP_*``, ``FAWKES_ANALYTICS_VOILA_*``, cloud credentials,
+...) stays out.
 """
 
 from __future__ import annotations
@@ -34,16 +38,19 @@ from pathlib import Path
 
 import psutil
 
+from . import settings
 from .sources.base import looks_secret, redact_text
 
 # Secrets a kernel may need, passed as NAME_FILE (a path), never as a value.
 KERNEL_SECRETS = (
     "FAWKES_ANALYTICS_SOURCE",
-    "PLAUSIBLE_API_KEY",
+    "FAWKES_ANALYTICS_PLAUSIBLE_API_KEY",
     "FAWKES_ANALYTICS_EXPERIMENTS_TOKEN",
     "FAWKES_ANALYTICS_FEEDBACK_TOKEN",
-    "PUSHGATEWAY_URL",
+    "FAWKES_ANALYTICS_PUSHGATEWAY_URL",
 )
+# Settings of servers a kernel never talks to, kept out even when they look harmless.
+BLOCKED_PREFIXES = ("FAWKES_ANALYTICS_SMTP_", "FAWKES_ANALYTICS_VOILA_")
 PASS_NAMES = frozenset(
     {
         "PATH",
@@ -97,8 +104,6 @@ PASS_PREFIXES = (
     "IPYTHON",
     "CONDA_",
     "FAWKES_ANALYTICS_",
-    "FAWKES_METRICS_",
-    "FAWKES_DASHBOARD_",
 )
 _SECRETS_DIR_PREFIX = "fawkes-kernel-secrets-"
 _OWNED = re.compile(rf"^{_SECRETS_DIR_PREFIX}(\d+)-")
@@ -109,7 +114,7 @@ def _carries_secret(name: str, value: str) -> bool:
 
 
 def _allowed(name: str) -> bool:
-    return name in PASS_NAMES or name.startswith(PASS_PREFIXES)
+    return (name in PASS_NAMES or name.startswith(PASS_PREFIXES)) and not name.startswith(BLOCKED_PREFIXES)
 
 
 def kernel_environment(
@@ -124,8 +129,9 @@ def kernel_environment(
     rules apply. Secret values named in :data:`KERNEL_SECRETS` are written into
     ``secrets_dir`` and passed as ``NAME_FILE``; without ``secrets_dir`` they are left out.
     """
-    source = dict(os.environ if environ is None else environ)
+    source = settings.canonical_environment(os.environ if environ is None else environ)
     source.update(extra or {})
+    source.setdefault(settings.WORKDIR_ENV, str(settings.workdir(source)))
     env: dict[str, str] = {}
     for name, value in source.items():
         if name.endswith("_FILE") and name.removesuffix("_FILE") in KERNEL_SECRETS:
@@ -133,16 +139,16 @@ def kernel_environment(
         elif name not in KERNEL_SECRETS and _allowed(name) and not _carries_secret(name, value):
             env[name] = value
     for name in KERNEL_SECRETS:
-        value = source.get(name)
-        if not value or f"{name}_FILE" in env and name not in (extra or {}):
+        secret_value = source.get(name)
+        if not secret_value or f"{name}_FILE" in env and name not in (extra or {}):
             continue
-        if not _carries_secret(name, value):
-            env[name] = value
+        if not _carries_secret(name, secret_value):
+            env[name] = secret_value
         elif secrets_dir is not None:
             path = Path(secrets_dir) / name
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(value)
+                handle.write(secret_value)
             env[f"{name}_FILE"] = str(path)
     return env
 

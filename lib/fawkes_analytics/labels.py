@@ -10,8 +10,7 @@ The limit is ``FAWKES_ANALYTICS_MAX_LABEL_LENGTH`` characters (default 80, at le
 
 from __future__ import annotations
 
-import os
-
+from . import settings
 from .errors import ParameterError
 
 MAX_LABEL_ENV = "FAWKES_ANALYTICS_MAX_LABEL_LENGTH"
@@ -21,7 +20,7 @@ ELLIPSIS = "…"
 
 def max_label_length() -> int:
     """The configured limit (``$FAWKES_ANALYTICS_MAX_LABEL_LENGTH``, default 80)."""
-    raw = os.environ.get(MAX_LABEL_ENV, "").strip()
+    raw = settings.get("MAX_LABEL_LENGTH")
     if not raw:
         return DEFAULT_MAX_LABEL
     try:

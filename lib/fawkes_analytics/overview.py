@@ -8,7 +8,7 @@ overview report, under ``results["overview"]``) and ``Overview.from_dict`` rebui
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -67,7 +67,7 @@ class Overview(Result):
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Overview:
+    def from_dict(cls, data: Mapping[str, Any]) -> Overview:
         """The overview whose ``to_dict()`` is ``data`` (areas missing from it are left out)."""
         results = {area.name: area.load(data[area.name]) for area in areas.AREAS if data.get(area.name) is not None}
         return cls(TimeRange.from_dict(data["time_range"]), results)

@@ -14,23 +14,26 @@ and refused with a ``ParameterError`` naming the parameter and what is allowed:
   granularity;
 - path parameters (names ending in ``_path``, ``_file`` or ``_dir``): a relative path is read
   from the reports folder, and the resolved path must lie inside the reports folder, the
-  folder of ``$FAWKES_METRICS_TEXTFILE`` or a folder of ``$FAWKES_ANALYTICS_PATH_ROOTS``
+  folder of ``$FAWKES_ANALYTICS_METRICS_TEXTFILE`` or a folder of ``$FAWKES_ANALYTICS_PATH_ROOTS``
   (separated by ``:``). The notebook receives the absolute path.
 """
 
 from __future__ import annotations
 
 import ast
+import io
+import json
 import math
-import os
 import re
+import tokenize
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from . import catalog as catalog_module
-from . import timerange
+from . import settings, timerange
 from .errors import ParameterError
 from .sources.base import looks_secret
 
@@ -38,6 +41,7 @@ MAX_POINTS_ENV = "FAWKES_ANALYTICS_MAX_POINTS"
 PATH_ROOTS_ENV = "FAWKES_ANALYTICS_PATH_ROOTS"
 DEFAULT_MAX_POINTS = 5_000
 MAX_TEXT_LENGTH = 1_000
+OTHER_SEGMENT = "other"  # users no segment rule matched (metrics/segments.py's OTHER)
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 PATH_SUFFIXES = ("_path", "_file", "_dir")
 GRANULARITY_SECONDS = {"hour": 3600, "day": 86400, "week": 7 * 86400}
@@ -49,33 +53,82 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-def declared(notebook: str | Path) -> dict[str, dict[str, Any]]:
-    """The parameters a notebook declares: name -> {type, default, help}."""
-    import papermill  # slow to import; only needed when a notebook is inspected
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter a report notebook declares in its ``parameters`` cell."""
 
-    inspected = papermill.inspect_notebook(str(notebook))
+    name: str
+    type: str  # str, int, float, bool, list or dict
+    default: Any
+    help: str = ""  # the comment after the assignment
+
+    def __getitem__(self, key: str) -> Any:  # the mapping form older callers read
+        return getattr(self, key)
+
+
+def parameters_cell(notebook: str | Path) -> str:
+    """The source of the notebook's cell tagged ``parameters`` ('' when it has none).
+
+    Read as plain JSON: nbformat and papermill are slow to import, and this runs before any
+    command decides what to load.
+    """
+    path = Path(notebook)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ParameterError("report", f"cannot read the notebook {path.name}: {exc}") from None
+    for cell in data.get("cells", []):
+        if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = cell.get("source", "")
+            return "".join(source) if isinstance(source, list) else str(source)
+    return ""
+
+
+def _comments(source: str) -> dict[int, str]:
+    """Line number -> the text of the comment on that line."""
     out = {}
-    for name, info in inspected.items():
-        type_name = info["inferred_type_name"]
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            out[token.start[0]] = token.string.lstrip("#").strip()
+    return out
+
+
+def declared(notebook: str | Path) -> dict[str, Parameter]:
+    """The parameters a notebook declares: name -> :class:`Parameter` (type, default, help).
+
+    The same reading as papermill's ``inspect_notebook``: ``name: type = default  # help``
+    (the annotation gives the type; without one, the default's type does).
+    """
+    source = parameters_cell(notebook)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise ParameterError(
+            "parameters", f"the parameters cell of {Path(notebook).name} is not Python: {exc}"
+        ) from None
+    comments = _comments(source)
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            name, annotation, value = node.target.id, ast.unparse(node.annotation), node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name, annotation, value = node.targets[0].id, "", node.value
+        else:
+            continue
         try:
-            default = ast.literal_eval(info["default"])
-        except (ValueError, SyntaxError):
-            default = info["default"]
+            default = ast.literal_eval(value)
+        except ValueError:
+            default = ast.unparse(value)
+        type_name = annotation if annotation in _TYPES else (type(default).__name__ if default is not None else "str")
         if type_name not in _TYPES:
-            type_name = type(default).__name__ if default is not None else "str"
-        out[name] = {"type": type_name, "default": default, "help": info.get("help", "")}
+            type_name = "str"
+        out[name] = Parameter(name, type_name, default, comments.get(node.end_lineno or node.lineno, ""))
     return out
 
 
 def env_int(name: str, default: int) -> int:
     """An integer setting from the environment, with an error naming the variable if it is not one."""
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise ParameterError(name, f"{value!r} is not a whole number") from exc
+    return settings.integer(name, default)
 
 
 def _coerce(name: str, value: Any, type_name: str) -> Any:
@@ -170,7 +223,14 @@ def _check_experiment(params: dict[str, Any], catalog: catalog_module.Catalog) -
 
 
 def segment_names(catalog: catalog_module.Catalog) -> list[str]:
-    """Segments a report can filter on: 'all', the catalog's rules, and users no rule matched."""
+    """Segments a report can filter on: 'all', the catalog's rules, and users no rule matched.
+
+    The names come straight from the catalog when it lists rules (no query engine needed);
+    only the built-in default rules need metrics/segments.py.
+    """
+    rules = (catalog.segments_raw or {}).get("rules") if isinstance(catalog.segments_raw, dict) else None
+    if isinstance(rules, list) and rules and all(isinstance(r, dict) and isinstance(r.get("name"), str) for r in rules):
+        return ["all", *(r["name"] for r in rules), OTHER_SEGMENT]
     from .metrics import segments
 
     return ["all", *(rule.name for rule in segments.parse_rules(catalog)), segments.OTHER]
@@ -194,6 +254,46 @@ def _check_period(params: dict[str, Any], catalog: catalog_module.Catalog) -> No
         raise ParameterError("retention_period", f"unknown period {params.get('retention_period')!r}", allowed)
 
 
+# What each known parameter allows, for `list` and `run REPORT --help` (the checks above enforce it).
+ALLOWED: dict[str, Callable[[catalog_module.Catalog], list[str] | str]] = {
+    "time_range": lambda catalog: sorted(timerange.NAMED_RANGES, key=timerange.NAMED_RANGES.__getitem__),
+    "tz": lambda catalog: "an IANA time zone such as UTC or Europe/Berlin",
+    "start": lambda catalog: "empty, or an ISO date or time (read in tz)",
+    "end": lambda catalog: "empty, or an ISO date or time (exclusive)",
+    "granularity": lambda catalog: ["auto", "hour", "day", "week"],
+    "retention_period": lambda catalog: ["auto", "day", "week"],
+    "funnels": lambda catalog: sorted(catalog.funnels),
+    "experiment_id": lambda catalog: ["", *catalog.experiment_ids],
+    "segment": segment_names,
+    "breakdown": lambda catalog: "empty, an events column or a properties key such as $browser",
+}
+
+
+def allowed_values(name: str, catalog: catalog_module.Catalog | None = None) -> list[str] | str | None:
+    """What parameter ``name`` allows (a list of values or a sentence), or None when anything of its type goes."""
+    if name.endswith(PATH_SUFFIXES):
+        return "a path inside the reports folder or a folder of FAWKES_ANALYTICS_PATH_ROOTS"
+    rule = ALLOWED.get(name)
+    if rule is None:
+        return None
+    return rule(catalog or catalog_module.load())
+
+
+def describe(spec: dict[str, Parameter], catalog: catalog_module.Catalog | None = None, indent: str = "") -> str:
+    """The parameters as lines: name, type, default, allowed values, description."""
+    if not spec:
+        return f"{indent}(none)"
+    catalog = catalog or catalog_module.load()
+    lines = []
+    for p in spec.values():
+        lines.append(f"{indent}{p.name}: {p.type} = {p.default!r}" + (f"  {p.help}" if p.help else ""))
+        allowed = allowed_values(p.name, catalog)
+        if allowed is not None:
+            text = ", ".join(repr(v) for v in allowed) if isinstance(allowed, list) else allowed
+            lines.append(f"{indent}    allowed: {text}")
+    return "\n".join(lines)
+
+
 # Checks keyed by the parameter they look at; each runs when that parameter is declared.
 CHECKS: dict[str, Callable[[dict[str, Any], catalog_module.Catalog], None]] = {
     "time_range": _check_time,
@@ -211,10 +311,10 @@ def path_roots(reports_dir: Path | None) -> list[Path]:
     roots = []
     if reports_dir is not None:
         roots.append(Path(reports_dir))
-    textfile = os.environ.get("FAWKES_METRICS_TEXTFILE")
+    textfile = settings.metrics_textfile()
     if textfile:
-        roots.append(Path(textfile).parent)
-    roots += [Path(p) for p in os.environ.get(PATH_ROOTS_ENV, "").split(os.pathsep) if p.strip()]
+        roots.append(textfile.parent)
+    roots += settings.path_roots()
     return [root.resolve() for root in roots]
 
 
@@ -232,7 +332,7 @@ def _confine(name: str, value: str, reports_dir: Path | None) -> str:
     return str(resolved)
 
 
-def _check_value(name: str, value: Any, info: dict[str, Any], reports_dir: Path | None) -> Any:
+def _check_value(name: str, value: Any, info: Parameter, reports_dir: Path | None) -> Any:
     """Checks every parameter gets: not empty when its default is not, bounded text, confined paths."""
     default = info["default"]
     if value in ("", []) and default not in ("", [], None):

@@ -8,19 +8,23 @@ calls ``plt.show()``: notebooks display the figure, the report publishes it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.rcsetup import cycler
 from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 GREY = "#6b6b6b"
 
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "figure.figsize": (9.0, 3.6),
     "figure.dpi": 110,
     "savefig.dpi": 144,
@@ -36,7 +40,7 @@ STYLE = {
     "axes.grid": True,
     "axes.grid.axis": "y",
     "grid.color": "#e5e5e5",
-    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+    "axes.prop_cycle": cycler(color=PALETTE),
     "legend.frameon": False,
     "xtick.color": "#444444",
     "ytick.color": "#444444",
@@ -78,7 +82,7 @@ def timeseries(
     ylabel: str | None = None,
     labels: Sequence[str] | None = None,
     percent: bool = False,
-    span: tuple[object, object] | None = None,
+    span: tuple[Any, Any] | None = None,
 ) -> Figure:
     """Lines over time, one per column, each with its own colour and marker.
 

@@ -18,6 +18,7 @@ import ctypes.util
 import os
 import signal
 import sys
+from typing import Any
 
 import psutil
 
@@ -84,7 +85,7 @@ class StopOnSignal:
 
         self.event = threading.Event()
         self.received: int | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, _frame: object) -> None:
         self.received = signum

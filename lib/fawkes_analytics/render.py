@@ -12,7 +12,6 @@ PDF comes from the same HTML through headless Chromium (Debian's ``chromium`` pa
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -22,6 +21,7 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 
+from . import settings
 from .errors import ConfigError
 from .templates import NBCONVERT_TEMPLATES, render
 
@@ -81,7 +81,7 @@ def _toc_cell(entries: list[tuple[int, str]]) -> nbformat.NotebookNode:
 
 def page_size(configured: str | None = None) -> str:
     """The printed page size: ``configured``, else ``$FAWKES_ANALYTICS_PDF_PAGE_SIZE``, else A4."""
-    raw = (configured or os.environ.get(PAGE_SIZE_ENV, "") or "A4").strip()
+    raw = (configured or settings.get("PDF_PAGE_SIZE") or "A4").strip()
     for size in PAGE_SIZES:
         if raw.lower() == size.lower():
             return size

@@ -25,7 +25,7 @@ import pandas as pd
 from IPython.display import Image
 from matplotlib.figure import Figure
 
-from . import atomic, sources, timerange, views
+from . import atomic, settings, sources, timerange, views
 from . import catalog as catalog_module
 from .columns import Column
 from .export.csv import write_csv
@@ -217,7 +217,7 @@ class Report:
 
         Outside a run (interactive use) there is no run folder and nothing is written.
         """
-        target = run_dir or os.environ.get(RUN_DIR_ENV)
+        target = run_dir or settings.get("RUN_DIR")
         if not target:
             return None
         folder = Path(target)

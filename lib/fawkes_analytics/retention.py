@@ -127,12 +127,11 @@ def prune(
     return removed
 
 
-def report_policy(report: str, catalog: Any = None) -> RetentionPolicy:
-    """The catalog's policy for ``report`` (``retention.reports.<report>``, then the default)."""
-    if catalog is None:
-        from . import catalog as catalog_module
+def report_policy(report: str, catalog: Any) -> RetentionPolicy:
+    """The catalog's policy for ``report`` (``retention.reports.<report>``, then the default).
 
-        catalog = catalog_module.load()
+    ``catalog.report_retention(report)`` loads the catalog and asks this (the catalog parses
+    policies with this module, so this module never imports the catalog)."""
     by_report = getattr(catalog, "retention", None) or {}
     return by_report.get(report) or getattr(catalog, "default_retention", None) or DEFAULT_POLICY
 

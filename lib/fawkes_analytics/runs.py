@@ -34,70 +34,37 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import __version__, atomic, workfolder
+from . import __version__, atomic, settings, workfolder
 from . import parameters as parameter_checks
 from .errors import DiskFull, ParameterError
 from .export import formats as export_formats
-from .export.json import write_json
 from .kernel_env import kernel_env
 from .process import kill_tree
-from .report import RUN_DIR_ENV
-from .results import Result
-from .sources import ENV_VAR as SOURCE_ENV
+from .records import RunRecord, RunStatus
+from .settings import RUN_DIR_ENV
 from .sources.base import redact_text
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
-REPORTS_DIR_ENV = "FAWKES_ANALYTICS_REPORTS_DIR"
-NOTEBOOKS_DIR_ENV = "FAWKES_ANALYTICS_NOTEBOOKS_DIR"
+SOURCE_ENV = settings.PREFIX + "SOURCE"
+
 OUTPUTS = ("html", "pdf", "csv", "json")
 LATEST = "latest"
 REPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 DISK_FULL_EXIT = 28  # _execute's exit code when the disk filled up (ENOSPC is errno 28)
 
 
-@dataclass
-class RunRecord(Result):
-    """What run.json says about one run."""
-
-    report: str
-    run_id: str
-    run_dir: str
-    status: str  # running | succeeded | failed | timed_out | cancelled
-    started_at: str
-    finished_at: str | None = None
-    duration_seconds: float | None = None
-    parameters: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    outputs: list[str] = field(default_factory=list)
-    source: dict[str, Any] = field(default_factory=dict)
-    data_range: dict[str, Any] = field(default_factory=dict)
-    rollups: dict[str, Any] | None = None  # the rollup store version the run read (None: raw events)
-    versions: dict[str, str] = field(default_factory=dict)
-    durations: dict[str, float] = field(default_factory=dict)
-    delivery: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def path(self) -> Path:
-        return Path(self.run_dir)
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == "succeeded"
-
-
 def default_reports_dir() -> Path:
     """Where run folders go: ``FAWKES_ANALYTICS_REPORTS_DIR`` or the project's reports/."""
-    return Path(os.environ.get(REPORTS_DIR_ENV) or PROJECT_ROOT / "reports")
+    return settings.reports_dir()
 
 
 def notebooks_dir() -> Path:
-    return Path(os.environ.get(NOTEBOOKS_DIR_ENV) or NOTEBOOKS_DIR)
+    """Where report notebooks are: ``FAWKES_ANALYTICS_NOTEBOOKS_DIR`` or the project's notebooks/."""
+    return settings.notebooks_dir()
 
 
 def available_reports(directory: Path | None = None) -> list[str]:
@@ -118,19 +85,46 @@ def notebook_path(report: str, directory: Path | None = None) -> Path:
 
 
 def _versions() -> dict[str, str]:
-    import duckdb
-    import ibis
-    import pandas
-    import papermill
+    """The code a run used: Python, the packages that compute and run reports, and the git commit
+    of the checkout when there is one (read from the installed metadata and .git, no imports)."""
+    versions = {"python": platform.python_version(), "fawkes_analytics": __version__}
+    for package in ("ibis-framework", "duckdb", "pandas", "papermill", "pyspark"):
+        try:
+            versions[package.removesuffix("-framework")] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    commit = git_commit(settings.PROJECT_ROOT)
+    if commit:
+        versions["git_commit"] = commit
+    return versions
 
-    return {
-        "python": platform.python_version(),
-        "fawkes_analytics": __version__,
-        "ibis": ibis.__version__,
-        "duckdb": duckdb.__version__,
-        "pandas": pandas.__version__,
-        "papermill": papermill.__version__,
-    }
+
+def data_versions(source: dict[str, Any], rollups: dict[str, Any] | None) -> dict[str, str]:
+    """The data a run read: the rollup store's data version (it changes only when the tables
+    change) and store version, else the newest event of the source."""
+    if rollups and rollups.get("data_version") is not None:
+        return {"data": f"rollups data {rollups['data_version']}", "rollups": str(rollups.get("version"))}
+    as_of = source.get("data_as_of")
+    return {"data": f"events as of {as_of}"} if as_of else {}
+
+
+def git_commit(root: Path) -> str | None:
+    """The commit checked out at ``root`` (a worktree too), with ``-dirty`` when files differ; None
+    without git or outside a checkout (the container image)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}-dirty" if dirty else head or None
 
 
 def _new_run_id(base: Path) -> str:
@@ -158,7 +152,7 @@ def _execute(
     kernel_name: str | None,
     log_path: Path,
     stop: threading.Event | None,
-) -> tuple[str, str | None]:
+) -> tuple[RunStatus, str | None]:
     """Run the notebook in a child process; return (status, error)."""
     command = [
         sys.executable,
@@ -178,20 +172,20 @@ def _execute(
         while process.poll() is None:
             if deadline and time.monotonic() > deadline:
                 _stop_child(process, wait=0)
-                return "timed_out", f"run exceeded its timeout of {timeout:g} s; the kernel was killed"
+                return RunStatus.TIMED_OUT, f"run exceeded its timeout of {timeout:g} s; the kernel was killed"
             if stop is not None and stop.is_set():
                 _stop_child(process, wait=2)
-                return "cancelled", "run cancelled before it finished; the kernel was stopped"
+                return RunStatus.CANCELLED, "run cancelled before it finished; the kernel was stopped"
             time.sleep(0.1)
     if process.returncode == 0:
-        return "succeeded", None
+        return RunStatus.SUCCEEDED, None
     if process.returncode == DISK_FULL_EXIT:
-        return "disk_full", "no space left on device while executing the notebook"
+        return RunStatus.DISK_FULL, "no space left on device while executing the notebook"
     try:
         error = json.loads((output.parent / "error.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return "failed", f"notebook runner exited with code {process.returncode}; see run.log"
-    return "failed", f"{error.get('ename')}: {error.get('evalue')}"
+        return RunStatus.FAILED, f"notebook runner exited with code {process.returncode}; see run.log"
+    return RunStatus.FAILED, f"{error.get('ename')}: {error.get('evalue')}"
 
 
 def _update_latest(base: Path, run_id: str) -> None:
@@ -217,6 +211,7 @@ def redact_outputs(notebook_file: Path) -> None:
 
     def clean(value: object) -> object:
         nonlocal changed
+        cleaned: str | list[str]
         if isinstance(value, str):
             cleaned = redact_text(value)
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -259,7 +254,7 @@ def _execute_and_render(
     cell_timeout: float | None,
     kernel_name: str | None,
     stop: threading.Event | None,
-) -> tuple[str, str | None, dict[str, Any]]:
+) -> tuple[RunStatus, str | None, dict[str, Any]]:
     """Execute the notebook into ``work`` and render what ``outputs`` asks; (status, error, data.json)."""
     extra = {RUN_DIR_ENV: str(work)}
     if source_url:
@@ -270,14 +265,14 @@ def _execute_and_render(
             notebook, work / "notebook.ipynb", params, env, timeout, cell_timeout, kernel_name, work / "run.log", stop
         )
     record.durations["execute"] = round(time.monotonic() - clock, 3)
-    if status == "disk_full" or (error and "[Errno 28]" in error):
+    if status == RunStatus.DISK_FULL or (error and "[Errno 28]" in error):
         raise DiskFull(str(work.parent), redact_text(error or ""))
     redact_outputs(work / "notebook.ipynb")
     _redact_file(work / "run.log")
     _redact_file(work / "error.json")
     data_file = work / "data.json"
     data = json.loads(data_file.read_text(encoding="utf-8")) if data_file.exists() else {}
-    if status != "succeeded":
+    if status != RunStatus.SUCCEEDED:
         return status, error, data
 
     from . import render  # nbconvert is slow to import; only a finished run needs it
@@ -298,10 +293,10 @@ def _execute_and_render(
     except Exception as exc:  # rendering problems fail the run, they never publish half a report
         if atomic.is_disk_full(exc):
             raise DiskFull(str(work.parent), str(exc)) from exc
-        status, error = "failed", f"rendering failed: {exc}"
+        status, error = RunStatus.FAILED, f"rendering failed: {exc}"
     record.durations["render"] = round(time.monotonic() - clock, 3)
     if stop is not None and stop.is_set():
-        status, error = "cancelled", "run cancelled before it was published"
+        status, error = RunStatus.CANCELLED, "run cancelled before it was published"
     return status, error, data
 
 
@@ -325,6 +320,7 @@ def run_report(
     source_url: str | None = None,
     notebooks: Path | None = None,
     stop: threading.Event | None = None,
+    rerun_of: str | None = None,
 ) -> RunRecord:
     """Run ``report`` into a new run folder and return its record.
 
@@ -348,10 +344,17 @@ def run_report(
     work = folder.path
     started = datetime.now(timezone.utc)
     record = RunRecord(
-        report, run_id, str(base / run_id), "running", started.isoformat(), parameters=params, versions=_versions()
+        report,
+        run_id,
+        str(base / run_id),
+        RunStatus.RUNNING,
+        started.isoformat(),
+        parameters=params,
+        versions=_versions(),
+        rerun_of=rerun_of,
     )
     try:
-        write_json(record, work / "run.json")
+        atomic.write_text(work / "run.json", record.to_json())
         data: dict[str, Any] = {}
         try:
             status, error, data = _execute_and_render(
@@ -362,7 +365,7 @@ def run_report(
         except Exception as exc:  # whatever goes wrong, the run is recorded and its folder kept
             if atomic.is_disk_full(exc):
                 raise DiskFull(str(base), str(exc)) from exc
-            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            status, error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
 
         finished = datetime.now(timezone.utc)
         record.status, record.error = status, redact_text(error) if error else None
@@ -371,10 +374,11 @@ def run_report(
         record.source = data.get("source", {})
         record.data_range = data.get("time_range", {})
         record.rollups = data.get("rollups")
+        record.versions.update(data_versions(record.source, record.rollups))
         record.outputs = sorted(
             str(p.relative_to(work)) for p in work.rglob("*") if p.is_file() and p.name != workfolder.OWNER_FILE
         )
-        write_json(record, work / "run.json")
+        atomic.write_text(work / "run.json", record.to_json())
         atomic.apply_modes(work)
     except BaseException as exc:
         folder.discard()  # a full disk, or the process is going down: leave nothing half-written
@@ -391,6 +395,24 @@ def latest_run(report: str, reports_dir: Path | None = None) -> Path | None:
     """The folder of the newest successful run of ``report``, if any."""
     link = Path(reports_dir or default_reports_dir()) / report / LATEST
     return link.resolve() if link.exists() else None
+
+
+def find_run(run: str | Path, reports_dir: Path) -> Path:
+    """A run folder from ``REPORT/RUN_ID``, a run id, ``REPORT/latest`` or a path to the folder."""
+    candidate = settings.resolve_path(run)
+    if candidate.is_dir() and (candidate / "run.json").exists():
+        return candidate.resolve()
+    text = str(run)
+    matches = [p.parent for p in reports_dir.glob(f"{text}/run.json")] if "/" in text else []
+    if not matches:
+        matches = [p.parent for p in reports_dir.glob(f"*/{text}/run.json") if not p.parent.is_symlink()]
+    if len(matches) == 1:
+        return matches[0].resolve()
+    if not matches:
+        raise ParameterError(
+            "run", f"no published run {text!r} under {reports_dir}", "REPORT/RUN_ID as `history` shows it"
+        )
+    raise ParameterError("run", f"{text!r} matches several runs", sorted(f"{m.parent.name}/{m.name}" for m in matches))
 
 
 def list_runs(reports_dir: Path | None = None, report: str | None = None) -> list[dict[str, Any]]:

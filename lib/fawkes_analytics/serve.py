@@ -40,23 +40,21 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from . import settings
 from .errors import ParameterError
 from .kernel_env import restrict_process_environment
-from .parameters import env_int
 from .settings import ApiSettings
-from .settings import api as api_settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866
 HEALTH_PATH = "/healthz"
-TOKEN_ENV = "FAWKES_VOILA_TOKEN"
-COOKIE_SECRET_ENV = "FAWKES_VOILA_COOKIE_SECRET"
-DASHBOARDS_DIR_ENV = "FAWKES_ANALYTICS_DASHBOARDS_DIR"
+TOKEN_ENV = "FAWKES_ANALYTICS_VOILA_TOKEN"
+COOKIE_SECRET_ENV = "FAWKES_ANALYTICS_VOILA_COOKIE_SECRET"
 DEFAULT_CULL_IDLE_SECONDS = 300
 DEFAULT_CULL_INTERVAL_SECONDS = 30
 DEFAULT_PREHEAT_NOTEBOOKS = ("overview.ipynb",)
@@ -73,13 +71,12 @@ FRIENDLY_TIMEOUT = (
 
 def project_root() -> Path:
     """The checkout (or image work directory) holding notebooks/ and analytics.yaml."""
-    return Path(__file__).resolve().parents[2]
+    return settings.PROJECT_ROOT
 
 
 def default_notebooks_dir() -> Path:
     """notebooks/dashboards of the project, unless FAWKES_ANALYTICS_DASHBOARDS_DIR says otherwise."""
-    env = os.environ.get(DASHBOARDS_DIR_ENV)
-    return Path(env) if env else project_root() / "notebooks" / "dashboards"
+    return settings.dashboards_dir()
 
 
 def is_loopback(host: str) -> bool:
@@ -201,7 +198,7 @@ def dashboard_max_kernels() -> int:
     return max_kernels()
 
 
-def _build_app_class(api_config: ApiSettings | None = None) -> type:
+def _build_app_class(api_config: ApiSettings | None = None) -> Any:
     """Voilà's application with the health handler, the API over ``api_config``, no config files."""
     import tornado.web
     from jupyter_server.utils import url_path_join
@@ -289,8 +286,8 @@ def serve(
     token) or invalid.
     """
     if token is None:
-        token = os.environ.get(token_env, "")
-    settings = ServeSettings(
+        token = settings.lookup(token_env)
+    chosen = ServeSettings(
         host=host,
         port=port,
         token=token,
@@ -301,28 +298,28 @@ def serve(
         cull_interval=cull_interval,
         cull_connected=cull_connected,
         base_url=base_url,
-        cookie_secret=os.environ.get(COOKIE_SECRET_ENV, "").encode(),
+        cookie_secret=(settings.secret("VOILA_COOKIE_SECRET") or "").encode(),
         metrics_port=metrics_port,
         max_kernels=max_kernels or dashboard_max_kernels(),
     )
-    api_config = api_settings()  # before the environment is cut down: the API's tokens live there
+    api_config = settings.api()  # before the environment is cut down: the API's tokens live there
     restrict_process_environment()  # from here on, only what kernels may see (kernel_env.py)
     # instance(), not a plain constructor: Voilà's renderers log through the global application
     # logger, and only a registered instance makes cell tracebacks reach the server log.
-    app = _build_app_class(api_config).instance(config=settings.voila_config())
+    app = _build_app_class(api_config).instance(config=chosen.voila_config())
     app.initialize([])
     app.log.info(
         "Serving %s on %s:%s (auth %s, preheat %s, at most %s kernels, cull idle kernels after %ss)",
-        settings.notebooks_dir,
-        settings.host,
-        settings.port,
-        "on" if settings.auth_enabled else "off (loopback only)",
-        settings.preheat,
-        settings.max_kernels,
-        settings.cull_idle_timeout,
+        chosen.notebooks_dir,
+        chosen.host,
+        chosen.port,
+        "on" if chosen.auth_enabled else "off (loopback only)",
+        chosen.preheat,
+        chosen.max_kernels,
+        chosen.cull_idle_timeout,
     )
-    if settings.metrics_port:
-        _start_metrics_server(app, settings.host, settings.metrics_port)
+    if chosen.metrics_port:
+        _start_metrics_server(app, chosen.host, chosen.metrics_port)
     app.start()  # blocks; Voilà shuts its kernels down when the loop stops
     return 0
 
@@ -343,7 +340,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="keep N preheated kernels for the overview dashboard (0 = off; env FAWKES_VOILA_PREHEAT)",
+        help="keep N preheated kernels for the overview dashboard (0 = off; env FAWKES_ANALYTICS_VOILA_PREHEAT)",
     )
     parser.add_argument(
         "--cull-idle",
@@ -383,7 +380,7 @@ def _run(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             notebooks_dir=args.notebooks_dir,
-            preheat=args.preheat if args.preheat is not None else env_int("FAWKES_VOILA_PREHEAT", 0),
+            preheat=args.preheat if args.preheat is not None else settings.integer("VOILA_PREHEAT", 0),
             cull_idle_timeout=args.cull_idle,
             cull_interval=args.cull_interval,
             base_url=args.base_url,

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import pandas as pd
-
 from .errors import ParameterError
 
 NAMED_RANGES: dict[str, timedelta] = {
@@ -99,15 +97,32 @@ def _zone(tz: str) -> ZoneInfo:
 
 
 def _parse(name: str, value: str | datetime, zone: ZoneInfo) -> datetime:
+    """An ISO date or time (naive ones are read in ``zone``) as UTC. The standard library reads
+    the ISO forms; pandas, slow to import, only the rest (``2026-11-01 12:00:00.123456789``)."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            moment = _parse_with_pandas(name, value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(timezone.utc)
+
+
+def _parse_with_pandas(name: str, value: object) -> datetime:
+    import pandas as pd
+
     try:
         moment = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
         raise ParameterError(
             name, f"cannot parse {value!r} as a date or time", "ISO 8601, e.g. 2026-11-01 or 2026-11-01T12:00Z"
         ) from exc
-    if moment.tzinfo is None:
-        moment = moment.tz_localize(zone)
-    return moment.to_pydatetime().astimezone(timezone.utc)
+    if moment is pd.NaT:
+        raise ParameterError(name, f"cannot parse {value!r} as a date or time", "ISO 8601, e.g. 2026-11-01")
+    return moment.to_pydatetime()
 
 
 def resolve(
@@ -131,7 +146,9 @@ def resolve(
             raise ParameterError("end", f"end {finish.isoformat()} is not after start {begin.isoformat()}")
         return TimeRange(begin, finish, tz, CUSTOM)
     if time_range not in NAMED_RANGES:
-        raise ParameterError("time_range", f"unknown range {time_range!r}", sorted(NAMED_RANGES, key=NAMED_RANGES.get))
+        raise ParameterError(
+            "time_range", f"unknown range {time_range!r}", sorted(NAMED_RANGES, key=NAMED_RANGES.__getitem__)
+        )
     anchor = as_of or datetime.now(timezone.utc)
     if anchor.tzinfo is None:
         anchor = anchor.replace(tzinfo=timezone.utc)

@@ -28,7 +28,7 @@ class WorkFolder:
     def __init__(self, base: Path, run_id: str) -> None:
         self.path = Path(base) / f"{WORK_PREFIX}{run_id}"
         self.path.mkdir()
-        self._fd = os.open(self.path / OWNER_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        self._fd: int | None = os.open(self.path / OWNER_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.write(self._fd, str(os.getpid()).encode())
 

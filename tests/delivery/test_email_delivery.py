@@ -294,14 +294,22 @@ def test_untrusted_certificate_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("env", "key", "problem"),
     [
-        ({}, "FAWKES_SMTP_HOST", "not set"),
+        ({}, "FAWKES_ANALYTICS_SMTP_HOST", "not set"),
         (
-            {"FAWKES_SMTP_HOST": "h", "FAWKES_SMTP_SECURITY": "ssl"},
-            "FAWKES_SMTP_SECURITY",
+            {"FAWKES_ANALYTICS_SMTP_HOST": "h", "FAWKES_ANALYTICS_SMTP_SECURITY": "ssl"},
+            "FAWKES_ANALYTICS_SMTP_SECURITY",
             "allowed: starttls, tls, none",
         ),
-        ({"FAWKES_SMTP_HOST": "h", "FAWKES_SMTP_PORT": "abc"}, "FAWKES_SMTP_PORT", "not a port"),
-        ({"FAWKES_SMTP_HOST": "h", "FAWKES_SMTP_USER": "u"}, "FAWKES_SMTP_PASSWORD", "set both"),
+        (
+            {"FAWKES_ANALYTICS_SMTP_HOST": "h", "FAWKES_ANALYTICS_SMTP_PORT": "abc"},
+            "FAWKES_ANALYTICS_SMTP_PORT",
+            "not a port",
+        ),
+        (
+            {"FAWKES_ANALYTICS_SMTP_HOST": "h", "FAWKES_ANALYTICS_SMTP_USER": "u"},
+            "FAWKES_ANALYTICS_SMTP_PASSWORD",
+            "set both",
+        ),
     ],
 )
 def test_smtp_settings_errors_name_the_variable(env, key, problem):

@@ -68,9 +68,9 @@ def start_voila(
     """Start Voilà on a free loopback port and wait until the health path answers."""
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("FAWKES_VOILA_TOKEN", None)
+    env.pop("FAWKES_ANALYTICS_VOILA_TOKEN", None)
     if token is not None:
-        env["FAWKES_VOILA_TOKEN"] = token
+        env["FAWKES_ANALYTICS_VOILA_TOKEN"] = token
     # Keep every writable path of the server and its kernels inside the test's folder.
     for var, sub in (("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"), ("MPLCONFIGDIR", "mpl")):
         env[var] = str(tmp_path / sub)

@@ -445,7 +445,7 @@ def test_secrets_come_only_from_the_secret_by_reference() -> None:
     assert example["metadata"]["name"] == SECRET_NAME
     assert referenced <= set(example["stringData"]), referenced - set(example["stringData"])
     assert all(v.startswith("<") and v.endswith(">") for v in example["stringData"].values())
-    assert {"FAWKES_VOILA_TOKEN", "FAWKES_SMTP_PASSWORD"} <= referenced
+    assert {"FAWKES_ANALYTICS_VOILA_TOKEN", "FAWKES_ANALYTICS_SMTP_PASSWORD"} <= referenced
 
 
 def _strings(node: Any):
@@ -494,6 +494,8 @@ def test_container_commands_are_fawkes_analytics_cli_commands(obj: dict[str, Any
         assert callable(args.func)
         if obj["kind"] == "CronJob":
             assert container["args"] == ["schedule", "--once"] and args.once is True
+        elif container["name"] == "check":  # the Deployment's start-up check (init container)
+            assert container["args"][0] == "check" and args.serve_host == "0.0.0.0"
         else:
             assert container["args"][0] == "serve" and args.func is serve._run
 

@@ -53,11 +53,11 @@ def test_non_loopback_with_token_and_loopback_without_token_are_accepted() -> No
 
 
 def test_cli_refuses_public_bind_without_token_before_binding(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    monkeypatch.delenv("FAWKES_VOILA_TOKEN", raising=False)
+    monkeypatch.delenv("FAWKES_ANALYTICS_VOILA_TOKEN", raising=False)
     port = free_port()
     code = main(["--host", "0.0.0.0", "--port", str(port), "--notebooks-dir", str(TEST_DASHBOARDS)])
     assert code == 2
-    assert "FAWKES_VOILA_TOKEN" in capsys.readouterr().out
+    assert "FAWKES_ANALYTICS_VOILA_TOKEN" in capsys.readouterr().out
 
 
 def test_voila_config_carries_the_security_and_culling_policy() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from fawkes_analytics.experiments import analyze_stats, parse_experiment
 from fawkes_analytics.experiments.readout import interval_agrees
+from fawkes_analytics.experiments.sufficient import SufficientStats
 
 START, END = pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-29")
 
@@ -44,17 +45,10 @@ def experiment(guardrails=(), alternative="two-sided", decision="frequentist", s
     )
 
 
-def suff(cells: dict[tuple[str, str], dict], users: dict[str, int] | None = None) -> dict:
+def suff(cells: dict[tuple[str, str], dict], users: dict[str, int] | None = None) -> SufficientStats:
     frame = pd.DataFrame([{"metric": m, "variant": v, **c} for (m, v), c in cells.items()])
     counts = users or {v: int(c["n"]) for (m, v), c in cells.items() if m == "signup"}
-    return {
-        "stats": frame,
-        "users": counts,
-        "multi_variant_users": 0,
-        "caps": {},
-        "first_assigned": START,
-        "data_end": END,
-    }
+    return SufficientStats(stats=frame, users=counts, multi_variant_users=0, first_assigned=START, data_end=END)
 
 
 BETTER_SIGNUP = {("signup", "control"): conversions(500, 5000), ("signup", "new"): conversions(600, 5000)}

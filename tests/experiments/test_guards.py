@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -16,6 +17,7 @@ from fawkes_analytics.experiments.inference import FixedHorizonTest, SequentialT
 from fawkes_analytics.experiments.moments import Arm
 from fawkes_analytics.experiments.power import Plan, mde, power_at, total_users_needed, z_spread
 from fawkes_analytics.experiments.srm import srm_check
+from fawkes_analytics.experiments.sufficient import SufficientStats
 
 from .conftest import stat_row
 
@@ -123,16 +125,9 @@ def _experiment(kind="conversion", **rules):
     )
 
 
-def _suff(rows: dict[str, pd.Series]) -> dict:
+def _suff(rows: dict[str, pd.Series]) -> SufficientStats:
     frame = pd.DataFrame([{**r.to_dict(), "variant": v, "metric": "m"} for v, r in rows.items()])
-    return {
-        "stats": frame,
-        "users": {v: int(r["n"]) for v, r in rows.items()},
-        "multi_variant_users": 0,
-        "caps": {},
-        "first_assigned": None,
-        "data_end": None,
-    }
+    return SufficientStats(stats=frame, users={v: int(r["n"]) for v, r in rows.items()}, multi_variant_users=0)
 
 
 @pytest.mark.parametrize(
@@ -173,7 +168,9 @@ def test_power_table_follows_the_decision_rule_and_correction():
         }
     )
     rows = {v: stat_row([1] * k + [0] * (1000 - k)) for v, k in {"a": 200, "b": 205, "c": 198}.items()}
-    suff = _suff(rows) | {"first_assigned": pd.Timestamp("2024-01-01"), "data_end": pd.Timestamp("2024-01-21")}
+    suff = dataclasses.replace(
+        _suff(rows), first_assigned=pd.Timestamp("2024-01-01"), data_end=pd.Timestamp("2024-01-21")
+    )
     result = analyze_stats(experiment, suff)
     power = result.power.set_index("variant")
     assert (power.tests_in_family == 2).all() and power.level.tolist() == pytest.approx([0.025, 0.025])

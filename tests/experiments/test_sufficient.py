@@ -91,35 +91,35 @@ def _stats(make_source, engine="duckdb", as_of="2024-02-01T00:00:00Z"):
 
 def test_sufficient_statistics_by_hand(make_source):
     suff = _stats(make_source)
-    frame = suff["stats"].set_index(["metric", "variant"])
+    frame = suff.stats.set_index(["metric", "variant"])
     for key, values in EXPECTED.items():
         for column, value in values.items():
             assert frame.loc[key, column] == pytest.approx(value), (key, column)
     assert frame.loc[("cnt", "c"), "sum_x"] == 0  # no covariate declared: zero-filled
-    assert suff["multi_variant_users"] == 1
-    assert suff["users"] == {"c": 2, "t": 2}
-    assert suff["caps"] == {"rev_capped": pytest.approx(2.0)}
-    assert suff["first_assigned"] == pd.Timestamp("2024-01-01") and suff["last_assigned"] == pd.Timestamp("2024-01-05")
+    assert suff.multi_variant_users == 1
+    assert suff.users == {"c": 2, "t": 2}
+    assert suff.caps == {"rev_capped": pytest.approx(2.0)}
+    assert suff.first_assigned == pd.Timestamp("2024-01-01") and suff.last_assigned == pd.Timestamp("2024-01-05")
 
 
 def test_as_of_cuts_assignments_and_leaves_open_windows_out(make_source):
     # Before 2024-01-02 00:00: u1 (c) and u2 (t) are assigned; u4's double assignment is not
     # visible yet. Their 7-day windows are still open, so no metric counts them yet.
     suff = _stats(make_source, as_of="2024-01-02T00:00:00Z")
-    assert suff["users"] == {"c": 1, "t": 1} and suff["multi_variant_users"] == 0
-    assert suff["stats"].empty
+    assert suff.users == {"c": 1, "t": 1} and suff.multi_variant_users == 0
+    assert suff.stats.empty
     # Cut on 2024-01-03 00:00 exactly: u4's second assignment is not yet in, so u4 counts in t.
     later = _stats(make_source, as_of="2024-01-03T00:00:00Z")
-    assert later["users"] == {"c": 2, "t": 2} and later["multi_variant_users"] == 0
+    assert later.users == {"c": 2, "t": 2} and later.multi_variant_users == 0
     # Read on 2024-01-09 12:00: only users assigned by 2024-01-02 12:00 have an ended window:
     # u1, u3 (c) and u2 (t); u5 (t, assigned 01-05) is assigned but not counted yet, and u4 is in
     # two variants by then. rev: c = u1 7.5 (01-08 is outside its window) + u3 0; t = u2 4.
     reading = _stats(make_source, as_of="2024-01-09T12:00:00Z")
-    frame = reading["stats"].set_index(["metric", "variant"])
-    assert reading["users"] == {"c": 2, "t": 2} and reading["multi_variant_users"] == 1
+    frame = reading.stats.set_index(["metric", "variant"])
+    assert reading.users == {"c": 2, "t": 2} and reading.multi_variant_users == 1
     assert frame.loc[("rev", "c"), "n"] == 2 and frame.loc[("rev", "c"), "sum_y"] == 7.5
     assert frame.loc[("rev", "t"), "n"] == 1 and frame.loc[("rev", "t"), "sum_y"] == 4
-    assert reading["data_end"] == pd.Timestamp("2024-01-09T12:00:00")
+    assert reading.data_end == pd.Timestamp("2024-01-09T12:00:00")
 
 
 @pytest.mark.spark
@@ -129,10 +129,10 @@ def test_spark_parity(make_source):
     spark = _stats(make_source, "spark")
     key = ["metric", "variant"]
     pd.testing.assert_frame_equal(
-        duck["stats"].sort_values(key).reset_index(drop=True),
-        spark["stats"].sort_values(key).reset_index(drop=True),
+        duck.stats.sort_values(key).reset_index(drop=True),
+        spark.stats.sort_values(key).reset_index(drop=True),
         check_exact=False,
         rtol=1e-12,
     )
     for field in ("users", "multi_variant_users", "caps", "first_assigned", "last_assigned"):
-        assert duck[field] == spark[field], field
+        assert getattr(duck, field) == getattr(spark, field), field

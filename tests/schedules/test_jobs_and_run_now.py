@@ -46,8 +46,8 @@ def test_a_command_job_runs_in_its_slot_and_is_listed_in_history(tmp_path: Path)
     schedule = command_schedule(tmp_path, command="refresh-cache", args=["--cache-dir", str(tmp_path / "cache")])
     (result,) = make(tmp_path, [schedule]).run_once()
     (attempt,) = result.attempts
-    assert attempt["status"] == "succeeded" and attempt["report"] == "command:refresh-cache"
-    assert "expired 0 cached response(s)" in Path(attempt["log"]).read_text()
+    assert attempt.status == "succeeded" and attempt.report == "command:refresh-cache"
+    assert "expired 0 cached response(s)" in Path(attempt.extra["log"]).read_text()
     (row,) = collect(tmp_path / "reports", tmp_path / "state")
     assert row.schedule == "refresh" and row.status == "succeeded"
     assert row.report == f"fawkes-analytics refresh-cache --cache-dir {tmp_path / 'cache'}"
@@ -60,8 +60,8 @@ def test_a_failing_command_is_retried_and_the_owners_are_mailed_once(tmp_path: P
     )
     scheduler = make(tmp_path, [schedule], env=smtp_server.env())
     (result,) = scheduler.run_once()
-    assert [a["status"] for a in result.attempts] == ["failed", "failed"]
-    assert "exited with code 2" in result.attempts[-1]["error"] and "--bogus" in result.attempts[-1]["error"]
+    assert [a.status for a in result.attempts] == ["failed", "failed"]
+    assert "exited with code 2" in result.attempts[-1].error and "--bogus" in result.attempts[-1].error
     assert scheduler.clock.sleeps == [30.0]
     (_, rcpt, _) = smtp_server.handler.messages[0]
     assert len(smtp_server.handler.messages) == 1 and rcpt == ["ops@example.com"]
@@ -78,8 +78,8 @@ def test_a_hung_command_is_killed_at_its_timeout(tmp_path: Path) -> None:
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     (result,) = make(tmp_path, [schedule]).run_once()
     (attempt,) = result.attempts
-    assert attempt["status"] == "timed_out" and "timeout of 3 s" in attempt["error"]
-    assert attempt["duration_seconds"] < 20
+    assert attempt.status == "timed_out" and "timeout of 3 s" in attempt.error
+    assert attempt.extra["duration_seconds"] < 20
     assert [p for p in psutil.Process().children(recursive=True) if p.pid not in before] == []
 
 

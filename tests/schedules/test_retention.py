@@ -11,7 +11,7 @@ from pathlib import Path
 import sched_support
 from sched_support import FakeClock, build_run_folder
 
-from fawkes_analytics import retention
+from fawkes_analytics import catalog
 from fawkes_analytics.cli import main
 from fawkes_analytics.retention import RetentionPolicy, prune
 from fawkes_analytics.schedules import Scheduler, parse_schedule
@@ -84,8 +84,8 @@ def test_a_schedule_policy_prunes_only_the_runs_of_that_schedule(tmp_path: Path)
 
 
 def test_the_catalog_gives_the_metrics_export_a_short_policy_and_a_default() -> None:
-    assert retention.report_policy("metrics_export") == RetentionPolicy(runs=12)
-    assert retention.report_policy("overview") == RetentionPolicy(runs=100)
+    assert catalog.report_retention("metrics_export") == RetentionPolicy(runs=12)
+    assert catalog.report_retention("overview") == RetentionPolicy(runs=100)
 
 
 def test_prune_command_applies_each_report_policy(tmp_path: Path, capsys, monkeypatch) -> None:

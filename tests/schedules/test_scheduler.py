@@ -121,8 +121,8 @@ def test_hung_run_is_killed_at_its_timeout_and_retried(tmp_path):
     started = time.monotonic()
     (result,) = s.run_once()
     assert time.monotonic() - started < 100  # the 120 s hang was cut short
-    assert [a["status"] for a in result.attempts] == ["timed_out", "succeeded"]
-    assert "killed by the scheduler" in result.attempts[0]["error"]
+    assert [a.status for a in result.attempts] == ["timed_out", "succeeded"]
+    assert "killed by the scheduler" in result.attempts[0].error
     assert clock.sleeps == [30.0]
     calls = read_calls(tmp_path / "reports")
     assert len(calls) == 2
@@ -142,7 +142,7 @@ def test_failures_retry_with_backoff_and_mail_the_owners_once(tmp_path, smtp_ser
     )
     s = make(tmp_path, [sched], clock, env=smtp_server.env())
     (result,) = s.run_once()
-    assert [a["status"] for a in result.attempts] == ["failed"] * 3
+    assert [a.status for a in result.attempts] == ["failed"] * 3
     assert clock.sleeps == [10.0, 20.0]  # exponential back-off
     assert len(smtp_server.handler.messages) == 1
     _, rcpt, _ = smtp_server.handler.messages[0]
@@ -158,7 +158,7 @@ def test_parameter_error_is_not_retried(tmp_path):
 
     s = make(tmp_path, [schedule(retries=3)], FakeClock(utc("2026-05-01T10:00")), runner=runner)
     (result,) = s.run_once()
-    assert len(result.attempts) == 1 and "ParameterError" in result.attempts[0]["error"]
+    assert len(result.attempts) == 1 and "ParameterError" in result.attempts[0].error
     assert len(read_calls(tmp_path / "reports")) == 1
 
 
@@ -168,7 +168,7 @@ def test_smtp_down_keeps_report_and_a_later_retry_sends_exactly_once(tmp_path):
     sched = schedule(email={"to": ["team@example.com"]})
     s = make(tmp_path, [sched], clock, env=server.env())
     (result,) = s.run_once()
-    run_dir = Path(result.attempts[-1]["run_dir"])
+    run_dir = Path(result.attempts[-1].run_dir)
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "succeeded" and record["delivery"][0]["state"] == "failed"
     assert record["schedule"] == {"name": "hourly", "slot": "2026-05-01T10:00:00+00:00", "attempt": 1}

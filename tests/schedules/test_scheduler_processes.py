@@ -184,15 +184,15 @@ def test_real_run_layer_runs_mails_and_retries_a_hung_notebook(tmp_path, monkeyp
     results = {r.schedule: r for r in s.run_once()}
 
     ok = results["tiny"].attempts
-    assert [a["status"] for a in ok] == ["succeeded"]
-    run_dir = Path(ok[0]["run_dir"])
+    assert [a.status for a in ok] == ["succeeded"]
+    run_dir = Path(ok[0].run_dir)
     assert (tmp_path / "reports" / "tiny" / "latest").resolve() == run_dir
     record = json.loads((run_dir / "run.json").read_text())
     assert record["delivery"][0]["state"] == "sent" and record["schedule"]["name"] == "tiny"
 
     hung = results["hanging"].attempts
-    assert [a["status"] for a in hung] == ["timed_out", "timed_out"]  # killed by runs.py at 4 s, retried once
-    assert "timeout of 4 s" in hung[0]["error"]
+    assert [a.status for a in hung] == ["timed_out", "timed_out"]  # killed by runs.py at 4 s, retried once
+    assert "timeout of 4 s" in hung[0].error
     assert clock.sleeps == [45.0]
 
     by_rcpt = {tuple(rcpt): raw for _, rcpt, raw in smtp_server.handler.messages}

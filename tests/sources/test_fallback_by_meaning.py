@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from fawkes_analytics.errors import SourceUnavailable
-from fawkes_analytics.sources.plausible import USAGE_METRICS, PlausibleClient, plausible_usage
+from fawkes_analytics.metrics.usage import plausible_usage
+from fawkes_analytics.sources.plausible import USAGE_METRICS, PlausibleClient
 from fawkes_analytics.timerange import resolve
 
 from .conftest import FAST_RETRY, Reply

@@ -221,7 +221,7 @@ def test_require_names_missing_field_with_its_path():
 def test_refresh_cache_command(ok_route, cache, capsys):
     import argparse
 
-    from fawkes_analytics.sources.http import register_cli
+    from fawkes_analytics.sources.cache_cli import register_cli
 
     client_for(ok_route, cache).get_json("/thing")
     parser = argparse.ArgumentParser()

@@ -187,3 +187,31 @@ def test_services_down_fall_back_with_status(services, cache, sleeps, make_sourc
     fresh = with_services(make_source(events=events), feedback_url=services.url + "/other", **options(cache, sleeps))
     with pytest.raises(SourceUnavailable, match="no earlier data"):
         fresh.feedback()
+
+
+def test_connect_attaches_the_configured_services(services, demo_db, tmp_path, monkeypatch):
+    """docs/sources.md: with the service URLs set, connect() serves assignments and feedback from
+    the services and events from the store, with the tokens from the environment."""
+    from fawkes_analytics import sources
+    from fawkes_analytics.sources.base import Capability
+
+    monkeypatch.setenv("FAWKES_ANALYTICS_EXPERIMENTS_URL", services.url)
+    monkeypatch.setenv("FAWKES_ANALYTICS_EXPERIMENTS_TOKEN", TOKEN)
+    monkeypatch.setenv("FAWKES_ANALYTICS_FEEDBACK_URL", services.url)
+    monkeypatch.setenv("FAWKES_ANALYTICS_FEEDBACK_TOKEN", TOKEN)
+    monkeypatch.setenv("FAWKES_ANALYTICS_CACHE_DIR", str(tmp_path / "http-cache"))
+    source = sources.connect(f"duckdb://{demo_db.path}")
+    assert isinstance(source, ServicesSource) and source.kind == "duckdb+services"
+    assert source.offers(Capability.ASSIGNMENTS) and source.offers(Capability.FEEDBACK)
+    # 5 + 1 assignments and 3 answers (9 + 3 + 4) from the services, not the demo's tables
+    assert source.assignments().count().execute() == 6
+    assert source.feedback().score.sum().execute() == 16
+    assert source.events().count().execute() == demo_db.events
+    assert {(r.method, r.path) for r in services.requests} >= {("GET", "/api/experiments"), ("GET", "/api/feedback")}
+    assert source.status().available
+
+    monkeypatch.delenv("FAWKES_ANALYTICS_FEEDBACK_URL")
+    only_experiments = sources.connect(f"duckdb://{demo_db.path}")
+    assert only_experiments.feedback_client is None and only_experiments.experiments_client is not None
+    monkeypatch.delenv("FAWKES_ANALYTICS_EXPERIMENTS_URL")
+    assert not isinstance(sources.connect(f"duckdb://{demo_db.path}"), ServicesSource)

@@ -5,7 +5,7 @@ Scopes are ordered: ``metrics`` (``GET /metrics`` only) < ``read`` (every GET) <
 ``Authorization`` header, as ``Bearer <token>`` or Jupyter's ``token <token>``; never in the URL,
 where proxies and access logs would keep it.
 
-The dashboards' token (``FAWKES_VOILA_TOKEN``) is a read token: whoever may open the dashboards
+The dashboards' token (``FAWKES_ANALYTICS_VOILA_TOKEN``) is a read token: whoever may open the dashboards
 may fetch the same numbers as JSON. When no token of any kind is configured, which
 ``fawkes-analytics serve`` only allows on a loopback address, every request has the admin scope,
 exactly as the dashboards are open there.

@@ -121,7 +121,9 @@ def _child_environment() -> dict[str, str]:
     own = (
         "FAWKES_ANALYTICS_API_",
         "FAWKES_ANALYTICS_METRICS_TOKEN",
-        "FAWKES_VOILA_TOKEN",
+        "FAWKES_ANALYTICS_VOILA_TOKEN",
+        "FAWKES_ANALYTICS_VOILA_COOKIE_SECRET",
+        "FAWKES_VOILA_TOKEN",  # the older names (settings.py)
         "FAWKES_VOILA_COOKIE_SECRET",
     )
     return {**{k: v for k, v in os.environ.items() if not k.startswith(own)}, "PYTHONUNBUFFERED": "1"}

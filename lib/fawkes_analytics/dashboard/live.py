@@ -30,10 +30,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .. import settings
+from ..errors import ParameterError
 from . import store
 from .pages import CUSTOM, PAGES, Cancelled, Page, ViewKey
 
-SLOTS_ENV = "FAWKES_ANALYTICS_DASHBOARD_LIVE_SLOTS"
 DEFAULT_SLOTS = 2
 STAGE = "stage: "
 DONE = "fragment: "
@@ -111,8 +112,8 @@ def compute_page(
 
 def live_slots() -> int:
     try:
-        return max(1, int(os.environ.get(SLOTS_ENV, "") or DEFAULT_SLOTS))
-    except ValueError:
+        return max(1, settings.integer("DASHBOARD_LIVE_SLOTS", DEFAULT_SLOTS))
+    except ParameterError:
         return DEFAULT_SLOTS
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -30,11 +29,11 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from .. import settings
 from ..templates import Html, render, style_tag
 from . import store
 from .pages import ALL_USERS, CUSTOM, NAMED_RANGES, PAGES, Cancelled, ViewKey
 
-POLL_ENV = "FAWKES_ANALYTICS_DASHBOARD_POLL_SECONDS"
 DEFAULT_POLL_SECONDS = 30.0
 ZONES = ("UTC", "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Asia/Tokyo")
 EVERYONE = "All users"
@@ -55,29 +54,18 @@ FRIENDLY = (
 
 def poll_seconds() -> float:
     """How often an open page looks for a newer publication (``..._DASHBOARD_POLL_SECONDS``; 0: never)."""
-    raw = os.environ.get(POLL_ENV) or os.environ.get("FAWKES_DASHBOARD_POLL_SECONDS") or ""
+    raw = settings.get("DASHBOARD_POLL_SECONDS")
     try:
         return max(float(raw), 0.0) if raw else DEFAULT_POLL_SECONDS
     except ValueError:
-        log.warning("%s=%r is not a number; using %s s", POLL_ENV, raw, DEFAULT_POLL_SECONDS)
+        log.warning("FAWKES_ANALYTICS_DASHBOARD_POLL_SECONDS=%r is not a number; using %s s", raw, DEFAULT_POLL_SECONDS)
         return DEFAULT_POLL_SECONDS
 
 
 def request_query() -> str:
-    """The page's query string, then scrubbed from the kernel's environment.
-
-    A preheated kernel waits here for its viewer's request (Voilà sends the query string once
-    the kernel is taken from the pool). The token a viewer may have put in the URL never stays
-    in the kernel: the query string and the request URL are removed from the environment.
-    """
-    if os.environ.get("VOILA_PREHEAT") == "True":
-        from voila.utils import wait_for_request
-
-        wait_for_request()
-    query = os.environ.get("QUERY_STRING", "")
-    for name in ("QUERY_STRING", "VOILA_REQUEST_URL", "SCRIPT_NAME"):
-        os.environ.pop(name, None)
-    return query
+    """The page's query string (a preheated kernel waits for its viewer's request here); the
+    token a viewer may have put in the URL never stays in the kernel's environment."""
+    return settings.take_request_query()
 
 
 class DashboardPage:

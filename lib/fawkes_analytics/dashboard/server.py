@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,6 @@ from ..templates import render, style_tag
 from . import store
 from .pages import PAGES
 
-MAX_KERNELS_ENV = "FAWKES_ANALYTICS_VOILA_MAX_KERNELS"
-MEMORY_LIMIT_ENV = "FAWKES_ANALYTICS_VOILA_MEMORY_LIMIT"
 # Measured on the demo data (PSS, deploy/README.md "Memory"), rounded up for headroom: the
 # server with the API (~180 MiB), one light dashboard kernel (~42 MiB), one live worker at its
 # peak while it computes (~310 MiB).
@@ -60,7 +57,7 @@ def parse_bytes(text: str) -> int | None:
 
 def memory_limit() -> int | None:
     """The memory this server may use: the setting, else the container's cgroup limit."""
-    configured = parse_bytes(os.environ.get(MEMORY_LIMIT_ENV, ""))
+    configured = parse_bytes(settings.get("VOILA_MEMORY_LIMIT"))
     if configured:
         return configured
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
@@ -92,8 +89,8 @@ def max_kernels() -> int:
     """``FAWKES_ANALYTICS_VOILA_MAX_KERNELS``, else the default sized to the memory limit."""
     from .live import live_slots
 
-    raw = os.environ.get(MAX_KERNELS_ENV, "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else default_max_kernels(live_slots=live_slots())
+    configured = settings.integer("VOILA_MAX_KERNELS", 0)
+    return configured if configured > 0 else default_max_kernels(live_slots=live_slots())
 
 
 # --- the kernel manager --------------------------------------------------------------------

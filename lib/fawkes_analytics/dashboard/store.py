@@ -33,8 +33,6 @@ from typing import Any
 from .. import settings
 from .pages import ALL_USERS, Page, ViewKey
 
-VIEWS_DIR_ENV = "FAWKES_ANALYTICS_VIEWS_DIR"
-TZ_ENV = "FAWKES_ANALYTICS_DASHBOARD_TZ"
 LATEST = "latest"
 LIVE = "live"
 ALL_FOLDER = "_all"
@@ -43,13 +41,12 @@ LIVE_KEEP_SECONDS = 3600
 
 def views_root() -> Path:
     """``FAWKES_ANALYTICS_VIEWS_DIR``, else ``dashboards/`` in the reports folder."""
-    configured = os.environ.get(VIEWS_DIR_ENV, "").strip()
-    return Path(configured) if configured else settings.reports_dir() / "dashboards"
+    return settings.views_dir()
 
 
 def configured_tz() -> str:
     """The time zone the views are precomputed in: ``FAWKES_ANALYTICS_DASHBOARD_TZ`` (default UTC)."""
-    return os.environ.get(TZ_ENV, "").strip() or "UTC"
+    return settings.get("DASHBOARD_TZ") or "UTC"
 
 
 def view_folder(key: ViewKey) -> str:

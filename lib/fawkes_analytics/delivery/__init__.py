@@ -14,24 +14,45 @@ Delivery never recomputes numbers: it reads data.json and charts/.
 from __future__ import annotations
 
 import logging
-import smtplib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..results import Result
-from .email import RunView, SmtpSettings, build_failure_message, build_report_message, send_message
+from ..records import Record
 from .state import FAILED, SENDING, SENT, SKIPPED, UNCONFIRMED, DeliveryLedger, idempotency_key
 
+if TYPE_CHECKING:
+    from .email import RunView, SmtpSettings
+
 __all__ = ["DeliveryOutcome", "DeliveryLedger", "RunView", "SmtpSettings", "deliver", "subject_for"]
+
+
+def __getattr__(name: str) -> Any:
+    """``RunView`` and ``SmtpSettings`` come from email.py, imported when asked for (it loads the
+    SMTP and MIME modules, which `history` and a scheduler with nothing due never need)."""
+    if name in ("RunView", "SmtpSettings"):
+        from . import email
+
+        return getattr(email, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 log = logging.getLogger(__name__)
 
 
+class MessageKind(StrEnum):
+    """What an email is about (part of its idempotency key and Message-ID)."""
+
+    REPORT = "report"
+    FAILURE = "failure"
+
+
 @dataclass
-class DeliveryOutcome(Result):
+class DeliveryOutcome(Record):
     """What one ``deliver()`` call did; ``entries`` are the run record's delivery entries after it."""
 
     record_path: Path
@@ -86,14 +107,19 @@ def deliver(
     scheduler's watchdog) pass a stand-in file. ``run_key`` identifies the run in idempotency
     keys (defaults to the run folder's run_id).
     """
+    from .email import RunView
+
     run = RunView.load(run_dir, report) if run_dir is not None and Path(run_dir).exists() else None
-    record_path = Path(record_path or (Path(run_dir) / "run.json"))
+    if record_path is None:
+        if run_dir is None:
+            raise ValueError("deliver() needs run_dir or record_path")
+        record_path = Path(run_dir) / "run.json"
     run_key = run_key or (run.run_id if run else str(record_path))
     ledger = DeliveryLedger(record_path)
     known = ledger.by_key()
     outcome = DeliveryOutcome(record_path=record_path)
     spec = schedule.email
-    messages: list[tuple[str, list[str], list[str]]] = []  # (kind, to, cc)
+    messages: list[Message] = []
     skipped: list[dict] = []
 
     if status == "succeeded":
@@ -119,15 +145,15 @@ def deliver(
                     }
                 )
             else:
-                messages.append(("report", list(spec.to), list(spec.cc)))
+                messages.append(Message(MessageKind.REPORT, tuple(spec.to), tuple(spec.cc)))
         else:
-            messages.append(("report", list(spec.to), list(spec.cc)))
+            messages.append(Message(MessageKind.REPORT, tuple(spec.to), tuple(spec.cc)))
     elif status != "interrupted":
         notify = list(schedule.owners)
         if spec is not None and spec.send == "on_failure":
             notify += [a for a in spec.recipients if a not in notify]
         if notify:
-            messages.append(("failure", notify, []))
+            messages.append(Message(MessageKind.FAILURE, tuple(notify)))
         if spec is not None and spec.send != "on_failure":
             skipped.append({"kind": "report", "reason": f"run {status}; nothing to report"})
 
@@ -147,140 +173,181 @@ def deliver(
         )
         outcome.skipped.append(item["reason"])
 
-    for kind, to, cc in messages:
-        _send_one(
-            schedule, kind, to, cc, run, report, status, error, run_key, slot, settings, env, ledger, known, outcome
-        )
+    delivery = Delivery(schedule, report, run, status, error, run_key, slot, settings, env, ledger, known, outcome)
+    for message in messages:
+        delivery.send(message)
 
     outcome.entries = ledger.entries()
     return outcome
 
 
-def _send_one(
-    schedule, kind, to, cc, run, report, status, error, run_key, slot, settings, env, ledger, known, outcome
-) -> None:
-    recipients = list(dict.fromkeys(to + cc))
-    keys = {r: idempotency_key(run_key, "email", kind, r) for r in recipients}
-    pending: list[str] = []
-    for r in recipients:
-        state = known.get(keys[r], {}).get("state")
-        if state in (SENT, SKIPPED, UNCONFIRMED):
-            continue
-        if state == SENDING:
-            # A previous process recorded 'sending' and never recorded the result: it may have
-            # crashed after the server accepted the message. Never risk a duplicate.
-            ledger.upsert(
+@dataclass(frozen=True)
+class Message:
+    """One email about a run: the report itself or a failure notice, and to whom."""
+
+    kind: MessageKind
+    to: tuple[str, ...]
+    cc: tuple[str, ...] = ()
+
+
+@dataclass
+class Delivery:
+    """The delivery of one run: what it is about, the ledger it is recorded in, how to send.
+
+    ``deliver()`` decides which messages a run gets; ``send()`` sends one of them.
+    """
+
+    schedule: Any  # schedules.config.Schedule (typed loosely: delivery sits below schedules)
+    report: str
+    run: RunView | None
+    status: str
+    error: str | None
+    run_key: str
+    slot: datetime | None
+    smtp: SmtpSettings | None
+    env: Mapping[str, str] | None
+    ledger: DeliveryLedger
+    known: dict[str, dict[str, Any]]
+    outcome: DeliveryOutcome
+
+    def send(self, message: Message) -> None:
+        """Send one message to those of its recipients not yet served, recording each step in the
+        ledger first (sending -> sent/failed), so a crash never leads to a duplicate."""
+        import smtplib
+
+        from .email import SmtpSettings, build_failure_message, build_report_message, send_message
+
+        kind, to, cc = message.kind, list(message.to), list(message.cc)
+        recipients = list(dict.fromkeys(to + cc))
+        keys = {r: idempotency_key(self.run_key, "email", kind, r) for r in recipients}
+        pending: list[str] = []
+        for r in recipients:
+            state = self.known.get(keys[r], {}).get("state")
+            if state in (SENT, SKIPPED, UNCONFIRMED):
+                continue
+            if state == SENDING:
+                # A previous process recorded 'sending' and never recorded the result: it may have
+                # crashed after the server accepted the message. Never risk a duplicate.
+                self.ledger.upsert(
+                    [
+                        {
+                            "key": keys[r],
+                            "state": UNCONFIRMED,
+                            "error": "a previous attempt did not record its result; not resent",
+                        }
+                    ]
+                )
+                log.warning(
+                    "delivery of %s email for run %s to %s is unconfirmed; not resending", kind, self.run_key, r
+                )
+                continue
+            pending.append(r)
+        if not pending:
+            return
+        base = {"channel": "email", "kind": kind}
+        try:
+            self.smtp = self.smtp or SmtpSettings.from_env(self.env)
+            if kind == "report":
+                if self.run is None:
+                    raise ValueError(f"the run folder of {self.run_key} is gone: no report to send")
+                subject = subject_for(
+                    self.schedule.email.subject,
+                    run=self.run,
+                    schedule=self.schedule.name,
+                    report=self.report,
+                    status=self.status,
+                    slot=self.slot,
+                    tz=self.schedule.tz,
+                )
+                msg, omitted = build_report_message(
+                    self.run,
+                    self.smtp,
+                    subject=subject,
+                    to=to,
+                    cc=cc,
+                    attach=self.schedule.email.attach,
+                    max_bytes=self.schedule.email.max_bytes,
+                    message_key=f"{self.run_key}|{kind}",
+                )
+            else:
+                title = subject_for(
+                    "{title} — {date}",
+                    run=self.run,
+                    schedule=self.schedule.name,
+                    report=self.report,
+                    status=self.status,
+                    slot=self.slot,
+                    tz=self.schedule.tz,
+                )
+                subject = f"[{self.status.upper()}] {title}"
+                msg = build_failure_message(
+                    self.run,
+                    self.smtp,
+                    schedule=self.schedule.name,
+                    report=self.report,
+                    status=self.status,
+                    error=self.error,
+                    subject=subject,
+                    to=to,
+                    run_key=self.run_key,
+                    message_key=f"{self.run_key}|{kind}",
+                )
+                omitted = None
+        except (ConfigError, OSError, ValueError) as exc:
+            self.ledger.upsert(
                 [
-                    {
-                        "key": keys[r],
-                        "state": UNCONFIRMED,
-                        "error": "a previous attempt did not record its result; not resent",
-                    }
+                    {**base, "key": keys[r], "recipient": r, "state": FAILED, "error": f"{type(exc).__name__}: {exc}"}
+                    for r in pending
                 ]
             )
-            log.warning("delivery of %s email for run %s to %s is unconfirmed; not resending", kind, run_key, r)
-            continue
-        pending.append(r)
-    if not pending:
-        return
-    base = {"channel": "email", "kind": kind}
-    try:
-        settings = settings or SmtpSettings.from_env(env)
-        if kind == "report":
-            subject = subject_for(
-                schedule.email.subject,
-                run=run,
-                schedule=schedule.name,
-                report=report,
-                status=status,
-                slot=slot,
-                tz=schedule.tz,
-            )
-            msg, omitted = build_report_message(
-                run,
-                settings,
-                subject=subject,
-                to=to,
-                cc=cc,
-                attach=schedule.email.attach,
-                max_bytes=schedule.email.max_bytes,
-                message_key=f"{run_key}|{kind}",
-            )
-        else:
-            title = subject_for(
-                "{title} — {date}",
-                run=run,
-                schedule=schedule.name,
-                report=report,
-                status=status,
-                slot=slot,
-                tz=schedule.tz,
-            )
-            subject = f"[{status.upper()}] {title}"
-            msg = build_failure_message(
-                run,
-                settings,
-                schedule=schedule.name,
-                report=report,
-                status=status,
-                error=error,
-                subject=subject,
-                to=to,
-                run_key=run_key,
-                message_key=f"{run_key}|{kind}",
-            )
-            omitted = None
-    except (ConfigError, OSError, ValueError) as exc:
-        ledger.upsert(
-            [
-                {**base, "key": keys[r], "recipient": r, "state": FAILED, "error": f"{type(exc).__name__}: {exc}"}
-                for r in pending
-            ]
+            self.outcome.failed.extend(pending)
+            log.error("could not prepare %s email for run %s: %s", kind, self.run_key, exc)
+            return
+        extra = {"subject": subject, "message_id": msg["Message-ID"], "size_bytes": len(msg.as_bytes())}
+        if omitted:
+            extra["omitted"] = omitted
+        self.ledger.upsert(
+            [{**base, **extra, "key": keys[r], "recipient": r, "state": SENDING, "error": None} for r in pending]
         )
-        outcome.failed.extend(pending)
-        log.error("could not prepare %s email for run %s: %s", kind, run_key, exc)
-        return
-    extra = {"subject": subject, "message_id": msg["Message-ID"], "size_bytes": len(msg.as_bytes())}
-    if omitted:
-        extra["omitted"] = omitted
-    ledger.upsert([{**base, **extra, "key": keys[r], "recipient": r, "state": SENDING, "error": None} for r in pending])
-    try:
-        refused = send_message(msg, settings, pending)
-    except smtplib.SMTPRecipientsRefused as exc:
-        refused = exc.recipients
-    except (smtplib.SMTPException, OSError) as exc:
-        problem = _smtp_error(exc)
-        ledger.upsert([{"key": keys[r], "state": FAILED, "error": problem} for r in pending])
-        outcome.failed.extend(pending)
-        log.error("%s email for run %s not sent to %d recipient(s): %s", kind, run_key, len(pending), problem)
-        return
-    updates = []
-    for r in pending:
-        if r in refused:
-            code, reason = refused[r]
-            updates.append(
-                {
-                    "key": keys[r],
-                    "state": FAILED,
-                    "error": f"SMTP {code}: {reason.decode(errors='replace') if isinstance(reason, bytes) else reason}",
-                }
-            )
-            outcome.failed.append(r)
-        else:
-            updates.append({"key": keys[r], "state": SENT, "error": None})
-            outcome.sent.append(r)
-    ledger.upsert(updates)
-    log.info(
-        "%s email for run %s sent to %d recipient(s), refused for %d",
-        kind,
-        run_key,
-        len(pending) - len(refused),
-        len(refused),
-    )
+        try:
+            refused = send_message(msg, self.smtp, pending)
+        except smtplib.SMTPRecipientsRefused as exc:
+            refused = exc.recipients
+        except (smtplib.SMTPException, OSError) as exc:
+            problem = _smtp_error(exc)
+            self.ledger.upsert([{"key": keys[r], "state": FAILED, "error": problem} for r in pending])
+            self.outcome.failed.extend(pending)
+            log.error("%s email for run %s not sent to %d recipient(s): %s", kind, self.run_key, len(pending), problem)
+            return
+        updates: list[dict[str, Any]] = []
+        for r in pending:
+            if r in refused:
+                code, reason = refused[r]
+                updates.append(
+                    {
+                        "key": keys[r],
+                        "state": FAILED,
+                        "error": f"SMTP {code}: {reason.decode(errors='replace') if isinstance(reason, bytes) else reason}",
+                    }
+                )
+                self.outcome.failed.append(r)
+            else:
+                updates.append({"key": keys[r], "state": SENT, "error": None})
+                self.outcome.sent.append(r)
+        self.ledger.upsert(updates)
+        log.info(
+            "%s email for run %s sent to %d recipient(s), refused for %d",
+            kind,
+            self.run_key,
+            len(pending) - len(refused),
+            len(refused),
+        )
 
 
 def _smtp_error(exc: BaseException) -> str:
     """An SMTP error for the record: code and server text, never credentials."""
+    import smtplib
+
     if isinstance(exc, smtplib.SMTPResponseException):
         text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
         return f"{type(exc).__name__}: SMTP {exc.smtp_code}: {text}"

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
+
+from .. import settings
 
 
 def _reports_dir(value: str | None) -> Path:
-    if value:
-        return Path(value)
-    from ..runs import default_reports_dir
-
-    return default_reports_dir()
+    return settings.resolve_path(value) if value else settings.reports_dir()
 
 
 def cmd_send(args: argparse.Namespace) -> int:
     """Resend a published run's report email."""
-    from .operator import find_run, resend
+    from ..runs import find_run
+    from .operator import resend
 
     run_dir = find_run(args.run, _reports_dir(args.reports_dir))
     result = resend(run_dir, to=args.to or (), unconfirmed=args.unconfirmed, attach=args.attach or ())
@@ -54,14 +52,14 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     send.add_argument("--attach", action="append", choices=("pdf", "csv", "json", "html"), help="attach this output")
     send.add_argument(
         "--reports-dir",
-        default=os.environ.get("FAWKES_ANALYTICS_REPORTS_DIR"),
-        help="run folders root (default: reports/)",
+        default=None,
+        help="run folders root (default: the project's reports/, or $FAWKES_ANALYTICS_REPORTS_DIR)",
     )
     send.set_defaults(func=cmd_send)
 
     test = subparsers.add_parser(
         "email-test",
-        help="send a test message to check the FAWKES_SMTP_* settings",
+        help="send a test message to check the FAWKES_ANALYTICS_SMTP_* settings",
         description="Connect, log in and send one short message with the SMTP settings of the environment.",
     )
     test.add_argument("--to", action="append", required=True, metavar="ADDRESS", help="recipient (repeatable)")

@@ -12,7 +12,7 @@ parameters), and the password never appears in a repr, a log line or a run recor
 Headers: a scheduled message carries a deterministic ``Message-ID`` derived from its
 idempotency key (schedule, report, slot, kind of message), so even a message sent twice by
 accident is one message to mail clients; report emails carry ``List-Unsubscribe`` pointing
-at ``FAWKES_SMTP_LIST_UNSUBSCRIBE`` (an address or an https URL; default: the sender address
+at ``FAWKES_ANALYTICS_SMTP_LIST_UNSUBSCRIBE`` (an address or an https URL; default: the sender address
 with the subject "unsubscribe").
 """
 
@@ -20,22 +20,22 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
-import os
 import re
 import secrets
 import smtplib
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from .. import areas, formats
+from .. import areas, formats, settings
 from ..errors import ConfigError
 from ..kpi import Kpi
-from ..sources.base import read_secret, redact_text
+from ..sources.base import redact_text
 from ..templates import render
 from ..templates import render_text as render_text_template
 from .state import read_json
@@ -47,7 +47,7 @@ _DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    """Where and how to send mail; read from ``FAWKES_SMTP_*`` environment variables."""
+    """Where and how to send mail; read from ``FAWKES_ANALYTICS_SMTP_*`` environment variables."""
 
     host: str
     port: int
@@ -73,49 +73,61 @@ class SmtpSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SmtpSettings:
-        """Build settings from ``FAWKES_SMTP_HOST``, ``_PORT``, ``_SECURITY`` (starttls|tls|none),
-        ``_USER``, ``_PASSWORD`` (or ``_PASSWORD_FILE``), ``_FROM``, ``_TIMEOUT``, ``_CA_FILE``,
-        ``_LIST_UNSUBSCRIBE`` and ``FAWKES_ANALYTICS_REPORTS_URL`` (the older name
-        ``FAWKES_REPORTS_BASE_URL`` is still read)."""
-        env = os.environ if env is None else env
-        host = env.get("FAWKES_SMTP_HOST", "").strip()
+        """Build settings from ``FAWKES_ANALYTICS_SMTP_HOST``, ``_PORT``, ``_SECURITY``
+        (starttls|tls|none), ``_USER``, ``_PASSWORD`` (or ``_PASSWORD_FILE``), ``_FROM``,
+        ``_TIMEOUT``, ``_CA_FILE``, ``_LIST_UNSUBSCRIBE`` and ``FAWKES_ANALYTICS_REPORTS_URL``
+        (the older ``FAWKES_SMTP_*`` names are still read, see settings.py)."""
+
+        def get(name: str, default: str = "") -> str:
+            return settings.get(name, default, env=env)
+
+        host = get("SMTP_HOST")
         if not host:
             raise ConfigError(
-                "environment", "FAWKES_SMTP_HOST", "not set: the SMTP server to send report emails through"
+                "environment", "FAWKES_ANALYTICS_SMTP_HOST", "not set: the SMTP server to send report emails through"
             )
-        security = env.get("FAWKES_SMTP_SECURITY", "starttls").strip().lower()
+        security = get("SMTP_SECURITY", "starttls").lower()
         if security not in SECURITY_MODES:
             raise ConfigError(
                 "environment",
-                "FAWKES_SMTP_SECURITY",
+                "FAWKES_ANALYTICS_SMTP_SECURITY",
                 f"{security!r} is not allowed (allowed: {', '.join(SECURITY_MODES)})",
             )
-        port_raw = env.get("FAWKES_SMTP_PORT", "").strip()
+        port_raw = get("SMTP_PORT")
         try:
             port = int(port_raw) if port_raw else _DEFAULT_PORTS[security]
         except ValueError:
-            raise ConfigError("environment", "FAWKES_SMTP_PORT", f"{port_raw!r} is not a port number") from None
+            raise ConfigError(
+                "environment", "FAWKES_ANALYTICS_SMTP_PORT", f"{port_raw!r} is not a port number"
+            ) from None
         if not 0 < port < 65536:
-            raise ConfigError("environment", "FAWKES_SMTP_PORT", f"{port} is not a port number (1-65535)")
-        user = env.get("FAWKES_SMTP_USER") or None
-        password = read_secret("FAWKES_SMTP_PASSWORD", env) or None
+            raise ConfigError("environment", "FAWKES_ANALYTICS_SMTP_PORT", f"{port} is not a port number (1-65535)")
+        user = get("SMTP_USER") or None
+        password = settings.secret("SMTP_PASSWORD", env) or None
         if bool(user) != bool(password):
             raise ConfigError(
                 "environment",
-                "FAWKES_SMTP_USER" if not user else "FAWKES_SMTP_PASSWORD",
-                "set both FAWKES_SMTP_USER and FAWKES_SMTP_PASSWORD, or neither",
+                "FAWKES_ANALYTICS_SMTP_USER" if not user else "FAWKES_ANALYTICS_SMTP_PASSWORD",
+                "set both FAWKES_ANALYTICS_SMTP_USER and FAWKES_ANALYTICS_SMTP_PASSWORD, or neither",
             )
+        timeout_raw = get("SMTP_TIMEOUT", "30")
+        try:
+            timeout = float(timeout_raw)
+        except ValueError:
+            raise ConfigError(
+                "environment", "FAWKES_ANALYTICS_SMTP_TIMEOUT", f"{timeout_raw!r} is not a number of seconds"
+            ) from None
         return cls(
             host=host,
             port=port,
             security=security,
             user=user,
             password=password,
-            sender=env.get("FAWKES_SMTP_FROM") or "fawkes-analytics@localhost",
-            reports_base_url=(env.get(REPORTS_URL_ENV) or env.get("FAWKES_REPORTS_BASE_URL") or "").rstrip("/") or None,
-            timeout=float(env.get("FAWKES_SMTP_TIMEOUT") or 30),
-            ca_file=env.get("FAWKES_SMTP_CA_FILE") or None,
-            list_unsubscribe=_unsubscribe_target(env.get("FAWKES_SMTP_LIST_UNSUBSCRIBE", "")),
+            sender=get("SMTP_FROM") or "fawkes-analytics@localhost",
+            reports_base_url=get("REPORTS_URL").rstrip("/") or None,
+            timeout=timeout,
+            ca_file=get("SMTP_CA_FILE") or None,
+            list_unsubscribe=_unsubscribe_target(get("SMTP_LIST_UNSUBSCRIBE")),
         )
 
 
@@ -127,7 +139,7 @@ def _unsubscribe_target(raw: str) -> str | None:
         return raw
     raise ConfigError(
         "environment",
-        "FAWKES_SMTP_LIST_UNSUBSCRIBE",
+        "FAWKES_ANALYTICS_SMTP_LIST_UNSUBSCRIBE",
         f"{raw!r} is not an address or URL (allowed: a@b, mailto:, https://)",
     )
 
@@ -304,6 +316,8 @@ def build_report_message(
         )
         if len(msg.as_bytes()) <= max_bytes:
             return msg, omitted
+    if msg is None:
+        raise ValueError("no way to compose the report message")
     return msg, "charts and attachments"
 
 
@@ -327,7 +341,7 @@ def _compose_report(
     chart_cids = [(path, f"chart-{i}.{secrets.token_hex(6)}@{domain}") for i, path in enumerate(charts, 1)]
     msg.set_content(render_text(run, url, note))
     msg.add_alternative(render_html(run, url, chart_cids, note), subtype="html")
-    html_part = msg.get_payload()[1]
+    html_part = cast(EmailMessage, msg.get_payload()[1])  # type: ignore[index]
     for path, cid in chart_cids:
         html_part.add_related(
             path.read_bytes(), "image", "png", cid=f"<{cid}>", filename=path.name, disposition="inline"
@@ -370,8 +384,9 @@ def build_failure_message(
     return msg
 
 
-def send_message(msg: EmailMessage, settings: SmtpSettings, recipients: Sequence[str]) -> dict[str, tuple[int, bytes]]:
-    """Send ``msg`` to ``recipients`` (envelope); returns refused recipients. Raises on failure."""
+@contextmanager
+def smtp_session(settings: SmtpSettings) -> Iterator[smtplib.SMTP]:
+    """A connection to the SMTP server, secured and logged in as ``settings`` say; closed after."""
     context = ssl.create_default_context(cafile=settings.ca_file) if settings.security != "none" else None
     smtp_class = smtplib.SMTP_SSL if settings.security == "tls" else smtplib.SMTP
     kwargs: dict[str, Any] = {"timeout": settings.timeout}
@@ -384,4 +399,10 @@ def send_message(msg: EmailMessage, settings: SmtpSettings, recipients: Sequence
             smtp.ehlo()
         if settings.user:
             smtp.login(settings.user, settings.password or "")
+        yield smtp
+
+
+def send_message(msg: EmailMessage, settings: SmtpSettings, recipients: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+    """Send ``msg`` to ``recipients`` (envelope); returns refused recipients. Raises on failure."""
+    with smtp_session(settings) as smtp:
         return smtp.send_message(msg, from_addr=settings.sender, to_addrs=list(recipients))

@@ -22,7 +22,7 @@ from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
 
 from ..errors import DeliveryError, ParameterError
-from ..results import Result
+from ..records import Record
 from .email import RunView, SmtpSettings, build_report_message, send_message
 from .state import FAILED, SENDING, SENT, UNCONFIRMED, DeliveryLedger, idempotency_key, now_iso
 
@@ -30,28 +30,13 @@ ATTACHABLE = ("pdf", "csv", "json", "html")
 
 
 @dataclass
-class Resent(Result):
+class Resent(Record):
     """What one ``send`` did."""
 
     run_dir: str
     sent: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
     message_id: str = ""
-
-
-def find_run(run: str, reports_dir: Path) -> Path:
-    """A run folder from ``REPORT/RUN_ID``, a run id, or a path to the folder."""
-    candidate = Path(run)
-    if candidate.is_dir() and (candidate / "run.json").exists():
-        return candidate.resolve()
-    matches = [p.parent for p in Path(reports_dir).glob(f"{run}/run.json")] if "/" in run else []
-    if not matches:
-        matches = [p.parent for p in Path(reports_dir).glob(f"*/{run}/run.json") if not p.parent.is_symlink()]
-    if len(matches) == 1:
-        return matches[0].resolve()
-    if not matches:
-        raise ParameterError("run", f"no published run {run!r} under {reports_dir}", "REPORT/RUN_ID as in `history`")
-    raise ParameterError("run", f"{run!r} matches several runs", sorted(f"{m.parent.name}/{m.name}" for m in matches))
 
 
 def _smtp_problem(exc: BaseException) -> str:

@@ -21,8 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from .. import atomic
 
 SENDING, SENT, FAILED, SKIPPED, UNCONFIRMED = "sending", "sent", "failed", "skipped", "unconfirmed"
@@ -57,6 +55,8 @@ class DeliveryLedger:
 
     def __init__(self, record_path: Path) -> None:
         self.path = Path(record_path)
+        from filelock import FileLock  # imported when a ledger is used: `history` only reads
+
         self._lock = FileLock(str(self.path) + ".lock", mode=atomic.file_mode())
 
     def entries(self) -> list[dict]:

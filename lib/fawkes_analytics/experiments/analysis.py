@@ -26,7 +26,7 @@ from .readout import decision_test, family_size, metric_alternative, metric_role
 from .recommend import DECIDED, INVESTIGATE, Recommendation, recommend
 from .sources import as_experiment_source
 from .srm import SRMResult, srm_check
-from .sufficient import naive_utc, window_closed_by
+from .sufficient import SufficientStats, naive_utc, window_closed_by
 
 POWER_COLUMNS = [
     "metric",
@@ -154,7 +154,7 @@ def power_table(
     experiment: Experiment, stats: pd.DataFrame, users_total: int, days_running: float | None
 ) -> pd.DataFrame:
     """Power now and the users/days the target lift needs, per metric and treatment."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for metric in experiment.metrics:
         cells = stats[stats.metric == metric.name].set_index("variant")
         rows.extend(power_row(experiment, metric, cells, v, users_total, days_running) for v in experiment.treatments)
@@ -211,27 +211,27 @@ def _windows_table(experiment: Experiment, results: pd.DataFrame, users: dict[st
 
 
 def analyze_stats(
-    experiment: Experiment, suff: dict[str, Any], as_of: Any = None, source_info: dict | None = None
+    experiment: Experiment, suff: SufficientStats, as_of: Any = None, source_info: dict | None = None
 ) -> ExperimentResult:
     """Build the result from precomputed sufficient statistics (see ``sufficient.experiment_stats``)."""
-    users: dict[str, int] = suff["users"]
+    users: dict[str, int] = suff.users
     known = {v: users.get(v, 0) for v in experiment.variants}
     unknown = {v: n for v, n in users.items() if v not in experiment.split and n > 0}
-    stats = suff["stats"]
+    stats = suff.stats
     stats = stats[stats.variant.isin(experiment.variants)]
     srm = srm_check(known, experiment.split, experiment.rules.srm_threshold, unknown)
     days_running = None
-    if suff.get("first_assigned") is not None and suff.get("data_end") is not None:
-        days_running = max((suff["data_end"] - suff["first_assigned"]).total_seconds() / 86400.0, 0.0) or None
+    if suff.first_assigned is not None and suff.data_end is not None:
+        days_running = max((suff.data_end - suff.first_assigned).total_seconds() / 86400.0, 0.0) or None
     results = readout_table(experiment, stats)
     results["n_open_control"] = [known[experiment.control] - n for n in results.n_control]
     results["n_open_variant"] = [known[v] - n for v, n in zip(results.variant, results.n_variant, strict=True)]
     power = power_table(experiment, stats, sum(known.values()), days_running)
     recommendation = recommend(experiment, srm, known, results, power)
     rules = experiment.rules
-    end = suff.get("data_end")
+    end = suff.data_end
     as_of_ts = naive_utc(as_of) if as_of is not None else end
-    first = suff.get("first_assigned")
+    first = suff.first_assigned
     return ExperimentResult(
         experiment_id=experiment.id,
         name=experiment.name,
@@ -244,7 +244,7 @@ def analyze_stats(
         results=results,
         power=settle_power(power, recommendation),
         windows=_windows_table(experiment, results, known, end),
-        excluded_multi_variant_users=int(suff["multi_variant_users"]),
+        excluded_multi_variant_users=int(suff.multi_variant_users),
         excluded_unknown_variant_users=int(sum(unknown.values())),
         unknown_variants=unknown,
         as_of=None if as_of_ts is None else as_of_ts.isoformat() + "Z",
@@ -265,7 +265,7 @@ def analyze_stats(
             "guardrail_metrics": list(rules.guardrail_metrics),
             "min_sample_per_variant": rules.min_sample_per_variant,
         },
-        caps=dict(suff.get("caps", {})),
+        caps=dict(suff.caps),
         source=source_info or {},
     )
 
@@ -302,14 +302,14 @@ def cumulative_readout(source: Any, experiment: Experiment, as_of: Any = None, f
     if not exp_source.supports_time:
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
     final = exp_source.sufficient_stats(experiment, as_of)
-    start, end = final.get("first_assigned"), final.get("data_end")
+    start, end = final.first_assigned, final.data_end
     if start is None or end is None:
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
     cuts = [c for c in pd.date_range(start.floor("D") + pd.Timedelta(freq), end, freq=freq) if c < end]
     records = []
     for cut in [*cuts, end]:
         suff = final if cut == end else exp_source.sufficient_stats(experiment, cut.to_pydatetime())
-        table = readout_table(experiment, suff["stats"][suff["stats"].variant.isin(experiment.variants)])
+        table = readout_table(experiment, suff.stats[suff.stats.variant.isin(experiment.variants)])
         table.insert(0, "as_of", cut)
         records.extend(table[TIMELINE_COLUMNS].to_dict("records"))
     return pd.DataFrame(records, columns=TIMELINE_COLUMNS)

@@ -61,11 +61,12 @@ def bayesian_test(
     mean, sd = posterior(lift.point, lift.se**2, prior_mean, prior_sd)
     gain = mean if higher_is_better else -mean  # improvement in the good direction
     level = 2 * min_chance - 1
+    low, high = stats.norm.interval(level, mean, sd)
     return BayesianResult(
         posterior_mean=mean,
         posterior_sd=sd,
         chance_to_beat=float(stats.norm.sf(0.0, loc=gain, scale=sd)),
         risk_control=expected_shortfall(-gain, sd),
         risk_variant=expected_shortfall(gain, sd),
-        credible_interval=tuple(float(v) for v in stats.norm.interval(level, mean, sd)),
+        credible_interval=(float(low), float(high)),
     )

@@ -216,14 +216,15 @@ def _zero_variance_reason(arm: Arm) -> str:
 
 def _relative_cuped_variance(a: Arm, b: Arm) -> float:
     """gbstats ``frequentist_variance_relative_cuped``."""
-    theta = a.cuped.theta
+    ca, cb = a.cuped, b.cuped
+    if ca is None or cb is None:
+        raise ValueError("the CUPED variance needs the covariate moments of both arms")
+    theta = ca.theta
     mean_a = a.unadjusted_mean
-    v_treatment = (b.cuped.post_var + theta**2 * b.cuped.pre_var - 2 * theta * b.cuped.cov) / (b.n * mean_a**2)
-    const = -b.cuped.post_mean
+    v_treatment = (cb.post_var + theta**2 * cb.pre_var - 2 * theta * cb.cov) / (b.n * mean_a**2)
+    const = -cb.post_mean
     v_control = (
-        a.cuped.post_var * const**2 / a.cuped.post_mean**2
-        + 2 * theta * a.cuped.cov * const / a.cuped.post_mean
-        + theta**2 * a.cuped.pre_var
+        ca.post_var * const**2 / ca.post_mean**2 + 2 * theta * ca.cov * const / ca.post_mean + theta**2 * ca.pre_var
     ) / (a.n * mean_a**2)
     return v_treatment + v_control
 

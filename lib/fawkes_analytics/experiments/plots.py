@@ -34,7 +34,9 @@ def _axes(height: float, width: float = 9.0) -> tuple[Figure, plt.Axes]:
 
 def _interval_label(result: ExperimentResult) -> str:
     level = float(result.results.interval_level.iloc[0]) if len(result.results) else 0.95
-    kind = {"bayesian": "credible", "sequential": "always-valid"}.get(result.settings.get("decision"), "confidence")
+    kind = {"bayesian": "credible", "sequential": "always-valid"}.get(
+        str(result.settings.get("decision")), "confidence"
+    )
     return f"{level:.0%} {kind} interval"
 
 

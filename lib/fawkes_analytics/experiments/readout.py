@@ -206,7 +206,8 @@ def _finish_frequentist(frame: pd.DataFrame, experiment: Experiment) -> pd.DataF
     frame["p_value_adjusted"] = [
         a if g else (float(p) if o else None) for a, g, o, p in zip(adjusted, goal, ok, frame.p_value, strict=True)
     ]
-    lows, highs = [], []
+    lows: list[float | None] = []
+    highs: list[float | None] = []
     for row in frame.itertuples():
         if row.status != OK:
             lows.append(None)

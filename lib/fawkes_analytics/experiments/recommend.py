@@ -19,6 +19,7 @@ exactly as the results table shows them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -51,7 +52,7 @@ def evidence_name(decision: str, correction: str) -> str:
     return f"{adjusted}p"
 
 
-def interval_name(row: pd.Series | object, decision: str) -> str:
+def interval_name(row: Any, decision: str) -> str:
     level = float(row.interval_level)
     kind = {"bayesian": "credible interval", "sequential": "always-valid interval"}.get(decision, "confidence interval")
     return f"{level:.0%} {kind}"
@@ -66,7 +67,7 @@ def format_bound(value: float) -> str:
     return f"{value:+.1%}"
 
 
-def evidence_text(row: pd.Series | object, decision: str, correction: str) -> str:
+def evidence_text(row: Any, decision: str, correction: str) -> str:
     """'lift +21.3% (95% always-valid interval +4.1% to +38.5%, Holm-adjusted always-valid p = 0.012)'."""
     low, high = float(row.lift_ci_low), float(row.lift_ci_high)
     interval = f"{interval_name(row, decision)} {format_bound(low)} to {format_bound(high)}"

@@ -24,7 +24,7 @@ import pandas as pd
 from ..errors import ParameterError, SchemaError
 from ..sources.base import Source
 from .config import Experiment, parse_experiment
-from .sufficient import experiment_stats, metric_expression, naive_utc, to_frame
+from .sufficient import SufficientStats, experiment_stats, metric_expression, naive_utc, to_frame
 
 
 class EventsExperimentSource:
@@ -35,7 +35,7 @@ class EventsExperimentSource:
     def __init__(self, source: Source) -> None:
         self.source = source
 
-    def sufficient_stats(self, experiment: Experiment, as_of: datetime | None = None) -> dict[str, Any]:
+    def sufficient_stats(self, experiment: Experiment, as_of: datetime | str | None = None) -> SufficientStats:
         """Sums per metric and variant; metric windows must have ended by ``as_of`` (else the data's end)."""
         analysis_end = naive_utc(as_of) if as_of is not None else naive_utc(self.source.data_as_of())
         return experiment_stats(
@@ -109,7 +109,7 @@ class UserTableSource:
             raise SchemaError(self.where, column, "a conversion metric needs 0/1 or TRUE/FALSE values")
         return numbers.fillna(0.0).astype("float64")
 
-    def sufficient_stats(self, experiment: Experiment, as_of: datetime | None = None) -> dict[str, Any]:
+    def sufficient_stats(self, experiment: Experiment, as_of: datetime | str | None = None) -> SufficientStats:
         if as_of is not None:
             raise ParameterError("as_of", "a per-user table has no times, so it cannot be cut at a time")
         frames, caps = [], {}
@@ -122,7 +122,7 @@ class UserTableSource:
             }
             if metric.denominator is not None:
                 data["d"] = self._values(metric.denominator.column or "", "sum")
-            if metric.covariate is not None:
+            if metric.covariate is not None and metric.covariate.measure.column is not None:
                 data["x"] = self._values(metric.covariate.measure.column, metric.kind)
             expression, cap = metric_expression(ibis.memtable(pd.DataFrame(data)), metric)
             frames.append(to_frame(expression))
@@ -130,15 +130,12 @@ class UserTableSource:
                 caps[metric.name] = cap
         stats = pd.concat(frames, ignore_index=True)
         users = self.frame[self.variant_column].value_counts()
-        return {
-            "stats": stats,
-            "users": {str(k): int(v) for k, v in users.items()},
-            "multi_variant_users": self.multi_variant_users,
-            "caps": caps,
-            "first_assigned": None,
-            "last_assigned": None,
-            "data_end": None,
-        }
+        return SufficientStats(
+            stats=stats,
+            users={str(k): int(v) for k, v in users.items()},
+            multi_variant_users=self.multi_variant_users,
+            caps=caps,
+        )
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -20,6 +20,7 @@ out are the assigned users minus the metric's ``n``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import ibis
@@ -194,19 +195,37 @@ def metric_expression(per_user: ir.Table, metric: Metric) -> tuple[ir.Table, flo
     return complete(aggregate(per_user), metric.name), cap
 
 
+@dataclass
+class SufficientStats:
+    """What an experiment source returns: everything the statistics need, nothing per user.
+
+    ``stats`` has one row per metric and variant (``n`` and the ``sum_*`` moments); ``users``
+    counts the users of each variant (those assigned to one variant only);
+    ``multi_variant_users`` is how many were assigned to several (left out); ``caps`` holds the
+    winsorisation cap of each capped metric; the assignment times and the end of the data the
+    metric windows were read to are naive UTC (None for a per-user table).
+    """
+
+    stats: pd.DataFrame
+    users: dict[str, int]
+    multi_variant_users: int
+    caps: dict[str, float] = field(default_factory=dict)
+    first_assigned: pd.Timestamp | None = None
+    last_assigned: pd.Timestamp | None = None
+    data_end: pd.Timestamp | None = None
+
+
 def experiment_stats(
     events: ir.Table,
     assignments: ir.Table,
     experiment: Experiment,
     as_of: pd.Timestamp | None,
     analysis_end: pd.Timestamp | None = None,
-) -> dict:
+) -> SufficientStats:
     """Sufficient statistics of every metric of ``experiment`` from the canonical tables.
 
     ``analysis_end`` (default ``as_of``) decides whose metric windows have ended. Two queries (plus one per capped metric): the assignment summary, and all metrics at once
-    as a union of per-metric aggregates. Returns ``{"stats": frame[metric, variant, n, sum_*],
-    "users": {variant: n}, "multi_variant_users": int, "caps": {metric: cap},
-    "first_assigned", "last_assigned"}``.
+    as a union of per-metric aggregates.
     """
     analysis_end = analysis_end if analysis_end is not None else as_of
     units, summary_expr = assigned_units(assignments, experiment.id, as_of)
@@ -219,12 +238,12 @@ def experiment_stats(
         parts.append(expression)
         if cap is not None:
             caps[metric.name] = cap
-    return {
-        "stats": to_frame(ibis.union(*parts, distinct=False)),
-        "users": {str(v): int(n) for v, n in zip(summary["variant"], summary["users"], strict=True)},
-        "multi_variant_users": int(multi["users"].sum()) if len(multi) else 0,
-        "caps": caps,
-        "first_assigned": naive_utc(summary["first"].min()) if len(summary) else None,
-        "last_assigned": naive_utc(summary["last"].max()) if len(summary) else None,
-        "data_end": analysis_end,
-    }
+    return SufficientStats(
+        stats=to_frame(ibis.union(*parts, distinct=False)),
+        users={str(v): int(n) for v, n in zip(summary["variant"], summary["users"], strict=True)},
+        multi_variant_users=int(multi["users"].sum()) if len(multi) else 0,
+        caps=caps,
+        first_assigned=naive_utc(summary["first"].min()) if len(summary) else None,
+        last_assigned=naive_utc(summary["last"].max()) if len(summary) else None,
+        data_end=analysis_end,
+    )

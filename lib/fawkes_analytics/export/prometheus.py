@@ -41,19 +41,19 @@ from prometheus_client import CollectorRegistry, generate_latest, push_to_gatewa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from .. import areas, atomic
+from .. import areas, atomic, settings
 from ..areas import MetricSpec
 from ..catalog import Catalog
 from ..errors import ExportError, RunError
 from ..labels import shorten
 from ..results import Result
 from ..sources import Source
-from ..sources.base import read_secret, redact_text, redact_url
+from ..sources.base import redact_text, redact_url
 from ..timerange import TimeRange
 
-TEXTFILE_ENV = "FAWKES_METRICS_TEXTFILE"
-PUSHGATEWAY_ENV = "PUSHGATEWAY_URL"
-INSTANCE_ENV = "FAWKES_METRICS_INSTANCE"
+TEXTFILE_ENV = "FAWKES_ANALYTICS_METRICS_TEXTFILE"
+PUSHGATEWAY_ENV = "FAWKES_ANALYTICS_PUSHGATEWAY_URL"
+INSTANCE_ENV = "FAWKES_ANALYTICS_METRICS_INSTANCE"
 JOB = "fawkes_analytics"
 DEFAULT_TEXTFILE = Path("metrics") / "analytics.prom"
 
@@ -140,20 +140,16 @@ def state_path_for(textfile: Path) -> Path:
 
 
 def default_textfile(path: str | os.PathLike | None = None) -> Path:
-    """The textfile path: ``path`` when given, else ``$FAWKES_METRICS_TEXTFILE``, else
+    """The textfile path: ``path`` when given, else ``$FAWKES_ANALYTICS_METRICS_TEXTFILE``, else
     ``metrics/analytics.prom`` under the reports folder (``$FAWKES_ANALYTICS_REPORTS_DIR``)."""
-    chosen = path or os.environ.get(TEXTFILE_ENV)
-    if chosen:
-        return Path(chosen)
-    from ..runs import default_reports_dir
-
-    return default_reports_dir() / DEFAULT_TEXTFILE
+    chosen = Path(path) if path else settings.metrics_textfile()
+    return chosen or settings.reports_dir() / DEFAULT_TEXTFILE
 
 
 def pushgateway_url() -> str | None:
-    """The Pushgateway to push to (``$PUSHGATEWAY_URL``, or the file ``$PUSHGATEWAY_URL_FILE`` when
+    """The Pushgateway to push to (``$FAWKES_ANALYTICS_PUSHGATEWAY_URL``, or the file ``..._FILE`` when
     the URL carries credentials), or None: then nothing is pushed."""
-    return read_secret(PUSHGATEWAY_ENV) or None
+    return settings.secret("PUSHGATEWAY_URL") or None
 
 
 # --- metric families from result objects -----------------------------------------------------
@@ -171,7 +167,7 @@ class _Families:
     """Families in registry order; values added by name, NaN/None values skipped (absent, not 0)."""
 
     def __init__(self) -> None:
-        self.families: dict[str, Metric] = {}
+        self.families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
         self.specs = {spec.name: spec for spec in specs()}
         for spec in self.specs.values():
             cls = CounterMetricFamily if spec.kind == "counter" else GaugeMetricFamily
@@ -254,8 +250,8 @@ def previous_data_families(textfile: Path) -> list[Metric]:
 # --- publishing ------------------------------------------------------------------------------
 def instance_name(source: Source) -> str:
     """A stable, secret-free name of the source for the ``instance`` grouping label:
-    ``$FAWKES_METRICS_INSTANCE``, else ``<kind>-<host or database file stem>``."""
-    explicit = os.environ.get(INSTANCE_ENV)
+    ``$FAWKES_ANALYTICS_METRICS_INSTANCE``, else ``<kind>-<host or database file stem>``."""
+    explicit = settings.get("METRICS_INSTANCE")
     if explicit:
         return explicit
     parts = urlsplit(str(getattr(source, "url", "")))

@@ -101,11 +101,13 @@ class StepVectors:
 @ibis.udf.scalar.builtin(name="json_extract_string")
 def _duckdb_json_string(doc: str, path: str) -> str:  # pragma: no cover - a SQL builtin
     """DuckDB: the JSON value at ``path`` as text (strings unquoted)."""
+    raise NotImplementedError  # a SQL builtin: never called in Python
 
 
 @ibis.udf.scalar.builtin(name="get_json_object")
 def _spark_json_string(doc: str, path: str) -> str:  # pragma: no cover - a SQL builtin
     """Spark: the JSON value at ``path`` as text (strings unquoted)."""
+    raise NotImplementedError  # a SQL builtin: never called in Python
 
 
 def _backend_name(table: ir.Table) -> str:

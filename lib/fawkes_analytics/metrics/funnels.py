@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -312,7 +313,7 @@ def _count(stats: pd.DataFrame, period: str, k: int) -> int:
     return int(stats.loc[period, f"n{k}"]) if period in stats.index else 0
 
 
-def _seconds(value: object) -> float:
+def _seconds(value: Any) -> float:
     return math.nan if value is None or pd.isna(value) else float(value) / US
 
 
@@ -337,8 +338,10 @@ def _steps_frame(funnel: Funnel, stats: pd.DataFrame) -> pd.DataFrame:
                 "conversion_from_previous_pct": _pct(count, before),
                 "drop_off": drop,
                 "drop_off_pct": _pct(drop, before) if k > 1 else (0.0 if first else None),
-                "mean_seconds_to_convert": _seconds(current[f"mean{k}"]) if timed else math.nan,
-                "median_seconds_to_convert": _seconds(current[f"median{k}"]) if timed else math.nan,
+                "mean_seconds_to_convert": _seconds(current[f"mean{k}"]) if timed and current is not None else math.nan,
+                "median_seconds_to_convert": _seconds(current[f"median{k}"])
+                if timed and current is not None
+                else math.nan,
                 "previous_count": previous,
                 "previous_conversion_from_start_pct": previous_from_start,
                 "conversion_from_start_change_pp": point_change(from_start, previous_from_start),

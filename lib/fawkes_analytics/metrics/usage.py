@@ -45,7 +45,7 @@ from ..kpi import LOWER_IS_BETTER, NO_CHANGE, POINTS, KpiSpec, percent_change, p
 from ..results import Result, jsonable
 from ..rollups.derive import SLOT_SECONDS
 from ..rollups.tables import Tables, tables_for
-from ..sources.base import Source
+from ..sources.base import Capability, Source
 from ..timerange import TimeRange
 from . import buckets
 from .kpis import Kpi, kpi_frame, ratio, scalar
@@ -123,6 +123,18 @@ class UsageTrends(Result):
         return {"kpis": kpi_frame(self.kpis), **super().to_frames()}
 
 
+def plausible_usage(client: Any, time_range: TimeRange, granularity: str | None = None, **options: Any) -> UsageTrends:
+    """Usage trends from a ``PlausibleClient``'s answers (metrics/plausible_usage.py), values unchanged."""
+    from .plausible_usage import plausible_usage_fields
+
+    return _from_fields(plausible_usage_fields(client, time_range, granularity, point_kpis=POINT_KPIS, **options))
+
+
+def _from_fields(fields: dict[str, Any]) -> UsageTrends:
+    fields["timeseries"] = fields["timeseries"][list(TIMESERIES_COLUMNS)]
+    return UsageTrends(**fields)
+
+
 def _slot(moment: Any) -> int:
     return int(pd.Timestamp(moment).timestamp() // SLOT_SECONDS)
 
@@ -165,9 +177,13 @@ def usage_trends(
     ``segment`` restricts everything to the users of one engagement segment (needs
     ``catalog``, see ``segments.users_in_segment``); ``top`` bounds the breakdown tables.
     """
-    own = getattr(source, "usage_trends", None)
-    if callable(own):  # aggregate-only sources (Plausible) answer with their own API
-        return own(time_range, granularity, segment=segment, catalog=catalog, top=top)
+    if source.offers(Capability.AGGREGATE_ONLY):  # Plausible: numbers from its API, no events
+        from .plausible_usage import aggregate_usage_fields
+
+        fields = aggregate_usage_fields(
+            source, time_range, granularity, segment=segment, top=top, point_kpis=POINT_KPIS
+        )
+        return _from_fields(fields)
     granularity = buckets.check_granularity(granularity or time_range.default_granularity())
     users = None
     if segment is not None:

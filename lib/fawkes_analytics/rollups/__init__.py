@@ -43,10 +43,6 @@ def store_of(source: Any) -> RollupStore:
     return RollupStore(location)
 
 
-def refresh_source(source: Any = None, **options: Any) -> RefreshResult:
-    """Refresh the store of ``source`` (default: the configured source); ``options`` go to ``refresh``."""
-    if source is None:
-        from ..sources import connect
-
-        source = connect()
+def refresh_source(source: Any, **options: Any) -> RefreshResult:
+    """Refresh the store of ``source`` (``sources.connect()`` opens the configured one); ``options`` go to ``refresh``."""
     return refresh(source, store_of(source), engagement=engagement_event(None), **options)

@@ -212,10 +212,11 @@ def engagement_event(catalog: Any | None) -> str:
     """
     if catalog is not None:
         return getattr(catalog, "engagement_event", ENGAGEMENT)
-    from ..catalog import DEFAULT_PATH, load
+    from .. import settings
+    from ..catalog import load
     from ..errors import ConfigError
 
-    path = os.environ.get("FAWKES_ANALYTICS_CATALOG") or str(DEFAULT_PATH)
+    path = str(settings.catalog_path())
     try:
         key = (path, os.stat(path).st_mtime)
     except OSError:

@@ -6,25 +6,20 @@ import argparse
 import importlib
 import json
 import logging
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .. import settings
 from ..errors import ConfigError
-from ..parameters import env_int
 
 
 def _reports_dir(value: str | None) -> Path:
-    if value:
-        return Path(value)
-    from ..runs import default_reports_dir
-
-    return default_reports_dir()
+    return settings.resolve_path(value) if value else settings.reports_dir()
 
 
 def _state_dir(value: str | None, reports_dir: Path) -> Path:
-    return Path(value or os.environ.get("FAWKES_STATE_DIR") or reports_dir / ".scheduler")
+    return settings.resolve_path(value) if value else settings.state_dir(reports_dir)
 
 
 def _load_runner(spec: str | None):
@@ -51,18 +46,17 @@ def _configure_logging(level: str) -> None:
 def _exit_code(results) -> int:  # noqa: ANN001
     if any(r.outcome == "interrupted" for r in results):
         return 3
-    return 1 if any(a["status"] != "succeeded" for r in results for a in r.attempts[-1:]) else 0
+    return 1 if any(not a.succeeded for r in results for a in r.attempts[-1:]) else 0
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
     """Run due schedules once (--once), one now (--run-now), check them (--check), or loop until SIGTERM."""
     from .config import load_schedules
     from .due import next_slot
-    from .scheduler import Scheduler
 
     _configure_logging(args.log_level)
     try:
-        schedules = load_schedules(args.dir)
+        schedules = load_schedules(settings.resolve_path(args.dir) if args.dir else settings.schedules_dir())
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -84,6 +78,8 @@ def cmd_schedule(args: argparse.Namespace) -> int:
             what = f"command: fawkes-analytics {' '.join([s.command, *s.args])}" if s.command else "reports: "
             print(f"{s.name:28} {s.cron:16} {s.timezone:18} next {when}  {what}{', '.join(s.reports)}")
         return 0
+    from .scheduler import Scheduler  # the run and delivery stack: only when something may run
+
     reports_dir = _reports_dir(args.reports_dir)
     scheduler = Scheduler(
         schedules,
@@ -92,7 +88,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         runner=_load_runner(args.runner),
         max_concurrent=args.max_concurrent
         if args.max_concurrent is not None
-        else env_int("FAWKES_MAX_CONCURRENT_RUNS", 2),
+        else settings.integer("MAX_CONCURRENT_RUNS", 2),
         grace=args.grace,
         isolation="inline" if args.inline else "process",
     )
@@ -100,7 +96,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     if args.once or args.run_now:
         results = scheduler.run_once() if args.once else [scheduler.run_now(schedules[0])]
         for r in results:
-            last = r.attempts[-1]["status"] if r.attempts else "-"
+            last = r.attempts[-1].status if r.attempts else "-"
             print(f"{r.schedule}: slot {r.slot} {r.outcome} ({last})")
         return _exit_code(results)
     return scheduler.serve()
@@ -134,14 +130,15 @@ def register_cli(subparsers) -> None:
     )
     p.add_argument(
         "--dir",
-        default=os.environ.get("FAWKES_SCHEDULES_DIR", "schedules"),
-        help="folder of schedule YAML files (default: schedules, or $FAWKES_SCHEDULES_DIR)",
+        default=None,
+        help="folder of schedule YAML files (default: the project's schedules/, or $FAWKES_ANALYTICS_SCHEDULES_DIR)",
     )
     p.add_argument(
         "--reports-dir", help="run folders root (default: the project's reports/, or $FAWKES_ANALYTICS_REPORTS_DIR)"
     )
     p.add_argument(
-        "--state-dir", help="scheduler state and locks (default: <reports-dir>/.scheduler, or $FAWKES_STATE_DIR)"
+        "--state-dir",
+        help="scheduler state and locks (default: <reports-dir>/.scheduler, or $FAWKES_ANALYTICS_STATE_DIR)",
     )
     p.add_argument(
         "--once", action="store_true", help="run whatever is due now and exit (for system cron or a Kubernetes CronJob)"
@@ -157,7 +154,7 @@ def register_cli(subparsers) -> None:
         "--max-concurrent",
         type=int,
         default=None,
-        help="global limit of simultaneous runs (default 2, or $FAWKES_MAX_CONCURRENT_RUNS)",
+        help="global limit of simultaneous runs (default 2, or $FAWKES_ANALYTICS_MAX_CONCURRENT_RUNS)",
     )
     p.add_argument(
         "--grace",

@@ -271,9 +271,9 @@ def available_report_names() -> tuple[str, ...]:
 
 def available_commands() -> tuple[str, ...]:
     """``fawkes-analytics`` sub-commands a schedule may run as a job (all but the long-running ones)."""
-    from ..cli import command_names
+    from ..commands import COMMANDS
 
-    return tuple(c for c in command_names() if c not in LONG_RUNNING_COMMANDS)
+    return tuple(c for c in COMMANDS if c not in LONG_RUNNING_COMMANDS)
 
 
 def parse_schedule(

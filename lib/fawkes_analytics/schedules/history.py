@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..delivery.state import read_json
-from ..results import Result
+from ..records import Record
 from ..sources.base import redact_text
 
 
 @dataclass
-class HistoryRow(Result):
+class HistoryRow(Record):
     """One run attempt as listed by ``history``."""
 
     started_at: str

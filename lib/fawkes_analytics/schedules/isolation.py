@@ -30,6 +30,8 @@ from typing import Any
 from ..errors import DiskFull, ParameterError, RunTimeout
 from ..process import TERMINATE_WAIT, die_with_parent
 from ..process import kill_tree as _kill_tree
+from ..records import Record
+from ..settings import PARENT_PID_ENV
 from ..sources.base import redact_text
 
 STOP_WAIT = 20.0
@@ -38,7 +40,9 @@ LOG_TAIL_CHARS = 2000
 
 def normalise(record: Any) -> dict:
     """A RunRecord (dataclass, object or mapping) as a JSON-ready dict with the contract's keys."""
-    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+    if isinstance(record, Record):
+        data = record.to_dict()
+    elif dataclasses.is_dataclass(record) and not isinstance(record, type):
         data = dataclasses.asdict(record)
     elif isinstance(record, dict):
         data = dict(record)
@@ -90,7 +94,8 @@ def _child(conn, runner, report, parameters, kwargs) -> None:  # pragma: no cove
     # the scheduler dying (even by SIGKILL) sends SIGTERM too.
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    die_with_parent(signal.SIGTERM, multiprocessing.parent_process().pid)
+    parent = multiprocessing.parent_process()
+    die_with_parent(signal.SIGTERM, parent.pid if parent is not None else None)
     result = call_runner(runner, report, parameters, kwargs, stop)
     try:
         conn.send(result)
@@ -99,9 +104,11 @@ def _child(conn, runner, report, parameters, kwargs) -> None:  # pragma: no cove
         pass  # the scheduler is gone; the run record says what happened
 
 
-def kill_tree(pid: int, wait: float = TERMINATE_WAIT) -> None:
-    """SIGTERM a process and all its descendants, SIGKILL what is left after ``wait`` seconds."""
-    _kill_tree(pid, wait)
+def kill_tree(pid: int | None, wait: float = TERMINATE_WAIT) -> None:
+    """SIGTERM a process and all its descendants, SIGKILL what is left after ``wait`` seconds
+    (nothing when the process never started: ``pid`` None)."""
+    if pid is not None:
+        _kill_tree(pid, wait)
 
 
 def _now() -> str:
@@ -120,7 +127,7 @@ def run_command(argv: Sequence[str], *, timeout: float | None, interrupt: thread
     """Run a command job to completion, timeout or stop; its output goes to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started, started_at = time.monotonic(), _now()
-    env = {**os.environ, "FAWKES_PARENT_PID": str(os.getpid())}
+    env = {**os.environ, PARENT_PID_ENV: str(os.getpid())}
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(
             list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True

@@ -25,12 +25,13 @@ schedule's retention policy prunes old runs (retention.py), never one a delivery
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,10 +40,10 @@ from typing import Any, Protocol
 
 from filelock import FileLock, Timeout
 
-from .. import retention
+from .. import catalog, retention
 from ..delivery import deliver
 from ..delivery.state import DeliveryLedger, read_json, write_json_atomic
-from ..results import Result
+from ..records import Attempt, PendingDelivery, Record
 from .config import Schedule
 from .due import due_slot, next_slot
 from .isolation import call_runner, run_command, run_in_process
@@ -76,13 +77,13 @@ class SystemClock:
 
 
 @dataclass
-class SlotResult(Result):
+class SlotResult(Record):
     """What happened to one schedule slot in this process."""
 
     schedule: str
     slot: str
     outcome: str  # ran | locked | already_done | missed | interrupted
-    attempts: list[dict] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
     deliveries: list[dict] = field(default_factory=list)
 
 
@@ -92,12 +93,17 @@ def _default_runner(report: str, parameters: dict | None = None, **kwargs: Any) 
     return run_report(report, parameters, **kwargs)
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(UTC).isoformat() if dt else None
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat()
 
 
 def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _when(value: str | None) -> datetime:
+    """A retry time from the state file; a missing one is due now (the epoch)."""
+    return datetime.fromisoformat(value) if value else datetime.min.replace(tzinfo=UTC)
 
 
 def slot_key(schedule: str, job: str, slot: str) -> str:
@@ -192,7 +198,7 @@ class Scheduler:
             if schedule.enabled:
                 wake = min(wake, next_slot(schedule, now))
             for item in self.read_state(schedule).get("pending_deliveries", []):
-                wake = min(wake, max(now, _parse(item["next_at"])))
+                wake = min(wake, max(now, _when(item.get("next_at"))))
         return wake
 
     # ----- running -----------------------------------------------------------------------
@@ -224,7 +230,7 @@ class Scheduler:
             result = self._run_jobs(schedule, slot, state, manual)
             if result.outcome == "ran" and not manual:
                 state.update(
-                    last_slot=_iso(slot), last_outcome=result.attempts[-1]["status"] if result.attempts else "ran"
+                    last_slot=_iso(slot), last_outcome=result.attempts[-1].status if result.attempts else "ran"
                 )
             if result.outcome == "ran":
                 state.pop("slot_progress" if not manual else "manual_progress", None)
@@ -262,11 +268,11 @@ class Scheduler:
                     final["status"],
                 )
             else:
-                final = self._run_with_retries(schedule, job, slot, result)
-                if final["status"] in STOPPED:
+                attempt = self._run_with_retries(schedule, job, slot, result)
+                if attempt.status in STOPPED:
                     result.outcome = "interrupted"
                     break
-                final = {k: final.get(k) for k in ("run_dir", "record_path", "status", "error")}
+                final = {k: getattr(attempt, k) for k in ("run_dir", "record_path", "status", "error")}
                 progress["runs"][job] = final
                 state[key] = progress
                 self._write_state(schedule, state)  # the run is known before any email goes out
@@ -284,13 +290,14 @@ class Scheduler:
             for job in schedule.reports:
                 if self.reports_dir is None:
                     break
+                select: Callable[[Mapping[str, Any]], bool]
                 if schedule.retention is not None:
                     policy = schedule.retention
 
-                    def select(record: dict, name: str = schedule.name) -> bool:
+                    def select(record: Mapping[str, Any], name: str = schedule.name) -> bool:
                         return (record.get("schedule") or {}).get("name") == name
                 else:
-                    policy, select = retention.report_policy(job), retention.not_under_a_schedule_policy
+                    policy, select = catalog.report_retention(job), retention.not_under_a_schedule_policy
                 for removed in retention.prune(self.reports_dir / job, policy, protect=protect, select=select):
                     log.info("%s: pruned %s (%s)", schedule.name, removed, policy.describe())
             self._prune_stand_ins(schedule, schedule.retention or retention.DEFAULT_POLICY)
@@ -333,26 +340,34 @@ class Scheduler:
         deadline = schedule.timeout + self.watchdog_margin if schedule.timeout else None
         return run_in_process(self.runner, job, parameters, kwargs, hard_deadline=deadline, interrupt=self._interrupt)
 
-    def _run_with_retries(self, schedule: Schedule, report: str, slot: datetime, result: SlotResult) -> dict:
+    def _run_with_retries(self, schedule: Schedule, report: str, slot: datetime, result: SlotResult) -> Attempt:
         attempt_no = 0
         while True:
             attempt_no += 1
             started = self.clock.now()
-            attempt = self._attempt(schedule, report, slot, attempt_no)
-            attempt.update(schedule=schedule.name, report=report, slot=_iso(slot), attempt=attempt_no)
-            attempt.setdefault("started_at", _iso(started))
+            outcome = self._attempt(schedule, report, slot, attempt_no)
+            attempt = Attempt.from_dict(
+                {
+                    "started_at": _iso(started),
+                    **outcome,
+                    "schedule": schedule.name,
+                    "report": report,
+                    "slot": _iso(slot),
+                    "attempt": attempt_no,
+                }
+            )
             self._annotate(schedule, attempt)
             result.attempts.append(attempt)
-            status = attempt["status"]
+            status = attempt.status
             log.info(
                 "%s: %s attempt %d %s%s",
                 schedule.name,
                 report,
                 attempt_no,
                 status,
-                f": {attempt.get('error')}" if attempt.get("error") else "",
+                f": {attempt.error}" if attempt.error else "",
             )
-            if status not in RETRY_ON or not attempt.get("retryable", True):
+            if status not in RETRY_ON or not attempt.retryable:
                 return attempt
             if attempt_no > schedule.retries:
                 return attempt
@@ -366,25 +381,26 @@ class Scheduler:
                 schedule.retries + 1,
             )
             if self.clock.sleep(delay, self._stop):
-                return {**attempt, "status": "interrupted", "error": "scheduler stopped during retry backoff"}
+                return dataclasses.replace(
+                    attempt, status="interrupted", error="scheduler stopped during retry backoff"
+                )
 
-    def _annotate(self, schedule: Schedule, attempt: dict) -> None:
+    def _annotate(self, schedule: Schedule, attempt: Attempt) -> None:
         """Write the scheduling facts into the run record (or a stand-in when no folder exists)."""
-        info = {"name": schedule.name, "slot": attempt["slot"], "attempt": attempt["attempt"]}
+        info = {"name": schedule.name, "slot": attempt.slot, "attempt": attempt.attempt}
         if schedule.retention is not None:
             info["retention"] = schedule.retention.to_dict()
-        run_dir = attempt.get("run_dir")
-        if run_dir and Path(run_dir).is_dir():
-            attempt["record_path"] = str(Path(run_dir) / "run.json")
-            DeliveryLedger(Path(attempt["record_path"])).update(lambda rec: rec.__setitem__("schedule", info))
+        if attempt.run_dir and Path(attempt.run_dir).is_dir():
+            attempt.record_path = str(Path(attempt.run_dir) / "run.json")
+            DeliveryLedger(Path(attempt.record_path)).update(lambda rec: rec.__setitem__("schedule", info))
             return
         path = (
             self.state_dir
             / "runs"
-            / (self._record_stem(schedule.name, attempt["report"], attempt["slot"], attempt["attempt"]) + ".json")
+            / (self._record_stem(schedule.name, attempt.report, attempt.slot, attempt.attempt) + ".json")
         )
-        attempt["record_path"] = str(path)
-        record = {k: v for k, v in attempt.items() if k not in ("record_path", "retryable")}
+        attempt.record_path = str(path)
+        record = {k: v for k, v in attempt.to_dict().items() if k not in ("record_path", "retryable")}
         record.update(schedule=info, finished_at=_iso(self.clock.now()), run_id=path.stem)
         write_json_atomic(path, record)
 
@@ -396,53 +412,47 @@ class Scheduler:
     def _deliver(
         self, schedule: Schedule, report: str, slot: datetime, final: dict, state: dict, result: SlotResult
     ) -> None:
-        item = {
-            "report": report,
-            "run_dir": final.get("run_dir"),
-            "record_path": final["record_path"],
-            "status": final["status"],
-            "error": final.get("error"),
-            "slot": _iso(slot),
-            "run_key": slot_key(schedule.name, report, _iso(slot)),
-            "attempts": 0,
-        }
+        item = PendingDelivery(
+            report=report,
+            run_dir=final.get("run_dir"),
+            record_path=final["record_path"],
+            status=final["status"],
+            error=final.get("error"),
+            slot=_iso(slot),
+            run_key=slot_key(schedule.name, report, _iso(slot)),
+        )
         self._deliver_item(schedule, item, state, result)
 
-    def _deliver_item(self, schedule: Schedule, item: dict, state: dict, result: SlotResult | None) -> None:
-        run_dir = Path(item["run_dir"]) if item.get("run_dir") else None
+    def _deliver_item(self, schedule: Schedule, item: PendingDelivery, state: dict, result: SlotResult | None) -> None:
+        run_dir = Path(item.run_dir) if item.run_dir else None
         try:
             outcome = deliver(
                 schedule,
-                report=item["report"],
+                report=item.report,
                 run_dir=run_dir if run_dir and run_dir.is_dir() else None,
-                status=item["status"],
-                error=item.get("error"),
-                record_path=Path(item["record_path"]),
-                run_key=item.get("run_key")
-                or (None if run_dir and run_dir.is_dir() else Path(item["record_path"]).stem),
-                slot=_parse(item["slot"]),
+                status=item.status,
+                error=item.error,
+                record_path=Path(item.record_path),
+                run_key=item.run_key or (None if run_dir and run_dir.is_dir() else Path(item.record_path).stem),
+                slot=_parse(item.slot),
                 settings=self.smtp_settings,
                 env=self.env,
             )
         except Exception:  # delivery must never take the scheduler down; the report is kept
-            log.exception("%s: delivery for %s failed unexpectedly", schedule.name, item["report"])
+            log.exception("%s: delivery for %s failed unexpectedly", schedule.name, item.report)
             return
         if result is not None:
             result.deliveries.extend(outcome.entries)
-        pending = [p for p in state.get("pending_deliveries", []) if p["record_path"] != item["record_path"]]
+        pending = [p for p in state.get("pending_deliveries", []) if p["record_path"] != item.record_path]
         if outcome.needs_retry:
-            item["attempts"] += 1
-            if item["attempts"] <= len(DELIVERY_RETRY_DELAYS):
-                delay = DELIVERY_RETRY_DELAYS[item["attempts"] - 1]
-                item["next_at"] = _iso(self.clock.now() + timedelta(seconds=delay))
-                pending.append(item)
-                log.warning(
-                    "%s: delivery for %s failed; retrying at %s", schedule.name, item["report"], item["next_at"]
-                )
+            item.attempts += 1
+            if item.attempts <= len(DELIVERY_RETRY_DELAYS):
+                delay = DELIVERY_RETRY_DELAYS[item.attempts - 1]
+                item.next_at = _iso(self.clock.now() + timedelta(seconds=delay))
+                pending.append(item.to_dict())
+                log.warning("%s: delivery for %s failed; retrying at %s", schedule.name, item.report, item.next_at)
             else:
-                log.error(
-                    "%s: delivery for %s failed %d times; giving up", schedule.name, item["report"], item["attempts"]
-                )
+                log.error("%s: delivery for %s failed %d times; giving up", schedule.name, item.report, item.attempts)
         state["pending_deliveries"] = pending
 
     def retry_deliveries(self, now: datetime | None = None) -> int:
@@ -450,7 +460,7 @@ class Scheduler:
         now = now or self.clock.now()
         count = 0
         for schedule in self.schedules:
-            if not any(_parse(p["next_at"]) <= now for p in self.read_state(schedule).get("pending_deliveries", [])):
+            if not any(_when(p.get("next_at")) <= now for p in self.read_state(schedule).get("pending_deliveries", [])):
                 continue
             lock = self._lock(schedule)
             try:
@@ -459,8 +469,9 @@ class Scheduler:
                 continue
             try:
                 state = self.read_state(schedule)
-                for item in list(state.get("pending_deliveries", [])):
-                    if _parse(item["next_at"]) <= now:
+                for raw in list(state.get("pending_deliveries", [])):
+                    item = PendingDelivery.from_dict(raw)
+                    if _when(item.next_at) <= now:
                         self._deliver_item(schedule, item, state, None)
                         count += 1
                 self._write_state(schedule, state)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -35,7 +34,7 @@ from urllib.parse import unquote_plus
 
 import pandas as pd
 
-from .. import schema
+from .. import schema, settings
 from ..results import Result
 
 _QUOTED = r'((?:[^"\\]|\\.)*)'
@@ -237,7 +236,7 @@ def _run_import(args: argparse.Namespace) -> int:
     if not Path(args.path).exists():
         print(f"error: access log {args.path} does not exist")
         return 2
-    report = import_access_log(args.path, args.output, os.environ.get(args.salt_env, ""), args.site_host)
+    report = import_access_log(args.path, args.output, settings.lookup(args.salt_env), args.site_host)
     print(report.summary())
     print(f"written to {report.output}")
     for row in report.rejected_lines.head(args.show_rejected).itertuples():

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from pathlib import Path
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
+
+from ..settings import lookup
+from .fallback import SourceStatus
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -95,32 +97,45 @@ class RedactingFilter(logging.Filter):
 
 
 def read_secret(name: str, env: Mapping[str, str] | None = None) -> str | None:
-    """A secret from the environment: ``$NAME``, else the contents of the file ``$NAME_FILE``.
+    """A secret from the environment: ``$NAME``, else the contents of the file ``$NAME_FILE``
+    (a known setting under its old name too, see ``settings.lookup``).
 
     Report and dashboard kernels never see secret values in their environment; they get the
     ``*_FILE`` variant (a path) instead, see ``kernel_env.py`` and docs/operations.md.
     """
-    env = os.environ if env is None else env
-    value = env.get(name)
-    if value:
-        return value
-    path = env.get(f"{name}_FILE")
-    if not path:
-        return None
-    try:
-        return Path(path).read_text(encoding="utf-8").strip() or None
-    except OSError as exc:
-        from ..errors import ConfigError
+    return lookup(name, env) or None
 
-        raise ConfigError("environment", f"{name}_FILE", f"cannot read {path}: {exc.strerror}") from None
+
+class Capability(StrEnum):
+    """What a source can give. Callers check it with ``Source.offers``."""
+
+    EVENTS = "events"  # the events table (every event-level report)
+    ASSIGNMENTS = "assignments"  # experiment assignments
+    FEEDBACK = "feedback"  # NPS answers and ratings
+    AGGREGATE_ONLY = "aggregate-only"  # answers usage aggregates through an API, no tables (Plausible)
+
+
+TABLE_CAPABILITIES = frozenset({Capability.EVENTS, Capability.ASSIGNMENTS, Capability.FEEDBACK})
 
 
 class Source:
-    """A place the canonical tables live. Subclasses provide the tables."""
+    """A place the canonical tables live. Subclasses provide the tables.
+
+    ``capabilities`` says what the source offers; ``status()`` says whether its answers are
+    live or an older copy (HTTP sources that fell back to last good data).
+    """
 
     url: str = ""
     kind: str = "unknown"
     is_demo: bool = False
+    capabilities: frozenset[Capability] = TABLE_CAPABILITIES
+
+    def offers(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    def status(self) -> SourceStatus:
+        """Live unless an answer came from last good data (see fallback.py)."""
+        return SourceStatus(self.kind)
 
     def events(self) -> ir.Table:
         raise NotImplementedError

@@ -2,7 +2,7 @@
 
 URLs: ``file:///data/events/*.parquet`` (format from the extension), ``parquet:///data/x/*.parquet``
 or ``csv:///data/events.csv`` (format given; ``parquet://relative/path`` is relative to the
-working directory). Other canonical tables may be given as query parameters:
+directory the command ran in, also inside report kernels: ``settings.workdir``). Other canonical tables may be given as query parameters:
 ``parquet:///data/events/*.parquet?assignments=/data/assignments.parquet&feedback=/data/fb.csv``;
 absent ones read as empty tables.
 
@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import ibis
 import ibis.expr.types as ir
 
-from .. import schema
+from .. import schema, settings
 from ..errors import ParameterError, SchemaError, SourceUnavailable
 from .ibis_source import IbisSource
 
@@ -134,8 +134,8 @@ def open_files(url: str) -> IbisSource:
     con = ibis.duckdb.connect()
     con.raw_sql("SET TimeZone = 'UTC'")
     patterns = {
-        "events": location,
-        **{k: v[-1] for k, v in parse_qs(parts.query).items() if k in ("assignments", "feedback")},
+        "events": settings.local_path(location),
+        **{k: settings.local_path(v[-1]) for k, v in parse_qs(parts.query).items() if k in ("assignments", "feedback")},
     }
     for name, pattern in patterns.items():
         con.create_view(name, load_table(con, name, pattern, given if name == "events" else None), overwrite=True)
@@ -144,14 +144,5 @@ def open_files(url: str) -> IbisSource:
             con.create_table(name, schema=ibis.schema(schema.TABLES[name].ibis_schema()))
     return IbisSource(con, url, kind=given or _format_of(location, None))
 
-
-def _register() -> None:
-    from . import register
-
-    for scheme in ("file", "parquet", "csv"):
-        register(scheme, open_files)
-
-
-_register()
 
 __all__ = ["load_table", "open_files"]

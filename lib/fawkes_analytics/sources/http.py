@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -37,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from .. import atomic
+from .. import atomic, settings
 from ..errors import ParameterError, SourceResponseError, SourceUnavailable
 from .base import redact_url
 from .fallback import SourceStatus, StatusTracker, with_last_good
@@ -46,7 +45,6 @@ DEFAULT_TTL = 300.0
 CACHE_ENV_VAR = "FAWKES_ANALYTICS_CACHE_DIR"
 RUN_DIR_ENV = "FAWKES_ANALYTICS_RUN_DIR"  # set by the run layer in report kernels
 MEANING_DIR = "by-meaning"
-DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[3] / "data" / "cache" / "http"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 NUMBER = "number"  # a kind for ``require``: int or float, never bool
 
@@ -70,9 +68,9 @@ class RetryPolicy:
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
-def current_run() -> dict[str, str]:
+def current_run() -> dict[str, Any]:
     """The run this process computes (from the run layer's ``FAWKES_ANALYTICS_RUN_DIR``), or {}."""
-    folder = os.environ.get(RUN_DIR_ENV)
+    folder = settings.get("RUN_DIR")
     if not folder:
         return {}
     path = Path(folder)
@@ -102,7 +100,7 @@ class ResponseCache:
     """Validated JSON answers on disk, one file per request, written atomically."""
 
     def __init__(self, directory: str | Path | None = None) -> None:
-        self.directory = Path(directory or os.environ.get(CACHE_ENV_VAR) or DEFAULT_CACHE_DIR)
+        self.directory = settings.resolve_path(directory) if directory else settings.cache_dir()
 
     @staticmethod
     def key(method: str, url: str, params: Mapping[str, Any] | None, body: Any) -> str:
@@ -393,35 +391,6 @@ def require(obj: Any, key: str, kind: Any, endpoint: str, where: str = "", *, nu
 # -- CLI -------------------------------------------------------------------------------------
 
 
-def _run_refresh(args: Any) -> int:
-    prefix = args.source or ""
-    if prefix.startswith("plausible"):
-        from .plausible import parse_url
-
-        prefix = parse_url(prefix)[0]
-    cache = ResponseCache(args.cache_dir)
-    count = cache.expire(prefix)
-    print(f"expired {count} cached response(s) in {cache.directory}" + (f" for {redact_url(prefix)}" if prefix else ""))
-    print("the next run fetches fresh data; the expired answers stay as last good data")
-    return 0
-
-
-def register_cli(subparsers: Any) -> None:
-    """The ``refresh-cache`` command."""
-    parser = subparsers.add_parser(
-        "refresh-cache",
-        help="make the next run fetch fresh data from HTTP sources (Plausible, services)",
-        description="Expire cached HTTP answers so the next run asks the sources again. Entries are kept as last good data.",
-    )
-    parser.add_argument(
-        "--source", default=None, help="only this source (plausible:// URL or service base URL); default all"
-    )
-    parser.add_argument(
-        "--cache-dir", default=None, help=f"cache directory (default ${CACHE_ENV_VAR} or data/cache/http)"
-    )
-    parser.set_defaults(func=_run_refresh)
-
-
 __all__ = [
     "DEFAULT_TTL",
     "NUMBER",
@@ -431,6 +400,5 @@ __all__ = [
     "ResponseCache",
     "RetryPolicy",
     "check",
-    "register_cli",
     "require",
 ]

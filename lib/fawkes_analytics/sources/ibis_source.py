@@ -133,9 +133,13 @@ def open_duckdb(path: str | Path, read_only: bool = True) -> IbisSource:
 
 
 def open_ibis_url(url: str) -> IbisSource:
-    """Open ``duckdb://path`` or any other URL that ``ibis.connect`` understands."""
+    """Open ``duckdb://path`` or any other URL that ``ibis.connect`` understands.
+
+    A relative DuckDB path is taken from where the user ran the command (``settings.workdir``),
+    also inside a report kernel, which runs in notebooks/.
+    """
     if url.startswith("duckdb://"):
-        return open_duckdb(url.removeprefix("duckdb://"))
+        return open_duckdb(settings.local_path(url.removeprefix("duckdb://")))
     try:
         backend = ibis.connect(url)
     except Exception as exc:  # the backend's own error type varies per driver

@@ -5,11 +5,13 @@ Source URL: ``plausible://host[:port][/prefix]/<site_id>`` (HTTPS) or
 Options as query parameters: ``ttl`` (cache seconds, default 300), ``timeout`` (read
 timeout seconds, default 30), ``retries`` (attempts, default 4), ``backoff`` (base seconds,
 default 0.5), ``api`` (``v2`` default, or ``v1``). The API key is read from the
-environment variable ``PLAUSIBLE_API_KEY`` (or the file named by ``PLAUSIBLE_API_KEY_FILE``)
+environment variable ``FAWKES_ANALYTICS_PLAUSIBLE_API_KEY`` (or the file named by ``..._FILE``; the old name
+``PLAUSIBLE_API_KEY`` is still read)
 at run time and sent as a Bearer token; it never appears in the URL, the cache or a report.
 
-Plausible answers aggregates only, so this source serves the usage report (``usage``) and
-not the event-level reports (funnels, retention, experiments), whose ``events()`` call
+Plausible answers aggregates only (capability ``aggregate-only``), so this source serves the
+usage report (metrics/plausible_usage.py computes it from the client's answers) and not the
+event-level reports (funnels, retention, experiments), whose ``events()`` call
 raises ``SourceUnavailable`` saying so. The KPIs are Plausible's own numbers, returned
 unchanged: visitors, visits, pageviews, views_per_visit, bounce_rate (percent),
 visit_duration (seconds).
@@ -24,24 +26,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
 import pandas as pd
 
+from .. import settings
 from ..errors import ConfigError, ParameterError, SourceResponseError, SourceUnavailable
 from ..timerange import TimeRange
-from .base import Source, read_secret, redact_url
+from .base import Capability, Source, redact_url
 from .fallback import SourceStatus
 from .http import NUMBER, HttpClient, RetryPolicy, check, current_run, meaning_of, require
 
-if TYPE_CHECKING:
-    from ..metrics.usage import UsageTrends
-
-API_KEY_ENV = "PLAUSIBLE_API_KEY"
+API_KEY_ENV = "FAWKES_ANALYTICS_PLAUSIBLE_API_KEY"
 USAGE_METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration")
 V2_PAGE_SIZE = 10_000
 V1_PAGE_SIZE = 1_000
@@ -137,7 +137,8 @@ def _meaning(method: str, path: str, query: dict[str, Any], time_range: TimeRang
     }
 
 
-def _day_range(time_range: TimeRange) -> str:
+def day_range(time_range: TimeRange) -> str:
+    """The v1 ``date`` of a range: the calendar days (in the range's zone) it touches."""
     zone = ZoneInfo(time_range.tz)
     last = time_range.end - timedelta(microseconds=1)
     return f"{time_range.start.astimezone(zone).date().isoformat()},{last.astimezone(zone).date().isoformat()}"
@@ -147,7 +148,7 @@ class PlausibleClient:
     """The Plausible Stats API for one site, over the resilient ``HttpClient``."""
 
     def __init__(self, base_url: str, site_id: str, api_key: str | None = None, **http_options: Any) -> None:
-        api_key = api_key if api_key is not None else read_secret(API_KEY_ENV)
+        api_key = api_key if api_key is not None else settings.secret("PLAUSIBLE_API_KEY")
         if not api_key:
             raise ConfigError(
                 "environment",
@@ -340,169 +341,18 @@ def parse_url(url: str) -> tuple[str, str, dict[str, str]]:
     return base_url, site_id, options
 
 
-# -- usage --------------------------------------------------------------------------------
-
-SESSION_METRICS = ("visitors", "visits", "bounce_rate", "visit_duration")
-BREAKDOWNS = {  # UsageTrends field -> (Plausible property, column name)
-    "entry_pages": ("visit:entry_page", "page"),
-    "sources": ("visit:source", "source"),
-    "utm_campaigns": ("visit:utm_campaign", "utm_campaign"),
-}
-NOT_SET = ("", "(not set)", "(none)")
-
-
-def _totals(client: PlausibleClient, time_range: TimeRange, api: str) -> dict[str, float]:
-    if api == "v1":
-        values = client.aggregate(USAGE_METRICS, period="custom", date=_day_range(time_range), time_range=time_range)
-    else:
-        frame = client.query(USAGE_METRICS, time_range).frame
-        values = {
-            m: (None if frame.empty or pd.isna(frame[m].iloc[0]) else float(frame[m].iloc[0])) for m in USAGE_METRICS
-        }
-    return {m: 0.0 if v is None else v for m, v in values.items()}
-
-
-def _series(client: PlausibleClient, time_range: TimeRange, granularity: str, api: str) -> pd.DataFrame:
-    """Plausible's time series placed on the report's calendar (every bucket, empty ones 0)."""
-    from ..metrics import buckets
-    from ..metrics.usage import TIMESERIES_COLUMNS  # metrics imports sources: import late
-
-    if api == "v1":
-        interval = "hour" if granularity == "hour" else "date"
-        raw = client.timeseries(
-            USAGE_METRICS, "custom", _day_range(time_range), interval=interval, time_range=time_range
-        ).rename(columns={"date": "label"})
-    else:
-        dimension = TIME_DIMENSIONS[granularity]
-        raw = client.query(USAGE_METRICS, time_range, dimensions=[dimension]).frame.rename(columns={dimension: "label"})
-    cal = buckets.calendar(time_range.start, time_range.end, time_range.tz, granularity).buckets[["bucket", "start"]]
-    cal = cal.assign(local=cal["start"].dt.tz_localize(None)).sort_values("local")
-    raw = raw.assign(local=pd.to_datetime(raw["label"]).astype(cal["local"].dtype)).sort_values("local")
-    # Each Plausible bucket (labelled by its local start) goes to the calendar bucket it falls in;
-    # v1 daily rows are summed into weeks when the report is weekly (visitors then over-count).
-    placed = pd.merge_asof(raw, cal[["local", "bucket"]], on="local", direction="backward").dropna(subset=["bucket"])
-    sums = placed.groupby("bucket")[["visitors", "visits", "pageviews"]].sum()
-    weights = (
-        placed.assign(
-            bounces=placed["bounce_rate"] * placed["visits"] / 100.0,
-            duration=placed["visit_duration"] * placed["visits"],
-        )
-        .groupby("bucket")[["bounces", "duration"]]
-        .sum()
-    )
-    frame = (
-        cal[["bucket", "start"]]
-        .merge(sums.join(weights), left_on="bucket", right_index=True, how="left")
-        .fillna({"visitors": 0, "visits": 0, "pageviews": 0, "bounces": 0.0, "duration": 0.0})
-    )
-    visits = frame["visits"].where(frame["visits"] > 0)
-    frame = frame.assign(
-        active_users=frame["visitors"].astype("int64"),
-        visitors=frame["visitors"].astype("int64"),
-        visits=frame["visits"].astype("int64"),
-        pageviews=frame["pageviews"].astype("int64"),
-        views_per_visit=(frame["pageviews"] / visits).fillna(0.0),
-        bounce_rate=(100.0 * frame["bounces"] / visits).fillna(0.0),
-        visit_duration=(frame["duration"] / visits).fillna(0.0),
-    )
-    return frame[list(TIMESERIES_COLUMNS)].sort_values("bucket", ignore_index=True)
-
-
-def _breakdown(
-    client: PlausibleClient, time_range: TimeRange, prop: str, name: str, metrics: Sequence[str], top: int, api: str
-) -> pd.DataFrame:
-    if api == "v1":
-        frame = client.breakdown(
-            prop, metrics, "custom", _day_range(time_range), limit=top, time_range=time_range
-        ).rename(columns={prop.split(":", 1)[1]: name})
-    else:
-        frame = client.query(metrics, time_range, [prop], order_by=[["visitors", "desc"]], limit=top).frame.rename(
-            columns={prop: name}
-        )
-    if name == "utm_campaign":
-        frame = frame[~frame[name].isin(NOT_SET) & frame[name].notna()]
-    for column in ("visitors", "visits", "pageviews"):
-        if column in frame:
-            frame[column] = frame[column].astype("int64")
-    return frame[[name, *metrics]].reset_index(drop=True)
-
-
-def _fallback_window(client: PlausibleClient, time_range: TimeRange) -> TimeRange | None:
-    """The window of the last good data when it differs from ``time_range``, else None."""
-    status = client.status
-    if status.available or not status.data_range:
-        return None
-    start, end = (datetime.fromisoformat(v) for v in status.data_range)
-    if (start, end) == (time_range.start, time_range.end):
-        return None
-    return TimeRange(start, end, time_range.tz, time_range.label)
-
-
-def plausible_usage(
-    client: PlausibleClient, time_range: TimeRange, granularity: str | None = None, *, top: int = 10, api: str = "v2"
-) -> UsageTrends:
-    """Plausible's usage numbers as the events engine's ``UsageTrends``, values unchanged.
-
-    Plausible knows visitors, not all-time users, so ``total_users`` and ``active_users``
-    show the period's visitors (a note says so). Changes follow the same rules as the
-    engine (percent; bounce rate in points). When an answer came from last good data the
-    banner "source unavailable, data as of ..." is the first note.
-
-    When Plausible is down and the first answer is the last good data of *another* window
-    with the same meaning (yesterday's 24h), the whole report switches to that window, so
-    every number and bucket comes from the one earlier run that fetched it (the banner
-    names the run and the window) instead of mixing windows.
-    """
-    from ..metrics import buckets
-    from ..metrics.kpis import Kpi
-    from ..metrics.usage import POINT_KPIS, UsageTrends
-
-    if api not in ("v1", "v2"):
-        raise ParameterError("api", f"unknown Plausible API {api!r}", ["v1", "v2"])
-    granularity = buckets.check_granularity(granularity or time_range.default_granularity())
-    current = _totals(client, time_range, api)
-    shown = _fallback_window(client, time_range)
-    if shown is not None:
-        time_range = shown
-        current = _totals(client, time_range, api)
-    previous = _totals(client, time_range.previous(), api)
-    for values in (current, previous):
-        values["total_users"] = values["active_users"] = values["visitors"]
-        for name in ("total_users", "active_users", "visitors", "visits", "pageviews"):
-            values[name] = int(values[name])
-    change = {n: Kpi.compare(n, "", current[n], previous[n], n in POINT_KPIS).change for n in current}
-    breakdowns = {
-        field_name: _breakdown(client, time_range, prop, column, SESSION_METRICS, top, api)
-        for field_name, (prop, column) in BREAKDOWNS.items()
-    }
-    usage = UsageTrends(
-        time_range=time_range,
-        granularity=granularity,
-        **{n: current[n] for n in ("total_users", "active_users", *USAGE_METRICS)},
-        previous=previous,
-        change=change,
-        timeseries=_series(client, time_range, granularity, api),
-        top_pages=_breakdown(
-            client, time_range, "event:page", "page", ("visitors", "pageviews", "time_on_page"), top, api
-        ),
-        exit_pages=_breakdown(
-            client, time_range, "visit:exit_page", "page", ("visitors", "visits", "exit_rate"), top, api
-        ),
-        **breakdowns,
-        notes=[f"Usage from Plausible ({client.http.name}); total and active users show Plausible's visitors."],
-    )
-    if client.status.banner:
-        usage.notes.insert(0, client.status.banner)
-    return usage
-
-
 # -- the source ---------------------------------------------------------------------------
 
 
 class PlausibleSource(Source):
-    """A Plausible site as a source: usage from its API; no event-level tables."""
+    """A Plausible site as a source: usage aggregates from its API; no event-level tables.
+
+    ``metrics.usage.usage_trends`` turns the client's answers into ``UsageTrends``
+    (metrics/plausible_usage.py); this module only talks to the API.
+    """
 
     kind = "plausible"
+    capabilities = frozenset({Capability.AGGREGATE_ONLY})
 
     def __init__(self, url: str, **http_options: Any) -> None:
         self.url = url
@@ -524,23 +374,6 @@ class PlausibleSource(Source):
     def feedback(self) -> Any:
         raise self._no_events("feedback")
 
-    def usage_trends(
-        self,
-        time_range: TimeRange,
-        granularity: str | None = None,
-        *,
-        segment: str | None = None,
-        catalog: Any = None,
-        top: int = 10,
-    ) -> UsageTrends:
-        """``metrics.usage.usage_trends`` for this source: the numbers come from the API.
-
-        Same signature; ``segment`` is refused (engagement segments need events).
-        """
-        if segment is not None:
-            raise ParameterError("segment", "Plausible gives aggregates only; segments need an events source", [None])
-        return plausible_usage(self.client, time_range, granularity, top=top, api=self.options.get("api", "v2"))
-
     def status(self) -> SourceStatus:
         return self.client.status
 
@@ -558,15 +391,6 @@ def open_plausible(url: str) -> PlausibleSource:
     return PlausibleSource(url)
 
 
-def _register() -> None:
-    from . import register
-
-    for scheme in ("plausible", "plausible+http", "plausible+https"):
-        register(scheme, open_plausible)
-
-
-_register()
-
 __all__ = [
     "API_KEY_ENV",
     "USAGE_METRICS",
@@ -575,5 +399,4 @@ __all__ = [
     "QueryResult",
     "RetryPolicy",
     "parse_url",
-    "plausible_usage",
 ]

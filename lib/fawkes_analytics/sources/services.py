@@ -14,7 +14,6 @@ are canonical. All requests use the resilient HTTP layer: retries, cache, last g
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,10 +22,10 @@ from typing import Any
 import ibis.expr.types as ir
 import pandas as pd
 
-from .. import schema
+from .. import schema, settings
 from ..errors import SourceResponseError
 from ..timerange import TimeRange
-from .base import Source, read_secret
+from .base import Capability, Source
 from .fallback import SourceStatus, StatusTracker
 from .http import NUMBER, HttpClient, require
 
@@ -120,7 +119,7 @@ class ExperimentationClient:
     """``GET /api/experiments`` and ``GET /api/experiments/{id}/assignments``."""
 
     def __init__(self, base_url: str, token: str | None = None, **http_options: Any) -> None:
-        token = token if token is not None else read_secret(EXPERIMENTS_TOKEN_ENV)
+        token = token if token is not None else settings.secret("EXPERIMENTS_TOKEN")
         http_options.setdefault("name", f"experimentation service {base_url}")
         self.http = HttpClient(base_url, headers=_headers(token), **http_options)
 
@@ -180,7 +179,7 @@ class FeedbackClient:
     """``GET /api/feedback?since=...&until=...`` (ISO 8601 with offset, half-open range)."""
 
     def __init__(self, base_url: str, token: str | None = None, **http_options: Any) -> None:
-        token = token if token is not None else read_secret(FEEDBACK_TOKEN_ENV)
+        token = token if token is not None else settings.secret("FEEDBACK_TOKEN")
         http_options.setdefault("name", f"feedback service {base_url}")
         self.http = HttpClient(base_url, headers=_headers(token), **http_options)
 
@@ -211,6 +210,9 @@ class ServicesSource(Source):
         self.feedback_client = feedback
         self.url = base.url
         self.kind = f"{base.kind}+services"
+        extra = {Capability.ASSIGNMENTS} if experiments else set()
+        extra |= {Capability.FEEDBACK} if feedback else set()
+        self.capabilities = frozenset(base.capabilities | extra)
 
     @property
     def is_demo(self) -> bool:  # type: ignore[override]
@@ -265,8 +267,8 @@ def with_services(
     base: Source, experiments_url: str | None = None, feedback_url: str | None = None, **http_options: Any
 ) -> Source:
     """``base`` with the configured services attached (arguments, else environment); else ``base``."""
-    experiments_url = experiments_url or os.environ.get(EXPERIMENTS_URL_ENV)
-    feedback_url = feedback_url or os.environ.get(FEEDBACK_URL_ENV)
+    experiments_url = experiments_url or settings.get("EXPERIMENTS_URL")
+    feedback_url = feedback_url or settings.get("FEEDBACK_URL")
     if not experiments_url and not feedback_url:
         return base
     return ServicesSource(

@@ -92,10 +92,10 @@ def show_area(
         for spec in area.charts:
             if charts is None or spec.name in charts:
                 shown.markup.append(draw(spec, item_result, tz))
-        for spec in area.tables:
-            if tables is None or spec.name in tables:
-                shown.markup.append(html.section(spec.title, render_table(item_result, spec, tz), level=4))
-                shown.tables[f"{area.name}_{spec.name}{suffix}"] = table_frame(item_result, spec)
+        for table in area.tables:
+            if tables is None or table.name in tables:
+                shown.markup.append(html.section(table.title, render_table(item_result, table, tz), level=4))
+                shown.tables[f"{area.name}_{table.name}{suffix}"] = table_frame(item_result, table)
     return shown
 
 

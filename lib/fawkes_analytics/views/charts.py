@@ -57,7 +57,7 @@ def chart(spec: ChartSpec, result: Any, tz: str = "UTC") -> Any:
 def _span(result: Any, tz: str) -> tuple[Any, Any] | None:
     """The result's range on a local time axis, when it has one."""
     time_range = getattr(result, "time_range", None)
-    if not hasattr(time_range, "start"):
+    if time_range is None or not hasattr(time_range, "start"):
         return None
     bounds = local_times(pd.Series([time_range.start, time_range.end]), tz)
     return bounds.iloc[0], bounds.iloc[1]

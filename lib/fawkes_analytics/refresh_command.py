@@ -1,4 +1,8 @@
-"""``fawkes-analytics refresh``: bring the rollup store up to date (the 5-minute schedule runs it)."""
+"""``fawkes-analytics refresh``: bring the rollup store up to date (the 5-minute schedule runs it).
+
+A command module above both the rollups and the sources (it opens the configured source and
+refreshes its store), so that the rollups package never imports the sources package.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ import sys
 
 
 def _cmd_refresh(args: argparse.Namespace) -> int:
-    from ..sources import connect
-    from . import refresh_source
+    from .rollups import refresh_source
+    from .sources import connect
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -25,7 +29,9 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
 
 
 def register_cli(commands: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse's own type
-    parser = commands.add_parser("refresh", help="bring the rollup store up to date with the source (incremental)")
+    from .commands import help_of
+
+    parser = commands.add_parser("refresh", help=help_of("refresh"))
     parser.add_argument("--source", help="source URL (default FAWKES_ANALYTICS_SOURCE or the demo data)")
     parser.add_argument("--full", action="store_true", help="rebuild from the first event instead of incrementally")
     parser.add_argument(
