@@ -21,7 +21,7 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
     result = refresh_source(source, full=args.full, wait=args.wait, progress=None if args.quiet else progress)
     print(result.describe())
     if args.views:  # the dashboards' precomputed views, from the fresh rollups (dashboard/precompute.py)
-        from ..dashboard.precompute import publish_views
+        from .dashboard.precompute import publish_views
 
         published = publish_views(source, force=args.full, progress=None if args.quiet else progress)
         print(f"dashboard views: {'published ' + published.name if published else 'unchanged (same data)'}")

@@ -112,8 +112,8 @@ def _write_all(
             items[area] = [(name, getattr(r, "title", None) or r.name) for name, r in everyone.results[area].items()]
         for segment in segments:
             pages = render.pages_for(segment)
-            wanted = [a for p in pages for a in p.areas]
-            one = render.compute(source, catalog, time_range, wanted, segment=segment, reuse=everyone.results)
+            segment_areas = [a for p in pages for a in p.areas]
+            one = render.compute(source, catalog, time_range, segment_areas, segment=segment, reuse=everyone.results)
             folder = store.view_folder(ViewKey(range=label, segment=segment))
             render.write_view(work / folder, one, facts, pages, segment=segment, csv_url=f"{pub_url}/{folder}")
         say(f"dashboard views: {label} done ({len(segments) + 1} segments)")

@@ -244,7 +244,7 @@ def handlers(base_url: str, voila_handler: type, voila_kwargs: dict[str, Any]) -
         def get(self, *_args: Any) -> None:
             self.redirect(url_path_join(base_url, "/"))
 
-    class CappedVoilaHandler(voila_handler):  # type: ignore[misc, valid-type]
+    class CappedVoilaHandler(voila_handler):
         """Voilà's page, or the busy page when a new kernel would exceed the cap."""
 
         @tornado.web.authenticated

@@ -87,7 +87,7 @@ class Publication:
 
     def items(self, area: str) -> list[tuple[str, str]]:
         """(name, title) of each funnel or experiment the views hold."""
-        return [tuple(pair) for pair in self.index.get("items", {}).get(area, [])]  # type: ignore[misc]
+        return [(str(name), str(title)) for name, title in self.index.get("items", {}).get(area, [])]
 
     def covers(self, key: ViewKey) -> bool:
         """True when this publication holds ``key`` (a named range, a known segment, its zone)."""

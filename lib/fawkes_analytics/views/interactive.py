@@ -125,13 +125,13 @@ def _traces(go: Any, spec: ChartSpec, frame: pd.DataFrame, y: list[str], labels:
         periods = [c for c in frame.columns if c.startswith("period_")]
         rows = _cohort_labels(frame, spec.x, tz)
         values = frame[periods]
-        text = [[cell(v, "percent") for v in row] for row in values.itertuples(index=False)]
+        cells = [[cell(v, "percent") for v in row] for row in values.itertuples(index=False)]
         return [
             go.Heatmap(
                 z=[_numbers(pd.Series(row)) for row in values.itertuples(index=False)],
                 x=[f"Period {c.split('_', 1)[1]}" for c in periods],
                 y=rows,
-                text=text,
+                text=cells,
                 texttemplate="%{text}",
                 colorscale="Blues",
                 showscale=False,
@@ -143,7 +143,7 @@ def _traces(go: Any, spec: ChartSpec, frame: pd.DataFrame, y: list[str], labels:
         return [
             go.Bar(
                 x=list(days),
-                y=[-v if name in spec.below_zero else v for v in _numbers(frame[name])],
+                y=[-v if v is not None and name in spec.below_zero else v for v in _numbers(frame[name])],
                 name=label,
                 marker_color=PALETTE[i % len(PALETTE)],
                 text=[cell(v, column(name).format) for v in frame[name]],
