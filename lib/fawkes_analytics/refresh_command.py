@@ -39,9 +39,8 @@ def register_cli(commands: argparse._SubParsersAction) -> None:  # noqa: SLF001 
     )
     parser.add_argument("--quiet", action="store_true", help="print only the summary line")
     parser.add_argument(
-        "--no-views",
-        dest="views",
-        action="store_false",
-        help="do not publish the dashboards' precomputed views afterwards (published by default)",
+        "--views",
+        action="store_true",
+        help="then publish the dashboards' precomputed views (every range x segment; skipped when the data is unchanged)",
     )
     parser.set_defaults(func=_cmd_refresh)
