@@ -26,6 +26,11 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
         funnels=_catalog_funnels(),
     )
     print(result.describe())
+    if args.views:  # the dashboards' precomputed views, from the fresh rollups (dashboard/precompute.py)
+        from .dashboard.precompute import publish_views
+
+        published = publish_views(source, force=args.full, progress=None if args.quiet else progress)
+        print(f"dashboard views: {'published ' + published.name if published else 'unchanged (same data)'}")
     return 0
 
 
@@ -51,4 +56,9 @@ def register_cli(commands: argparse._SubParsersAction) -> None:  # noqa: SLF001 
         "--wait", type=float, default=0.0, help="seconds to wait for a refresh already running (default 0: give up)"
     )
     parser.add_argument("--quiet", action="store_true", help="print only the summary line")
+    parser.add_argument(
+        "--views",
+        action="store_true",
+        help="then publish the dashboards' precomputed views (every range x segment; skipped when the data is unchanged)",
+    )
     parser.set_defaults(func=_cmd_refresh)
