@@ -40,7 +40,7 @@ $(DEMO_DB): | $(STAMP)
 	$(BIN)/fawkes-analytics demo-data --events $(DEMO_EVENTS) --output $(DEMO_DB)
 
 run: setup $(DEMO_DB)
-	$(BIN)/fawkes-analytics refresh --wait 600
+	$(BIN)/fawkes-analytics refresh --wait 600 --views
 	$(BIN)/fawkes-analytics run-all --outputs html,csv,json$$(command -v chromium >/dev/null 2>&1 && echo ,pdf)
 
 test: setup
@@ -53,7 +53,7 @@ bench: setup $(DEMO_DB)
 	$(BIN)/python bench/run_all.py
 
 serve: setup $(DEMO_DB)
-	$(BIN)/fawkes-analytics refresh --wait 600 --quiet
+	$(BIN)/fawkes-analytics refresh --wait 600 --quiet --views
 	$(BIN)/fawkes-analytics serve --preheat 2
 
 # JupyterLab on the report notebooks with the fawkes-analytics kernel and the demo data (a

@@ -18,6 +18,7 @@ BENCHES = (
     "bench_funnels.py",
     "bench_voila.py",
     "bench_api.py",
+    "bench_anomalies.py",
 )
 
 

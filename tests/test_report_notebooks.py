@@ -125,12 +125,20 @@ def test_overview_payload_has_every_area(demo_env, tmp_path: Path) -> None:
     assert set(payload["funnels"]) == {"onboarding", "deployment", "service_creation"}
     assert set(payload["experiments"]) == {"onboarding_checklist", "pipeline_templates"}
     assert payload["experiments"]["onboarding_checklist"]["srm_status"] in {"ok", "mismatch"}
+    # The unusual changes of the 30 days: published with the overview and as the section's flags.
+    published = json.loads((Path(record.run_dir) / "data.json").read_text(encoding="utf-8"))
+    anomalies = payload["anomalies"]
+    assert published["unusual_changes"] == anomalies["flags"]
+    assert {f["kpi"] for f in anomalies["flags"]} <= {c["kpi"]["name"] for c in anomalies["checks"]}
+    assert len(anomalies["forecasts"]["forecasts"]) == 8  # usage KPIs and the three conversions, 14 days ahead
     # The email of this run, as a mail client shows it (charts inline), kept as a picture.
     run = RunView.load(Path(record.run_dir))
     cids = [(path, f"chart-{i}") for i, path in enumerate(run.charts)]
     html = render_html(run, "https://reports.example/overview/latest/report.html", cids)
     assert [k.name for k in run.headline] == list(payload["kpis"])  # the overview's tiles, grouped by area
     assert "Usage" in html and "Conversion funnels" in html and "vs previous period" in html
+    if anomalies["flags"]:  # the email leads with them
+        assert html.index(anomalies["flags"][0]["sentence"]) < html.index("vs previous period")
     for path, cid in cids:
         html = html.replace(f"cid:{cid}", "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode())
     (tmp_path / "email.html").write_text(html, encoding="utf-8")

@@ -1,7 +1,7 @@
 """The area registry: one entry per area of the product, iterated by every consumer.
 
-An area (usage, feature adoption, experiments, segments, funnels, retention and lifecycle,
-feedback) is a compute function, the result type it returns, its KPIs, the tables and
+An area (unusual changes, usage, feature adoption, experiments, segments, funnels, retention
+and lifecycle, feedback) is a compute function, the result type it returns, its KPIs, the tables and
 charts that show it and the Prometheus families it exports. The overview, the dashboards,
 the emails, data.json and the Prometheus export all iterate over ``AREAS``; none of them
 names an area. Adding a metric means one module (the computation and its result type, with
@@ -612,6 +612,20 @@ FUNNELS = Area(
             ),
             labels={"conversion_from_start_change_pp": "Change"},
         ),
+        TableSpec(
+            "breakdown_steps",
+            "Steps per breakdown value",
+            columns=(
+                "breakdown_value",
+                "step",
+                "label",
+                "count",
+                "conversion_from_start_pct",
+                "conversion_from_previous_pct",
+                "median_seconds_to_convert",
+            ),
+            max_rows=60,
+        ),
     ),
     charts=(
         ChartSpec("funnel", "{title} funnel", "funnel", "steps", "label", ("count",)),
@@ -709,7 +723,67 @@ FEEDBACK = Area(
 )
 
 
-AREAS: tuple[Area, ...] = (USAGE, FEATURES, EXPERIMENTS, SEGMENTS, FUNNELS, RETENTION, FEEDBACK)
+# --- unusual changes ----------------------------------------------------------------------
+def _anomalies(source: Any, catalog: Any, time_range: Any, forecast_days: int | None = None):
+    """Unusual changes on the range's days and, for ranges of two days or more, 14-day forecasts
+    (anomalies.outlook: one read of the daily series from the rollup store)."""
+    from .anomalies import outlook
+
+    return outlook(source, catalog, time_range, forecast_days=forecast_days)
+
+
+def _flag_rows(report: Any) -> Any:
+    """One row per flag, strongest first, values worded per KPI ('25,544', '4 min 12 s', '18.0%')."""
+    import pandas as pd
+
+    from .anomalies.text import day_label, value_label
+
+    specs = {c.kpi.name: c.kpi for c in report.checks}
+    rows = []
+    for f in report.flags:
+        spec = specs[f.kpi]
+        change = f"{f.change:+.0f}%" if f.change_unit == "percent" else f"{f.change:+.1f} pp"
+        observed, expected = value_label(spec, f.observed), value_label(spec, f.expected, True)
+        rows.append([f.label, day_label(f.day), observed, expected, change, round(f.strength, 1)])
+    return pd.DataFrame(rows, columns=["KPI", "Day", "Observed", "Expected", "Change", "Strength (robust z)"])
+
+
+def _anomaly_samples(report: Any, _time_range: Any) -> Iterator[Sample]:
+    """Per KPI, its latest judged day: 1 when flagged, else 0, and the day's robust z."""
+    for check in report.checks:
+        judged = check.days[check.days["status"].isin(["ok", "flagged"])]
+        if judged.empty:
+            continue  # not enough history, no data: no verdict, so no series (absent, not 0)
+        latest = judged.iloc[-1]
+        labels = {"kpi": check.kpi.name}
+        yield Sample("analytics_kpi_anomaly", int(latest["status"] == "flagged"), labels)
+        yield Sample("analytics_kpi_anomaly_z", latest["z"], labels)
+
+
+# fmt: off
+ANOMALY_FAMILIES = (
+    gauge("analytics_kpi_anomaly", "", "1 when the KPI's latest judged day is flagged as an unusual change (docs/anomalies.md), else 0; absent without enough history.", "kpi"),
+    gauge("analytics_kpi_anomaly_z", "", "Robust z of the KPI's latest judged day: how far from the expected value, in robust standard deviations.", "kpi"),
+)
+# fmt: on
+
+
+ANOMALIES = Area(
+    name="anomalies",
+    title="Unusual changes",
+    description="Days on which a KPI left its weekly cycle and trend, strongest first, and where the KPIs are heading.",
+    result_type="fawkes_analytics.anomalies.results:AnomalyReport",
+    compute=_anomalies,
+    kpis=lambda report: [],  # flags are sentences, not tiles
+    tables=(TableSpec("flags", "Unusual changes", _flag_rows),),
+    families=ANOMALY_FAMILIES,
+    samples=_anomaly_samples,
+    summary=TableSpec("summary", "Unusual changes", _flag_rows),  # shown as sentences (views.areas.SUMMARY_VIEWS)
+)
+
+
+# The unusual changes come first: the overview, dashboards and emails lead with them.
+AREAS: tuple[Area, ...] = (ANOMALIES, USAGE, FEATURES, EXPERIMENTS, SEGMENTS, FUNNELS, RETENTION, FEEDBACK)
 BY_NAME: dict[str, Area] = {area.name: area for area in AREAS}
 
 

@@ -1,7 +1,8 @@
 """The catalog: ``analytics.yaml``, where data scientists define what the reports measure.
 
 It holds features (which events count as use), funnels, segment rules, experiments, KPI
-thresholds and how many runs each report keeps. Loading validates the whole file against
+thresholds, the sensitivity of the unusual-change flags and how many runs each report keeps.
+Loading validates the whole file against
 ``schemas/analytics.schema.json`` (unknown keys and wrong types are refused), then checks what
 a schema cannot say; every ``ConfigError`` names the file, the line, the key and what is
 allowed. Experiments and segment rules keep their raw mapping here and are parsed by their
@@ -21,8 +22,12 @@ from .errors import ConfigError
 
 DEFAULT_PATH = settings.PROJECT_ROOT / "analytics.yaml"
 FUNNEL_ORDERS = ("ordered", "strict", "unordered")
+# An events column or a JSON property key, PostHog's "$"-prefixed standard names included ($browser, $os, ...)
+BREAKDOWN_NAME = re.compile(r"^\$?[A-Za-z_][A-Za-z0-9_.\-]*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+SENSITIVITY_LEVELS = ("low", "medium", "high")
+DAILY_KPIS = ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration", "nps")  # see anomalies.kpis
 
 
 def parse_duration(value: object, path: str, key: str) -> timedelta:
@@ -73,6 +78,67 @@ class Funnel:
     exclusions: tuple[Exclusion, ...] = ()
     breakdown: str | None = None
 
+    @classmethod
+    def of(
+        cls,
+        *steps: str | tuple[str, str],
+        window: str | float | timedelta = "14d",
+        order: str = "ordered",
+        exclude: dict[str, tuple[int, int]] | None = None,
+        breakdown: str | None = None,
+        name: str = "funnel",
+        title: str | None = None,
+    ) -> Funnel:
+        """A funnel in one line, for notebooks.
+
+        ``Funnel.of("sign_up", "profile_setup", "first_deployment", window="14d",
+        exclude={"account_deleted": (1, 3)})``: steps are event names (or ``(event, label)``
+        pairs), ``window`` a duration ('14d', '2h', seconds or a ``timedelta``), ``exclude``
+        maps an exclusion event to the steps it spans, numbered from 1 as in analytics.yaml.
+        Bad arguments raise ``ParameterError`` naming the argument.
+        """
+        from .errors import ParameterError
+
+        parsed = []
+        for i, step in enumerate(steps):
+            if isinstance(step, str) and step:
+                parsed.append(FunnelStep(step, step.replace("_", " ").capitalize()))
+            elif isinstance(step, tuple) and len(step) == 2 and all(isinstance(x, str) and x for x in step):
+                parsed.append(FunnelStep(step[0], step[1]))
+            else:
+                raise ParameterError(f"steps[{i}]", f"{step!r} is not an event name or an (event, label) pair")
+        if len(parsed) < 2:
+            raise ParameterError("steps", f"a funnel needs at least two steps, got {len(parsed)}")
+        if order not in FUNNEL_ORDERS:
+            raise ParameterError("order", f"{order!r} is not a funnel order", ", ".join(FUNNEL_ORDERS))
+        if isinstance(window, timedelta):
+            if window <= timedelta(0):
+                raise ParameterError("window", f"{window!r} is not a positive duration")
+            span = window
+        else:
+            try:
+                span = parse_duration(window, "Funnel.of", "window")
+            except ConfigError as exc:
+                raise ParameterError("window", exc.problem) from None
+        exclusions = []
+        for event, span_steps in (exclude or {}).items():
+            ok = isinstance(span_steps, tuple) and len(span_steps) == 2 and all(isinstance(x, int) for x in span_steps)
+            if not isinstance(event, str) or not event or not ok:
+                raise ParameterError("exclude", f"{event!r}: {span_steps!r} is not event: (from_step, to_step)")
+            start, stop = span_steps
+            if not 1 <= start < stop <= len(parsed):
+                raise ParameterError(
+                    "exclude",
+                    f"{event!r}: from_step and to_step must satisfy 1 <= from_step < to_step <= {len(parsed)}",
+                )
+            exclusions.append(Exclusion(event, start, stop))
+        if breakdown is not None and not BREAKDOWN_NAME.match(breakdown):
+            raise ParameterError(
+                "breakdown", f"{breakdown!r} is not a column or property name", "an events column or a properties key"
+            )
+        default_title = " → ".join(step.label for step in parsed)
+        return cls(name, title or default_title, tuple(parsed), order, span, tuple(exclusions), breakdown)
+
 
 @dataclass
 class Catalog:
@@ -88,6 +154,7 @@ class Catalog:
     engagement_event: str = "engagement"  # keeps a session open, counts nowhere (Plausible)
     retention: dict[str, Any] = field(default_factory=dict)  # report -> retention.RetentionPolicy
     default_retention: Any = None  # retention.RetentionPolicy, or None for the built-in default
+    anomaly_sensitivity: dict[str, str | float] = field(default_factory=dict)  # KPI or "default" -> level
 
     def funnel(self, name: str) -> Funnel:
         from .errors import ParameterError
@@ -193,6 +260,21 @@ def _parse_retention(raw: Any, where: str) -> tuple[dict[str, Any], Any]:
     return reports, default
 
 
+def _parse_sensitivity(raw: Any, where: str, features: dict, funnels: dict) -> dict[str, str | float]:
+    """``anomalies.sensitivity``: a level or robust z threshold per known KPI (or ``default``)."""
+    levels = ((raw or {}).get("sensitivity") or {}) if isinstance(raw, dict) else {}
+    known = ["default", *DAILY_KPIS, *(f"conversion.{f}" for f in funnels), *(f"adoption.{f}" for f in features)]
+    for kpi, level in levels.items():
+        key = f"anomalies.sensitivity.{kpi}"
+        if kpi not in known:
+            raise ConfigError(where, key, f"unknown KPI {kpi!r} (allowed: {', '.join(known)})")
+        if level not in SENSITIVITY_LEVELS and not (isinstance(level, (int, float)) and not isinstance(level, bool)):
+            raise ConfigError(
+                where, key, f"{level!r} is not allowed (allowed: {', '.join(SENSITIVITY_LEVELS)} or a number)"
+            )
+    return dict(levels)
+
+
 def _parse(raw: dict[str, Any], where: str) -> Catalog:
     features = _unique(
         [_parse_feature(f, where, f"features[{i}]") for i, f in enumerate(raw.get("features", []) or [])],
@@ -219,4 +301,5 @@ def _parse(raw: dict[str, Any], where: str) -> Catalog:
         engagement,
         retention,
         default_retention,
+        _parse_sensitivity(raw.get("anomalies"), where, features, funnels),
     )

@@ -12,7 +12,10 @@ The generator simulates users of a developer platform over ``days`` days ending 
   a new user's onboarding ends in a first deployment by ``ONBOARDING_LIFT`` (relative), and
   ``pipeline_templates`` raises pipeline runs by ``GALLERY_LIFT`` in the ``gallery`` variant
   only (``gallery_compact`` has no effect);
-- NPS survey answers.
+- NPS survey answers;
+- on request, known anomalies (spikes, drops, level shifts of one KPI at recorded dates,
+  ``inject=[Anomaly(...)]``, see ``demo_inject``), recorded in the ``fawkes_meta`` table; the
+  data outside the anomalies' days is the same as without them.
 
 Everything is vectorised with NumPy and written in time-ordered chunks of about a million
 events, so memory stays bounded whatever ``events`` is. The same seed gives the same data.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -33,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .demo_inject import Anomaly, Events, Injector, check, meta_value
 from .errors import ParameterError
 
 ONBOARDING_LIFT = 0.20  # relative lift of the last onboarding step for the checklist variant
@@ -246,7 +251,12 @@ def _visits(rng: np.random.Generator, pop: _Population, day0: int, day1: int, st
 
 
 def _events_of(
-    rng: np.random.Generator, pop: _Population, visits: dict[str, np.ndarray], start_us: int, days: int
+    rng: np.random.Generator,
+    pop: _Population,
+    visits: dict[str, np.ndarray],
+    start_us: int,
+    days: int,
+    inject: Injector | None = None,
 ) -> pa.Table:
     """Expand visits into events: pageviews plus the custom event blocks, in order."""
     n = len(visits["user"])
@@ -334,7 +344,10 @@ def _events_of(
     first_event = ~in_visit
     src = np.where(first_event, source[visit], -1)
     plan = np.where(is_pageview | (code == ENGAGEMENT), -1, pop.plan[user[visit]])
-    return _arrow_events(timestamp, user[visit], code, page, src, plan)
+    if inject is None:
+        return _arrow_events(timestamp, user[visit], code, page, src, plan)
+    ev = inject.events(Events(visit, user[visit], code, block, timestamp, page, src, plan, visits["start"]))
+    return _arrow_events(ev.time, ev.user, ev.code, ev.page, ev.src, ev.plan)
 
 
 def _dictionary(codes: np.ndarray, values: list[str | None]) -> pa.Array:
@@ -433,7 +446,9 @@ def _assignments(pop: _Population, start_us: int) -> pa.Table:
     return pa.concat_tables(tables)
 
 
-def _feedback(rng: np.random.Generator, pop: _Population, start_us: int, days: int) -> pa.Table:
+def _feedback(
+    rng: np.random.Generator, pop: _Population, start_us: int, days: int, inject: Injector | None = None
+) -> pa.Table:
     answered = np.flatnonzero(rng.random(pop.n) < 0.08)
     first = np.maximum(pop.signup[answered], 0)
     last = np.minimum(pop.churn[answered], days)
@@ -443,6 +458,8 @@ def _feedback(rng: np.random.Generator, pop: _Population, start_us: int, days: i
     score = np.clip(np.round(rng.normal(mean, 2.0)), 0, 10).astype(np.int64)
     category = rng.integers(0, len(NPS_CATEGORIES), len(answered))
     comment = np.where(rng.random(len(answered)) < 0.4, rng.integers(0, len(NPS_COMMENTS), len(answered)), -1)
+    if inject is not None:
+        score = inject.feedback(start_us + (day * DAY_US).astype(np.int64), score)
     order = np.argsort(day, kind="stable")
     return pa.table(
         {
@@ -469,11 +486,13 @@ def generate(
     days: int = 180,
     end: datetime | None = None,
     progress: bool = True,
+    inject: Sequence[Anomaly] = (),
 ) -> DemoSummary:
     """Write about ``events`` demo events (and their users, assignments, feedback) to a DuckDB file.
 
     ``end`` (default: now, floored to the hour) is the newest moment of the data; named time
-    ranges of demo reports are anchored there, so the demo never looks empty.
+    ranges of demo reports are anchored there, so the demo never looks empty. ``inject``
+    adds known anomalies (``demo_inject.Anomaly``) and records them in ``fawkes_meta``.
     """
     if events < 1000:
         raise ParameterError("events", f"{events} is too few for meaningful demo data", ">= 1000")
@@ -482,10 +501,16 @@ def generate(
     end = (end or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=days)
     start_us = int((start - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds()) * 1_000_000
+    anomalies = check(inject, start, end)
 
     users = max(200, round(events / _events_per_user(days)))
     rng = np.random.default_rng(seed)
     pop = _Population(rng, users, days)
+    injector = None
+    if anomalies:
+        injector = Injector(
+            anomalies, seed, users, start_us, end, EVENT_NAMES, PAGES, EVENT_PAGE, pop.plan, "engagement", 10
+        )
     chunk_days = max(1, min(30, round(days * CHUNK_EVENTS / max(events, 1))))
 
     path = Path(path)
@@ -502,7 +527,7 @@ def generate(
         end_us = start_us + days * DAY_US
         for day0 in range(0, days, chunk_days):
             visits = _visits(rng, pop, day0, min(day0 + chunk_days, days), start_us)
-            table = _events_of(rng, pop, visits, start_us, days)
+            table = _events_of(rng, pop, visits, start_us, days, injector)
             keep = pc.less(table["timestamp"], pa.scalar(end_us, pa.timestamp("us")))
             table = table.filter(keep)
             table = table.sort_by("timestamp")
@@ -521,7 +546,7 @@ def generate(
         if bar is not None:
             bar.close()
         assignments = _assignments(pop, start_us)
-        feedback = _feedback(rng, pop, start_us, days)
+        feedback = _feedback(rng, pop, start_us, days, injector)
         con.register("a", assignments)
         con.execute("INSERT INTO assignments SELECT * FROM a")
         con.register("f", feedback)
@@ -537,6 +562,8 @@ def generate(
             "onboarding_checklist_true_lift": str(ONBOARDING_LIFT),
             "pipeline_templates_true_lift": str(GALLERY_LIFT),
         }
+        if anomalies:
+            meta["anomalies"] = meta_value(anomalies)
         con.executemany("INSERT INTO fawkes_meta VALUES (?, ?)", list(meta.items()))
         con.execute("CHECKPOINT")
     except BaseException:

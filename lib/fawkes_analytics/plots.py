@@ -7,7 +7,7 @@ calls ``plt.show()``: notebooks display the figure, the report publishes it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
@@ -83,26 +83,46 @@ def timeseries(
     labels: Sequence[str] | None = None,
     percent: bool = False,
     span: tuple[Any, Any] | None = None,
+    marks: Mapping[str, pd.DataFrame] | None = None,
+    bands: Mapping[str, pd.DataFrame] | None = None,
 ) -> Figure:
     """Lines over time, one per column, each with its own colour and marker.
 
     The value axis starts at 0, or spans the data with a line at 0 when a value is negative
     (an NPS below zero), and covers at least one unit (a single 0 still reads as 0). ``span``
     (start, end) is the time axis: the report's range, even where there are no points.
+
+    ``marks[column]`` (``x``, ``value``) rings the column's unusual days in black;
+    ``bands[column]`` (``x``, ``forecast``, ``lower``, ``upper``) draws its forecast after the
+    observed line: dashed, in the line's colour, with the prediction interval as a light band.
+    The time axis then runs on to the forecast's last day.
     """
     if frame.empty:
         return empty(title)
     fig, ax = _figure()
+    marks, bands = marks or {}, bands or {}
     for i, column in enumerate(columns):
+        colour = PALETTE[i % len(PALETTE)]
         ax.plot(
             frame[x],
             frame[column],
-            color=PALETTE[i % len(PALETTE)],
+            color=colour,
             marker=MARKERS[i % len(MARKERS)],
             markersize=3.5,
             linewidth=1.8,
             label=(labels or columns)[i],
         )
+        if column in bands and not bands[column].empty:
+            band = bands[column]
+            ax.fill_between(band["x"], band["lower"], band["upper"], color=colour, alpha=0.15, linewidth=0)
+            ax.plot(band["x"], band["forecast"], color=colour, linestyle="--", linewidth=1.4)
+    flagged = [marks[c] for c in columns if c in marks and not marks[c].empty]
+    if flagged:
+        rings = pd.concat(flagged, ignore_index=True)
+        ax.scatter(rings["x"], rings["value"], s=110, facecolors="none", edgecolors="#000000", linewidths=1.6, zorder=5)
+        ax.scatter([], [], s=60, facecolors="none", edgecolors="#000000", linewidths=1.6, label="unusual day")
+    if any(not b.empty for c, b in bands.items() if c in columns):
+        ax.fill_between([], [], [], color=GREY, alpha=0.25, label="forecast, 80% interval")
     _style_axes(ax, title, ylabel)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=not percent))
     if percent:
@@ -117,8 +137,9 @@ def timeseries(
     if high - low < 1:
         ax.set_ylim(low, low + 1)
     if span is not None:
-        ax.set_xlim(*span)
-    if len(columns) > 1:  # beside the plot, where it never hides a line
+        ahead = [b["x"].max() for c, b in bands.items() if c in columns and not b.empty]
+        ax.set_xlim(span[0], max([span[1], *ahead]) if ahead else span[1])
+    if len(columns) > 1 or flagged or bands:  # beside the plot, where it never hides a line
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.autofmt_xdate()
     return fig

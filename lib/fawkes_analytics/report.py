@@ -76,6 +76,7 @@ class Report:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     charts: dict[str, bytes] = field(default_factory=dict)
+    anomalies: Any = None  # the AnomalyReport of report.unusual_changes(): charts mark its flags
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     _catalog: catalog_module.Catalog | None = field(default=None, repr=False)
 
@@ -169,8 +170,32 @@ class Report:
         return views.table_of(result, name, self.time_range.tz, max_rows)
 
     def chart_of(self, result: Result, name: str) -> Image:
-        """Show a chart the result's area declares, in the report's time zone, and record it."""
-        return self.chart(name, views.chart_of(result, name, self.time_range.tz))
+        """Show a chart the result's area declares, in the report's time zone, and record it.
+
+        After ``unusual_changes()``, daily KPI lines mark their unusual days and end in their
+        forecast band."""
+        return self.chart(name, views.chart_of(result, name, self.time_range.tz, self.anomalies))
+
+    def unusual_changes(self, found: Any = None, kpis: str | None = None) -> Html:
+        """Show the "Unusual changes" section: every flag on the report's days, strongest first,
+        one sentence each; published in data.json (``unusual_changes``) for emails and schedules.
+
+        ``found`` is an ``AnomalyReport`` already computed (the overview's); otherwise it is
+        computed for the KPIs of ``kpis`` ("usage", "adoption", "conversion"; default all).
+        Call it before the charts: they then mark the flagged days and draw the forecasts.
+        """
+        if found is None:
+            from .anomalies import all_kpis, outlook, usage_kpis
+
+            chosen = all_kpis(self.catalog)
+            if kpis == "usage":
+                chosen = usage_kpis()
+            elif kpis is not None:
+                chosen = [k for k in chosen if k.name.startswith(f"{kpis}.")]
+            found = outlook(self.source, self.catalog, self.time_range, kpis=chosen)
+            self.add("anomalies", found)
+        self.anomalies = found
+        return views.unusual_changes(found)
 
     def chart(self, name: str, figure: Figure) -> Image:
         """Record a matplotlib figure (published as ``charts/<name>.png``) and show it as a PNG.
@@ -208,6 +233,7 @@ class Report:
             "data_quality": self.data_quality(),
             "rollups": self.derived.describe() if self.derived is not None else None,
             "kpis": {k.name: jsonable(k) for k in self.kpis_shown},
+            "unusual_changes": [f.to_dict() for f in self.anomalies.flags] if self.anomalies is not None else None,
             "tables": {name: jsonable(frame) for name, frame in self.tables.items()},
             "results": jsonable(self.results),
         }

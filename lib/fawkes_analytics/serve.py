@@ -7,8 +7,14 @@ What this adds on top of a plain `voila notebooks/dashboards`:
 - token authentication whenever the server listens on anything but loopback: the token comes
   from an environment variable (never the command line, which `ps` shows), and the server
   refuses to start on a non-loopback address without one;
-- a kernel culling policy so idle viewers do not pile up kernels (each costs ~100 MB+);
-- optional preheated kernels (Voilà's pool) for a fast first paint;
+- a cap on concurrent kernels (``--max-kernels``, default sized to the memory limit): a viewer
+  beyond it gets a "busy, retrying" page that retries by itself (``dashboard/server.py``);
+- a short kernel culling policy (5 minutes idle by default) so idle viewers do not pile up
+  kernels; preheated kernels waiting for a viewer are never culled;
+- optional preheated kernels (Voilà's pool, refilled when there is room under the cap);
+- a landing page at ``/`` listing the dashboards, their data's freshness and the latest
+  reports (opened in the browser), CSV downloads of the published views behind the same
+  authentication as the pages, and plotly.js served locally for the interactive charts;
 - ``/healthz``: a tiny handler that answers 200 without touching a notebook or a kernel, so
   Kubernetes probes are cheap (Voilà renders, and so starts a kernel for, every page it serves);
 - kernels without secrets: once the token and cookie secret are read, the server's own
@@ -49,9 +55,10 @@ DEFAULT_PORT = 8866
 HEALTH_PATH = "/healthz"
 TOKEN_ENV = "FAWKES_ANALYTICS_VOILA_TOKEN"
 COOKIE_SECRET_ENV = "FAWKES_ANALYTICS_VOILA_COOKIE_SECRET"
-DEFAULT_CULL_IDLE_SECONDS = 1800
-DEFAULT_CULL_INTERVAL_SECONDS = 60
+DEFAULT_CULL_IDLE_SECONDS = 300
+DEFAULT_CULL_INTERVAL_SECONDS = 30
 DEFAULT_PREHEAT_NOTEBOOKS = ("overview.ipynb",)
+VOILA_TEMPLATE = "fawkes"  # templates/voila/fawkes: Voilà's lab page with the dashboards' scripts
 
 FRIENDLY_ERROR = (
     "This part of the dashboard could not be computed right now. The details were logged on "
@@ -103,6 +110,7 @@ class ServeSettings:
     cookie_secret: bytes = field(default=b"", repr=False)
     metrics_port: int | None = None
     cell_timeout: int = 120
+    max_kernels: int = 0  # 0: the default sized to the memory limit (dashboard.server.default_max_kernels)
 
     def __post_init__(self) -> None:
         if not self.token and not is_loopback(self.host):
@@ -123,6 +131,14 @@ class ServeSettings:
             )
         if not Path(self.notebooks_dir).is_dir():
             raise ParameterError("notebooks_dir", f"{self.notebooks_dir} is not a directory")
+        if self.max_kernels < 0:
+            raise ParameterError("max_kernels", f"{self.max_kernels} is negative", ">= 1, or 0 for the default")
+        if self.preheat and self.max_kernels and self.preheat * len(self.preheat_notebooks) >= self.max_kernels:
+            raise ParameterError(
+                "preheat",
+                f"{self.preheat} preheated kernels per notebook for {len(self.preheat_notebooks)} notebook(s) "
+                f"leave no room under the cap of {self.max_kernels} kernels",
+            )
         if not self.base_url.startswith("/") or not self.base_url.endswith("/"):
             raise ParameterError("base_url", f"{self.base_url!r} must start and end with '/'")
 
@@ -145,8 +161,11 @@ class ServeSettings:
         if self.cookie_secret:
             cfg.Voila.cookie_secret = self.cookie_secret
         cfg.VoilaConfiguration.strip_sources = True
+        cfg.VoilaConfiguration.template = "lab"  # with templates/voila/fawkes in front (setup_template_dirs)
+        cfg.VoilaConfiguration.extension_denylist = ["jupyterlab-plotly"]  # charts are drawn by our page script
         cfg.VoilaConfiguration.file_allowlist = []  # /voila/files/ needs no token: serve nothing there
-        cfg.VoilaConfiguration.multi_kernel_manager_class = redacting_kernel_manager()
+        cfg.VoilaConfiguration.multi_kernel_manager_class = kernel_manager_class()
+        cfg.FawkesKernelManager.max_kernels = self.max_kernels
         cfg.VoilaConfiguration.show_tracebacks = False
         cfg.VoilaConfiguration.preheat_kernel = self.preheat > 0
         cfg.VoilaConfiguration.default_pool_size = self.preheat
@@ -165,19 +184,18 @@ class ServeSettings:
         return cfg
 
 
-def redacting_kernel_manager() -> type:
-    """Jupyter's kernel manager with every environment value of a new kernel redacted."""
-    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+def kernel_manager_class() -> type:
+    """Jupyter's kernel manager with the kernel cap and every environment value redacted."""
+    from .dashboard.server import kernel_manager_class as capped
 
-    from .sources.base import redact_text
+    return capped()
 
-    class RedactingKernelManager(AsyncMappingKernelManager):
-        async def start_kernel(self, *args: Any, env: dict[str, str] | None = None, **kwargs: Any) -> str:  # type: ignore[override]
-            if env is not None:
-                env = {name: redact_text(value) for name, value in env.items()}
-            return await super().start_kernel(*args, env=env, **kwargs)
 
-    return RedactingKernelManager
+def dashboard_max_kernels() -> int:
+    """The kernel cap from the environment, else the default sized to the memory limit."""
+    from .dashboard.server import max_kernels
+
+    return max_kernels()
 
 
 def _build_app_class(api_config: ApiSettings | None = None) -> Any:
@@ -185,8 +203,10 @@ def _build_app_class(api_config: ApiSettings | None = None) -> Any:
     import tornado.web
     from jupyter_server.utils import url_path_join
     from voila.app import Voila
+    from voila.tornado.handler import TornadoVoilaHandler
 
     from .api import routes as api_routes
+    from .dashboard import server as dashboard_server
 
     class HealthHandler(tornado.web.RequestHandler):
         """Answers 200 from the event loop: no notebook, no kernel, no authentication."""
@@ -206,10 +226,22 @@ def _build_app_class(api_config: ApiSettings | None = None) -> Any:
         def load_config_file(self, *args: object, **kwargs: object) -> None:
             """Ignore jupyter/voila config files: the settings are ours alone."""
 
+        def setup_template_dirs(self) -> None:
+            """Voilà's lab template, with ours (templates/voila/fawkes) in front of it."""
+            super().setup_template_dirs()
+            self.template_paths.insert(0, str(dashboard_server.VOILA_TEMPLATES / VOILA_TEMPLATE))
+
         def init_handlers(self) -> list:
-            health = (url_path_join(self.server_url or self.base_url, HEALTH_PATH), HealthHandler)
-            api = api_routes(self.server_url or self.base_url, self.token or "", api_config)  # docs/api.md
-            return [health, *api, *super().init_handlers()]
+            base = self.server_url or self.base_url
+            health = (url_path_join(base, HEALTH_PATH), HealthHandler)
+            api = api_routes(base, self.token or "", api_config)  # docs/api.md
+            page_kwargs = {
+                "template_paths": self.template_paths,
+                "config": self.config,
+                "voila_configuration": self.voila_configuration,
+            }
+            ours = dashboard_server.handlers(base, TornadoVoilaHandler, page_kwargs)
+            return [health, *api, *ours, *super().init_handlers()]
 
     return FawkesVoila
 
@@ -245,6 +277,7 @@ def serve(
     base_url: str = "/",
     metrics_port: int | None = None,
     token_env: str = TOKEN_ENV,
+    max_kernels: int | None = None,
 ) -> int:
     """Start Voilà on ``host:port`` and block until it stops (SIGTERM/SIGINT); returns 0.
 
@@ -267,6 +300,7 @@ def serve(
         base_url=base_url,
         cookie_secret=(settings.secret("VOILA_COOKIE_SECRET") or "").encode(),
         metrics_port=metrics_port,
+        max_kernels=max_kernels or dashboard_max_kernels(),
     )
     api_config = settings.api()  # before the environment is cut down: the API's tokens live there
     restrict_process_environment()  # from here on, only what kernels may see (kernel_env.py)
@@ -275,12 +309,13 @@ def serve(
     app = _build_app_class(api_config).instance(config=chosen.voila_config())
     app.initialize([])
     app.log.info(
-        "Serving %s on %s:%s (auth %s, preheat %s, cull idle kernels after %ss)",
+        "Serving %s on %s:%s (auth %s, preheat %s, at most %s kernels, cull idle kernels after %ss)",
         chosen.notebooks_dir,
         chosen.host,
         chosen.port,
         "on" if chosen.auth_enabled else "off (loopback only)",
         chosen.preheat,
+        chosen.max_kernels,
         chosen.cull_idle_timeout,
     )
     if chosen.metrics_port:
@@ -321,6 +356,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="how often to look for idle kernels (default: %(default)s)",
     )
+    parser.add_argument(
+        "--max-kernels",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N kernels at once; viewers beyond get a page that retries by itself "
+        "(default: FAWKES_ANALYTICS_VOILA_MAX_KERNELS, else sized to the memory limit)",
+    )
     parser.add_argument("--base-url", default="/", help="URL prefix when served behind a proxy path")
     parser.add_argument(
         "--metrics-port",
@@ -343,6 +386,7 @@ def _run(args: argparse.Namespace) -> int:
             base_url=args.base_url,
             metrics_port=args.metrics_port,
             token_env=args.token_env,
+            max_kernels=args.max_kernels,
         )
     except ParameterError as exc:
         print(f"fawkes-analytics serve: {exc}", flush=True)

@@ -136,9 +136,16 @@ VARIABLES: dict[str, Variable] = {
         Variable("DASHBOARDS_DIR", "where dashboard notebooks are", "notebooks/dashboards in the project"),
         Variable(
             "DASHBOARD_POLL_SECONDS",
-            "how often dashboards look for a new published run (0: never)",
+            "how often dashboards look for new published views (0: never)",
             "30",
             old=("FAWKES_DASHBOARD_POLL_SECONDS",),
+        ),
+        Variable("DASHBOARD_TZ", "time zone the dashboards' views are precomputed in", "UTC"),
+        Variable("VIEWS_DIR", "where the dashboards' precomputed views are published", "<reports>/dashboards"),
+        Variable("DASHBOARD_LIVE_SLOTS", "live dashboard computations at once per server", "2"),
+        Variable("VOILA_MAX_KERNELS", "dashboard kernels at once per server", "sized to the memory limit"),
+        Variable(
+            "VOILA_MEMORY_LIMIT", "memory the dashboard server may use (e.g. 2Gi), for the kernel cap", "the cgroup's"
         ),
         # metrics export
         Variable("PUSHGATEWAY_URL", "Prometheus Pushgateway to push metrics to", old=("PUSHGATEWAY_URL",), secret=True),
@@ -290,6 +297,28 @@ def _path(name: str, default: Path) -> Path:
 def reports_dir() -> Path:
     """Where run folders go."""
     return _path("REPORTS_DIR", PROJECT_ROOT / "reports")
+
+
+def views_dir() -> Path:
+    """Where the dashboards' precomputed views are published (``dashboards/`` in the reports)."""
+    return _path("VIEWS_DIR", reports_dir() / "dashboards")
+
+
+def take_request_query() -> str:
+    """The query string of the page a Voilà kernel renders, taken out of its environment.
+
+    Voilà hands a dashboard kernel its request in the environment (``QUERY_STRING``; a
+    preheated kernel first waits for it); a token in the URL must not stay there, so the
+    query string and the request URL are removed once read.
+    """
+    if os.environ.get("VOILA_PREHEAT") == "True":
+        from voila.utils import wait_for_request
+
+        wait_for_request()
+    query = os.environ.get("QUERY_STRING", "")
+    for name in ("QUERY_STRING", "VOILA_REQUEST_URL", "SCRIPT_NAME"):
+        os.environ.pop(name, None)
+    return query
 
 
 def notebooks_dir() -> Path:

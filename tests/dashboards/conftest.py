@@ -1,7 +1,12 @@
-"""Fixtures for the dashboard tests: a published overview run and Voilà servers on loopback."""
+"""Fixtures for the dashboard tests: published views of the demo data, Voilà servers on loopback.
+
+One data set and one publication for the whole session (the small demo data plus a page
+whose name starts a spreadsheet formula), one server per test module.
+"""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,23 +19,21 @@ import support  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def demo_url(demo_db: object) -> str:
-    return f"duckdb://{demo_db.path}"  # type: ignore[attr-defined]
+def demo_url(demo_db: object, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A copy of the session's demo data with a hostile page name (a formula) among the top pages."""
+    folder = tmp_path_factory.mktemp("dashdata")
+    path = folder / "demo.duckdb"
+    shutil.copy(demo_db.path, path)  # type: ignore[attr-defined]
+    support.add_formula_page(path)
+    return f"duckdb://{path}"
 
 
 @pytest.fixture(scope="session")
 def published(demo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A reports folder holding one published overview run (7d) of the demo data."""
+    """A reports folder with one overview run and the dashboards' views (7d and 30d; everyone and 'power')."""
     reports = tmp_path_factory.mktemp("reports")
-    support.publish_overview(reports, demo_url, "7d")
+    support.publish(reports, demo_url)
     return reports
-
-
-@pytest.fixture(scope="session")
-def voila(demo_url: str, published: Path) -> Iterator[support.Voila]:
-    """Voilà with the production settings, no token (loopback), serving the published run."""
-    with support.Voila(support.server_env(demo_url, published)) as server:
-        yield server
 
 
 @pytest.fixture(scope="session")
@@ -43,9 +46,10 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser: object) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)  # type: ignore[attr-defined]
     tab = context.new_page()
     yield tab
+    support.leave(tab)  # like closing the tab: Voilà shuts the page's kernel down
     context.close()
 
 

@@ -30,12 +30,45 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 KPI_SELECTOR = ".fwk-tile .fwk-value"
+FORMULA_PAGE = '=HYPERLINK("http://evil.example","click")'
+TEST_RANGES = ("7d", "30d")
+TEST_SEGMENTS = ("power",)
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def add_formula_page(path: Path) -> None:
+    """80 demo users view a page whose name starts a spreadsheet formula, twice each, on the
+    last full day of the demo data: it ranks among the exit pages of the 7d and 30d views."""
+    import duckdb
+
+    with duckdb.connect(str(path)) as con:
+        last = con.sql("select max(timestamp) from events").fetchone()[0]
+        con.execute(
+            """insert into events (event_id, timestamp, user_id, event_name, session_id, page)
+               select 'formula-' || u || '-' || k, ?::timestamp - interval 1 day + (u * 3 + k) * interval 1 minute,
+                      'u' || u, 'pageview', null, ?
+               from range(1, 81) t(u), range(0, 2) s(k)""",
+            [last, FORMULA_PAGE],
+        )
+
+
+def publish(reports_dir: Path, source_url: str) -> None:
+    """An overview run (for the report links) and the dashboards' views, as a refresh publishes them."""
+    from fawkes_analytics import rollups, sources
+    from fawkes_analytics.dashboard.precompute import publish_views
+
+    source = sources.connect(source_url)
+    rollups.refresh_source(source)
+    publish_overview_direct(reports_dir, source_url, "7d")
+    (reports_dir / "overview" / "latest" / "report.html").write_text(
+        "<!DOCTYPE html><html><body><h1>Product overview report</h1></body></html>", encoding="utf-8"
+    )
+    publish_views(source, root=reports_dir / "dashboards", ranges=TEST_RANGES, segments=TEST_SEGMENTS)
 
 
 def publish_overview(reports_dir: Path, source_url: str, time_range: str = "7d") -> Path:
@@ -93,7 +126,15 @@ def publish_overview_direct(reports_dir: Path, source_url: str, time_range: str 
 class Voila:
     """A Voilà server started with the production settings of ``fawkes_analytics.serve``."""
 
-    def __init__(self, env: dict[str, str], *, token: str = "", preheat: int = 0, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        token: str = "",
+        preheat: int = 0,
+        max_kernels: int = 12,
+        log_path: Path | None = None,
+    ) -> None:
         self.port = free_port()
         self.token = token
         self.url = f"http://127.0.0.1:{self.port}"
@@ -115,6 +156,8 @@ class Voila:
             str(DASHBOARDS),
             "--preheat",
             str(preheat),
+            "--max-kernels",
+            str(max_kernels),
         ]
         self._log = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
@@ -136,6 +179,13 @@ class Voila:
     def page(self, name: str = "overview") -> str:
         suffix = f"?token={self.token}" if self.token else ""
         return f"{self.url}/voila/render/{name}.ipynb{suffix}"
+
+    def kernels(self) -> list[Any]:
+        """The kernel processes this server started (psutil processes)."""
+        import psutil
+
+        children = psutil.Process(self.process.pid).children(recursive=True)
+        return [p for p in children if "ipykernel" in " ".join(p.cmdline())]
 
     def log(self) -> str:
         self._log.flush()
@@ -174,6 +224,13 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+def leave(page: Any) -> None:
+    """Close the tab the way a browser does (``beforeunload`` runs: Voilà shuts its kernel down)."""
+    with contextlib.suppress(Exception):
+        page.close(run_before_unload=True)
+        time.sleep(0.3)
+
+
 def screenshot(page: Any, path: Path) -> None:
     """The whole dashboard: Voila scrolls inside its own container, so grow the viewport first."""
     height = page.evaluate("() => Math.max(...[...document.querySelectorAll('*')].map(e => e.scrollHeight))")
@@ -191,9 +248,29 @@ def kpi_values(page: Any) -> dict[str, str]:
 
 
 def server_env(source_url: str, reports: Path, poll: float = 2.0) -> dict[str, str]:
-    """Environment of a test Voilà: the demo source, the reports folder and a fast poll."""
+    """Environment of a test Voilà: the demo source, the reports folder (views in its
+    dashboards/), a fast poll, no live slots waiting on other test servers."""
     return {
         "FAWKES_ANALYTICS_SOURCE": source_url,
         "FAWKES_ANALYTICS_REPORTS_DIR": str(reports),
-        "FAWKES_DASHBOARD_POLL_SECONDS": str(poll),
+        "FAWKES_ANALYTICS_VIEWS_DIR": str(reports / "dashboards"),
+        "FAWKES_ANALYTICS_DASHBOARD_POLL_SECONDS": str(poll),
+        "FAWKES_ANALYTICS_DASHBOARD_TZ": "UTC",
     }
+
+
+def page_url(server: Voila, name: str, query: str = "") -> str:
+    """A dashboard's address (with the token, when the server has one)."""
+    parts = [p for p in (query, f"token={server.token}" if server.token else "") if p]
+    return f"{server.url}/voila/render/{name}.ipynb" + ("?" + "&".join(parts) if parts else "")
+
+
+def wait_for_view(page: Any, query_part: str, origin: str, timeout_ms: int = 120_000) -> None:
+    """Wait until the page shows a view whose state holds ``query_part`` and comes from ``origin``."""
+    page.wait_for_function(
+        """([part, origin]) => { const s = document.querySelector('.fwk-state');
+             return s && s.dataset.query.includes(part) && s.dataset.origin === origin
+                && !document.querySelector('.fwk-stage') && document.querySelector('.fwk-header'); }""",
+        arg=[query_part, origin],
+        timeout=timeout_ms,
+    )

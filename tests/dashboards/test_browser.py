@@ -1,187 +1,200 @@
-"""The dashboards in Debian's Chromium against a Voilà started by the test.
+"""The dashboards in Debian's Chromium against one Voilà started for this module.
 
-Expected numbers are never typed in: they come from the published run's data.json (first
-paint) or from the library itself for the range the viewer picked (live recompute),
-formatted with ``formats.kpi_view`` exactly like the tiles.
+Expected numbers are never typed in: they come from the published views' ``overview.json``
+(rebuilt with ``Overview.from_dict``) or from the library itself for a range the viewer
+picked, formatted with ``formats.kpi_view`` / ``columns.cell`` exactly like the page.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
-from datetime import UTC, datetime
+from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
 import support
 
-from fawkes_analytics import areas, sources, timerange
+from fawkes_analytics import formats, sources, timerange
+from fawkes_analytics.columns import cell, column
+from fawkes_analytics.dashboard import PAGES
 from fawkes_analytics.formats import kpi_view
-from fawkes_analytics.kpi import Kpi
 from fawkes_analytics.metrics import usage_trends
+from fawkes_analytics.overview import Overview
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ERROR_TEXT = re.compile(r"Traceback|Error:|Exception|could not be computed|took too long", re.IGNORECASE)
-SOURCE_TEXT = ("import fawkes_analytics", "build_overview(", 'show("overview")', "from fawkes_analytics")
+SOURCE_TEXT = ("import fawkes_analytics", 'show("overview")', "from fawkes_analytics")
 TIMEOUT_MS = 120_000
 
 
-def published_data(reports: Path) -> dict:
-    return json.loads((reports / "overview" / "latest" / "data.json").read_text(encoding="utf-8"))
+@pytest.fixture(scope="module")
+def voila(demo_url: str, published: Path) -> support.Voila:
+    with support.Voila(support.server_env(demo_url, published), max_kernels=12) as server:
+        yield server
 
 
-def expected_tiles(kpis: dict) -> dict[str, str]:
-    return {name: kpi_view(Kpi.from_dict(k, name)).value for name, k in kpis.items()}
+def overview_of(published: Path, folder: str) -> Overview:
+    path = published / "dashboards" / "latest" / folder / "overview.json"
+    return Overview.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
-def wait_idle(page: object, label: str) -> None:
-    """Wait until the header shows ``label`` and no 'Computing…' note is left."""
-    page.wait_for_function(  # type: ignore[attr-defined]
-        """label => { const h = document.querySelector('.fwk-asof');
-                     return h && h.innerText.includes('Range ' + label + ' ')
-                        && !document.body.innerText.includes('Computing ') && document.querySelector('.fwk-tile .fwk-value'); }""",
-        arg=label,
-        timeout=TIMEOUT_MS,
-    )
+def tiles_of(kpis: list) -> dict[str, str]:
+    return {k.name: kpi_view(k).value for k in kpis}
 
 
 def assert_clean(page: object) -> str:
     text = page.inner_text("body")  # type: ignore[attr-defined]
-    assert "\uf0ce" not in text and "\uf1dc" not in text  # no stray Font Awesome glyphs
     assert not ERROR_TEXT.search(text), ERROR_TEXT.search(text)
     content = page.content()  # type: ignore[attr-defined]
     for snippet in SOURCE_TEXT:
         assert snippet not in text and snippet not in content, snippet
+    assert "data:text/html;base64" not in content  # reports are links, never embedded
     return text
 
 
-def test_overview_first_paint_shows_the_published_kpis(
+def click_range(page: object, label: str) -> None:
+    page.get_by_role("button", name=label, exact=True).click()  # type: ignore[attr-defined]
+
+
+def choose(page: object, label: str, option: str) -> None:
+    """Pick ``option`` in the ipywidgets dropdown labelled ``label``."""
+    page.locator(f".widget-dropdown:has(label:text-is('{label}')) select").select_option(label=option)  # type: ignore[attr-defined]
+
+
+def test_landing_page_navigation_and_url_state(
     voila: support.Voila, published: Path, page: object, artifacts: Path
 ) -> None:
-    data = published_data(published)
-    page.goto(voila.page("overview"))  # type: ignore[attr-defined]
-    page.wait_for_selector(support.KPI_SELECTOR, timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
+    page.goto(voila.url + "/")  # type: ignore[attr-defined]
+    cards = page.eval_on_selector_all(  # type: ignore[attr-defined]
+        ".fwk-card", "els => els.map(e => [e.dataset.page, e.querySelector('p').innerText.trim()])"
+    )
+    assert cards == [[p.name, p.description] for p in PAGES.values()]
+    index = json.loads((published / "dashboards" / "latest" / "index.json").read_text(encoding="utf-8"))
+    text = page.inner_text("body")  # type: ignore[attr-defined]
+    assert f"Data as of {formats.when(index['data_as_of'], 'UTC')}" in text
+    report = page.locator("a[href='fawkes/reports/overview/']")  # type: ignore[attr-defined]
+    assert report.get_attribute("target") == "_blank"
+    opened = httpx.get(voila.url + "/fawkes/reports/overview/", timeout=30)
+    assert opened.status_code == 200 and opened.headers["content-type"].startswith("text/html")
+    assert opened.headers["content-disposition"] == "inline" and "Product overview report" in opened.text
+    support.screenshot(page, artifacts / "landing.png")
+
+    page.click(".fwk-card[data-page=usage]")  # type: ignore[attr-defined]
+    support.wait_for_view(page, "range=7d", "precomputed")
+    click_range(page, "30d")
+    support.wait_for_view(page, "range=30d", "precomputed")
+    choose(page, "Segment", "Power")
+    support.wait_for_view(page, "segment=power", "precomputed")
+    page.wait_for_function("() => location.search.includes('segment=power')")  # type: ignore[attr-defined]
+    assert "range=30d" in page.url  # type: ignore[attr-defined]
+    assert page.inner_text(".fwk-header h1") == "Usage · power"  # type: ignore[attr-defined]
+
+    page.click(".fwk-nav a[data-page=features]")  # type: ignore[attr-defined]
+    support.wait_for_view(page, "range=30d&segment=power", "precomputed")
+    assert "/features.ipynb?range=30d&segment=power" in page.url  # type: ignore[attr-defined]
+    assert page.inner_text(".fwk-header h1") == "Feature adoption · power"  # type: ignore[attr-defined]
     shown = support.kpi_values(page)
-    assert shown == expected_tiles(data["kpis"])
-    assert len(shown) >= 8  # the eight usage KPIs at least
-    text = assert_clean(page)
-    run_id = (published / "overview" / "latest").resolve().name
-    assert f"Published run {run_id}" in text
-    as_of = datetime.fromisoformat(data["source"]["data_as_of"]).astimezone(UTC)
-    assert f"Data as of {as_of:%Y-%m-%d %H:%M} UTC" in text
-    for area in areas.AREAS:  # every overview area of the registry has its section
-        assert (area.title in text) == area.in_overview, area.title
-    for funnel in ("Onboarding", "Deployment", "Service creation"):
-        assert funnel in text
-    csv_names = page.eval_on_selector_all("a.fwk-csv", "els => els.map(e => e.download)")  # type: ignore[attr-defined]
-    assert "overview_7d_kpis.csv" in csv_names
-    support.screenshot(page, artifacts / "overview_published.png")  # type: ignore[attr-defined]
+    assert shown == tiles_of(overview_of(published, "30d/power").area_kpis("features"))
+
+    shared = page.url  # type: ignore[attr-defined]
+    page.goto(shared)  # type: ignore[attr-defined]  # the shared link opens the same view
+    support.wait_for_view(page, "range=30d&segment=power", "precomputed")
+    assert support.kpi_values(page) == shown
+    assert_clean(page)
 
 
-def test_changing_the_time_range_recomputes_with_the_library(
+def test_hover_tooltip_shows_the_value_of_the_point(voila: support.Voila, published: Path, page: object) -> None:
+    usage = overview_of(published, "7d/_all").results["usage"]
+    first = usage.timeseries["active_users"].iloc[0]
+    expected = cell(first, column("active_users").format)  # e.g. "41"
+    page.goto(support.page_url(voila, "usage"))  # type: ignore[attr-defined]
+    point = ".fwk-chartbox[data-chart=active_users] .scatterlayer .trace .points path"
+    page.wait_for_selector(point, timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
+    page.locator(point).first.hover(force=True)  # type: ignore[attr-defined]
+    tooltip = page.wait_for_selector(".fwk-chartbox[data-chart=active_users] .hoverlayer .hovertext", timeout=10_000)  # type: ignore[attr-defined]
+    text = tooltip.text_content()
+    assert "Active users" in text and expected in text, text
+
+
+def test_switching_to_a_precomputed_view_reads_a_file(voila: support.Voila, published: Path, page: object) -> None:
+    page.goto(support.page_url(voila, "overview"))  # type: ignore[attr-defined]
+    support.wait_for_view(page, "range=7d", "precomputed")
+    assert support.kpi_values(page) == tiles_of(overview_of(published, "7d/_all").kpis)
+    click_range(page, "30d")
+    support.wait_for_view(page, "range=30d", "precomputed")
+    thirty = tiles_of(overview_of(published, "30d/_all").kpis)
+    assert support.kpi_values(page) == thirty
+    assert thirty["pageviews"] != tiles_of(overview_of(published, "7d/_all").kpis)["pageviews"]
+    # The kernels never loaded the analytics stack: no pandas, DuckDB or plotly library mapped.
+    for kernel in voila.kernels():
+        maps = Path(f"/proc/{kernel.pid}/maps").read_text()
+        assert "pandas/_libs" not in maps and "duckdb" not in maps, kernel.pid
+
+
+def test_first_paint_and_recompute_show_equal_kpis(
+    voila: support.Voila, published: Path, page: object, artifacts: Path
+) -> None:
+    page.goto(support.page_url(voila, "overview"))  # type: ignore[attr-defined]
+    support.wait_for_view(page, "range=7d", "precomputed")
+    first = support.kpi_values(page)
+    assert first == tiles_of(overview_of(published, "7d/_all").kpis)
+    assert len(first) >= 8
+    page.get_by_role("button", name="Recompute").click()  # type: ignore[attr-defined]
+    support.wait_for_view(page, "range=7d", "live")
+    assert support.kpi_values(page) == first
+    assert "Computed live" in page.inner_text(".fwk-header")  # type: ignore[attr-defined]
+    assert_clean(page)
+    support.screenshot(page, artifacts / "overview_recomputed.png")
+
+
+def test_a_custom_range_computes_live_with_stages_and_cancel(
     voila: support.Voila, demo_url: str, page: object, artifacts: Path
 ) -> None:
     source = sources.connect(demo_url)
-    thirty = usage_trends(source, timerange.resolve("30d", as_of=source.default_as_of()))
-    expected = {k.name: kpi_view(k).value for k in thirty.kpis}
-    page.goto(voila.page("overview"))  # type: ignore[attr-defined]
-    page.wait_for_selector(support.KPI_SELECTOR, timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
-    before = support.kpi_values(page)
-    page.get_by_role("button", name="30d", exact=True).click()  # type: ignore[attr-defined]
-    wait_idle(page, "30d")
-    after = support.kpi_values(page)
-    assert {name: after[name] for name in expected} == expected
-    assert after["pageviews"] != before["pageviews"]  # 30 days of demo data hold more than 7
-    text = assert_clean(page)
-    assert "Computed live from the source" in text
-    support.screenshot(page, artifacts / "overview_30d_live.png")  # type: ignore[attr-defined]
+    start, end = date(2026, 11, 2), date(2026, 11, 9)
+    custom = usage_trends(source, timerange.resolve(None, start=start.isoformat(), end=end.isoformat()))
+    page.goto(support.page_url(voila, "usage"))  # type: ignore[attr-defined]
+    support.wait_for_view(page, "range=7d", "precomputed")
+    click_range(page, "Custom")
+    page.locator("input[type=date]").nth(0).fill(start.isoformat())  # type: ignore[attr-defined]
+    page.locator("input[type=date]").nth(1).fill(end.isoformat())  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Show range").click()  # type: ignore[attr-defined]
+    stage = page.wait_for_selector(".fwk-stage", timeout=30_000)  # type: ignore[attr-defined]
+    assert "Computing this view live" in stage.inner_text()
+    page.get_by_role("button", name="Cancel").click()  # type: ignore[attr-defined]
+    page.wait_for_function("() => document.body.innerText.includes('Cancelled')", timeout=30_000)  # type: ignore[attr-defined]
+    support.wait_for_view(page, "range=7d", "precomputed")
+
+    click_range(page, "Custom")  # the days picked before are kept
+    page.get_by_role("button", name="Show range").click()  # type: ignore[attr-defined]
+    support.wait_for_view(page, f"start={start}", "live")
+    assert f"range=custom&start={start}&end={end}" in page.url  # type: ignore[attr-defined]
+    shown = support.kpi_values(page)
+    assert shown == tiles_of(custom.kpis)
+    assert_clean(page)
+    support.screenshot(page, artifacts / "usage_custom_live.png")
 
 
-@pytest.mark.parametrize("name", ["usage", "features", "experiments", "segments", "funnels"])
-def test_area_pages_render_without_errors(voila: support.Voila, name: str, page: object, artifacts: Path) -> None:
-    page.goto(voila.page(name))  # type: ignore[attr-defined]
-    page.wait_for_selector(".fwk-asof", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
-    page.wait_for_selector(".fwk-dash h2", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_dashboard_renders_with_charts(voila: support.Voila, name: str, page: object, artifacts: Path) -> None:
+    page.goto(support.page_url(voila, name))  # type: ignore[attr-defined]
+    support.wait_for_view(page, "range=7d", "precomputed")
+    charts = page.locator(".fwk-plotly[data-figure]").count()  # type: ignore[attr-defined]
+    if name != "experiments":
+        assert charts >= 1, name
+        page.wait_for_function(  # type: ignore[attr-defined]
+            "n => document.querySelectorAll('.fwk-plotly .main-svg').length >= n", arg=charts, timeout=30_000
+        )
     text = assert_clean(page)
-    assert "Published run" in text
+    assert PAGES[name].title in page.inner_text(".fwk-header h1")  # type: ignore[attr-defined]
+    assert "Precomputed" in text and "Times in UTC" in text
+    if name == "funnels":
+        choose(page, "Funnel", "Deployment")
+        support.wait_for_view(page, "item=deployment", "precomputed")
+        assert "Build complete" in page.inner_text("body")  # type: ignore[attr-defined]
     if name == "experiments":
         assert "sample ratio mismatch" in text.lower()
-        page.get_by_role("combobox").select_option(label="Pipeline templates gallery")  # type: ignore[attr-defined]
-        page.wait_for_function("() => document.body.innerText.includes('gallery_compact')", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
-    if name == "funnels":
-        page.get_by_role("combobox").select_option(label="Deployment")  # type: ignore[attr-defined]
-        page.wait_for_function("() => !document.body.innerText.includes('Sign up')", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
-        assert "Build complete" in page.inner_text("body")  # type: ignore[attr-defined]
-    support.screenshot(page, artifacts / f"{name}.png")  # type: ignore[attr-defined]
-
-
-def test_an_open_dashboard_picks_up_a_newer_run(
-    demo_url: str, published: Path, tmp_path: Path, page: object, artifacts: Path
-) -> None:
-
-    reports = tmp_path / "reports"
-    shutil.copytree(published, reports, symlinks=True)
-    with support.Voila(support.server_env(demo_url, reports, poll=2)) as server:
-        page.goto(server.page("overview"))  # type: ignore[attr-defined]
-        page.wait_for_selector(support.KPI_SELECTOR, timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
-        newer = support.publish_overview_direct(reports, demo_url, "24h")
-        page.wait_for_function(  # type: ignore[attr-defined]
-            "id => document.body.innerText.includes('Published run ' + id)", arg=newer.name, timeout=TIMEOUT_MS
-        )
-        data = json.loads((newer / "data.json").read_text(encoding="utf-8"))
-        visits = expected_tiles(data["kpis"])["visits"]
-        page.wait_for_function(  # type: ignore[attr-defined]
-            "v => document.querySelector('[data-kpi=visits] .fwk-value').innerText.trim() === v",
-            arg=visits,
-            timeout=TIMEOUT_MS,
-        )
-        assert support.kpi_values(page) == expected_tiles(data["kpis"])
-        assert_clean(page)
-        support.screenshot(page, artifacts / "overview_auto_refreshed.png")  # type: ignore[attr-defined]
-
-
-def test_without_a_published_run_it_says_so_and_errors_stay_friendly(
-    tmp_path: Path, page: object, artifacts: Path
-) -> None:
-
-    empty = tmp_path / "reports"
-    empty.mkdir()
-    missing = f"duckdb://{tmp_path / 'missing.duckdb'}"
-    with support.Voila(support.server_env(missing, empty)) as server:
-        page.goto(server.page("overview"))  # type: ignore[attr-defined]
-        page.wait_for_selector(".fwk-infobox", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
-        text = page.inner_text("body")  # type: ignore[attr-defined]
-        assert "No overview report has been published yet" in text
-        assert page.query_selector(support.KPI_SELECTOR) is None  # type: ignore[attr-defined]
-        support.screenshot(page, artifacts / "overview_unpublished.png")  # type: ignore[attr-defined]
-        page.get_by_role("button", name="Compute now").click()  # type: ignore[attr-defined]
-        page.wait_for_selector(".fwk-error", timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
-        text = page.inner_text("body")  # type: ignore[attr-defined]
-        assert "could not be computed right now" in text
-        assert "Traceback" not in text and "missing.duckdb" not in text and str(tmp_path) not in text
-        assert page.query_selector(support.KPI_SELECTOR) is None  # type: ignore[attr-defined]
-        support.screenshot(page, artifacts / "overview_error.png")  # type: ignore[attr-defined]
-        assert "Traceback" in server.log()  # the details went to the server log
-
-
-def test_token_auth_refuses_requests_without_the_token(
-    demo_url: str, published: Path, page: object, artifacts: Path
-) -> None:
-
-    token = "s3cret-test-token"
-    with support.Voila(support.server_env(demo_url, published), token=token) as server:
-        bare = f"{server.url}/voila/render/overview.ipynb"
-        refused = httpx.get(bare, timeout=30, follow_redirects=False)
-        assert refused.status_code in (302, 401, 403)
-        if refused.status_code == 302:
-            assert "login" in refused.headers["location"]
-        assert "fwk-tile" not in refused.text
-        wrong = httpx.get(bare, params={"token": "wrong"}, timeout=30, follow_redirects=False)
-        assert wrong.status_code in (302, 401, 403)
-        page.goto(server.page("overview"))  # type: ignore[attr-defined]
-        page.wait_for_selector(support.KPI_SELECTOR, timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
-        assert support.kpi_values(page) == expected_tiles(published_data(published)["kpis"])
-        support.screenshot(page, artifacts / "overview_with_token.png")  # type: ignore[attr-defined]
+    support.screenshot(page, artifacts / f"{name}.png")

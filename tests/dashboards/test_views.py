@@ -1,111 +1,160 @@
-"""Fast checks of the dashboard pieces without a browser: escaping, tiles, the published
-payload rebuilt as result objects, polling."""
+"""The dashboards without a browser: URL state, the page registry, light first paint, the
+precomputed views and the live path writing the same numbers, the kernel cap's arithmetic."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+import subprocess
+import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
+import support
 
-from fawkes_analytics import sources, timerange, views
-from fawkes_analytics.dashboard import Dashboard, load_published, poll_seconds
-from fawkes_analytics.export.json import write_json
-from fawkes_analytics.kpi import Kpi
-from fawkes_analytics.metrics import usage_trends
+from fawkes_analytics import areas, timerange
+from fawkes_analytics.columns import cell, column
+from fawkes_analytics.dashboard import NAMED_RANGES, PAGES, ViewKey, store
+from fawkes_analytics.dashboard.page import DashboardPage
+from fawkes_analytics.dashboard.server import default_max_kernels, parse_bytes
 from fawkes_analytics.overview import Overview
+from fawkes_analytics.views.interactive import figure_data
+
+TILE_VALUE = r'data-kpi="{}".*?class="fwk-value">([^<]+)<'
 
 
-def test_user_text_never_becomes_markup() -> None:
-    frame = pd.DataFrame({"page": ["<script>alert(1)</script>"], "visitors": [3], "pageviews": [5]})
-    html = str(views.table(frame))
-    assert "<script>" not in html and "&lt;script&gt;" in html
+def test_view_keys_round_trip_through_the_url_and_refuse_junk() -> None:
+    key = ViewKey.from_query("range=30d&segment=power&tz=Europe/Berlin&item=onboarding")
+    assert key == ViewKey(range="30d", segment="power", tz="Europe/Berlin", item="onboarding")
+    assert ViewKey.from_query(key.query()) == key
+    custom = ViewKey.from_query("?range=custom&start=2026-11-01&end=2026-11-08&token=abc")
+    assert (custom.range, custom.start, custom.end) == ("custom", "2026-11-01", "2026-11-08")
+    assert "token" not in custom.query()
+    # Unknown ranges, reversed days, unknown zones and markup fall back to the defaults.
+    junk = ViewKey.from_query("range=2y&tz=Mars/Olympus&segment=<script>&item=../x")
+    assert junk == ViewKey()
+    assert ViewKey.from_query("range=custom&start=2026-11-08&end=2026-11-01").range == "7d"
+    # A page without a segment control shows every user; the experiments page has no range.
+    assert key.for_page(PAGES["segments"]).segment == ""
+    assert key.for_page(PAGES["experiments"]) == ViewKey(range="7d", tz="Europe/Berlin", item="onboarding")
 
 
-def test_kpi_tiles_format_values_like_the_reports() -> None:
-    # 1234 users -> '1,234'; bounce 18.26% -> '18.3%'; 294.3 s -> '4 min 54 s' (formats.value rules),
-    # published before KPIs carried their format: the unit decides it.
-    published = {
-        "visitors": {"label": "Visitors", "value": 1234, "previous": 1000, "change": 23.4, "change_unit": "percent"},
-        "bounce_rate": {
-            "label": "Bounce rate",
-            "value": 18.26,
-            "previous": 16.0,
-            "change": 2.26,
-            "change_unit": "points",
-            "unit": "%",
-        },
-        "visit_duration": {"label": "Visit duration", "value": 294.3, "change": None, "unit": "s"},
-    }
-    html = str(views.tiles([Kpi.from_dict(k, name) for name, k in published.items()]))
-    for text in ("1,234", "18.3%", "4 min 54 s", "+2.3 pp vs previous period", "no previous data"):
-        assert text in html
+def test_pages_and_ranges_agree_with_the_registry_and_timerange() -> None:
+    assert NAMED_RANGES == tuple(timerange.NAMED_RANGES)
+    for page in PAGES.values():
+        assert all(name in areas.BY_NAME for name in page.areas), page.name
+        assert (ROOT_NOTEBOOKS / page.notebook).is_file(), page.notebook
+    overview_areas = {a.name for a in areas.AREAS if a.in_overview}
+    assert set(PAGES["overview"].areas) == overview_areas
 
 
-@pytest.fixture(scope="module")
-def usage(demo_db: object) -> object:
-    """The demo data's usage of the last 7 days (the numbers the fake runs below publish)."""
-    source = sources.connect(f"duckdb://{demo_db.path}")  # type: ignore[attr-defined]
-    return usage_trends(source, timerange.resolve("7d", as_of=source.default_as_of()))
+ROOT_NOTEBOOKS = support.DASHBOARDS
 
 
-def _publish(reports: Path, run_id: str, usage: object) -> None:
-    """A run of the overview report holding only the usage area (data.json as Report.payload writes it)."""
-    overview = Overview(usage.time_range, {"usage": usage})  # type: ignore[attr-defined]
-    folder = reports / "overview" / run_id
-    folder.mkdir(parents=True)
-    payload = {
-        "report": "overview",
-        "generated_at": "2026-11-15T12:00:00+00:00",
-        "source": {"kind": "duckdb", "url": "duckdb:///srv/private/path/demo.duckdb", "data_as_of": None},
-        "kpis": {k.name: k.to_dict() for k in overview.kpis},
-        "results": {"overview": overview.to_dict()},
-    }
-    write_json(payload, folder / "data.json")
-    link = reports / "overview" / "latest"
-    link.unlink(missing_ok=True)
-    link.symlink_to(run_id)
+def test_precomputed_views_cover_every_range_and_segment_and_skip_unchanged_data(
+    published: Path, demo_url: str
+) -> None:
+    from fawkes_analytics import sources
+    from fawkes_analytics.dashboard.precompute import publish_views
+
+    views = published / "dashboards"
+    latest = store.latest(views)
+    assert latest is not None and latest.ranges == list(support.TEST_RANGES)
+    assert latest.segments == list(support.TEST_SEGMENTS)
+    for label in support.TEST_RANGES:
+        for segment in ("", *support.TEST_SEGMENTS):
+            for page in PAGES.values():
+                key = ViewKey(range=label, segment=segment).for_page(page)
+                assert latest.fragment(key, page) is not None, (label, segment, page.name)
+    # The tiles of a fragment are the KPIs of the results published beside it.
+    overview = Overview.from_dict(json.loads((latest.folder / "30d/_all/overview.json").read_text()))
+    fragment = latest.fragment(ViewKey(range="30d"), PAGES["overview"]).read_text()  # type: ignore[union-attr]
+    import re
+
+    from fawkes_analytics.formats import kpi_view
+
+    for kpi in overview.kpis:
+        assert re.search(TILE_VALUE.format(kpi.name), fragment, re.S).group(1).strip() == kpi_view(kpi).value
+    # Same data, same catalog: the next refresh keeps the published views.
+    assert publish_views(sources.connect(demo_url), root=views, ranges=support.TEST_RANGES) is None
+    assert store.latest(views).id == latest.id  # type: ignore[union-attr]
 
 
-def test_the_published_overview_is_rebuilt_as_the_same_result_objects(tmp_path: Path, usage: object) -> None:
-    _publish(tmp_path, "run1", usage)
-    published = load_published(tmp_path)
-    assert published is not None and published.run_id == "run1"
-    assert published.overview == Overview(usage.time_range, {"usage": usage})  # type: ignore[attr-defined]
-    assert published.overview.usage == usage
+def test_first_paint_and_a_switch_read_files_without_the_analytics_stack(published: Path) -> None:
+    probe = f"""
+import sys
+from pathlib import Path
+from fawkes_analytics.dashboard import show
+page = show("usage", query="range=7d&token=secret", root=Path({str(published / "dashboards")!r}), poll=0)
+first = page.content.value
+page.range.value = "30d"
+assert page.origin == "precomputed" and page.key.range == "30d" and page.content.value != first
+heavy = sorted(m for m in ("pandas", "numpy", "ibis", "duckdb", "matplotlib", "plotly") if m in sys.modules)
+print("HEAVY", heavy, "ORIGIN", page.origin, "STATE", 'data-query="range=30d"' in page.nav.value)
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert "HEAVY [] ORIGIN precomputed STATE True" in done.stdout, done.stdout + done.stderr
 
 
-def test_a_newer_run_is_picked_up_by_one_poll(tmp_path: Path, usage: object) -> None:
-    _publish(tmp_path, "run1", replace(usage, visits=1111))  # type: ignore[type-var]
-    dashboard = Dashboard("usage", reports_dir=tmp_path, poll=0)
-    assert "1,111" in dashboard.content.value and "Published run run1" in dashboard.header.value
-    assert "DuckDB · demo" in dashboard.header.value and "/srv/private" not in dashboard.header.value
-    assert dashboard.check_for_new_run() is False  # nothing new yet
-    _publish(tmp_path, "run2", replace(usage, visits=2222))  # type: ignore[type-var]
-    assert dashboard.check_for_new_run() is True
-    assert "2,222" in dashboard.content.value and "Published run run2" in dashboard.header.value
+def test_a_live_view_has_the_numbers_of_the_precomputed_one(published: Path, demo_url: str, monkeypatch) -> None:
+    from fawkes_analytics.dashboard.live import compute_page
+
+    monkeypatch.setenv("FAWKES_ANALYTICS_SOURCE", demo_url)
+    views = published / "dashboards"
+    stages: list[str] = []
+    key = ViewKey(range="7d", segment="power")
+    fragment = compute_page(key, PAGES["usage"], stage=stages.append, cancelled=lambda: False, root=views)
+    assert fragment.is_relative_to(views / store.LIVE)
+    assert stages[:2] == ["Loading the analytics library", "Opening the data"] and "Computing usage" in stages
+    live = Overview.from_dict(json.loads((fragment.parent / "overview.json").read_text()))
+    published_one = Overview.from_dict(json.loads((views / "latest/7d/power/overview.json").read_text()))
+    assert [k.to_dict() for k in live.area_kpis("usage")] == [k.to_dict() for k in published_one.area_kpis("usage")]
+    assert "Computed live" in fragment.read_text() and "Usage · power" in fragment.read_text()
 
 
-def test_a_payload_without_the_overview_is_an_error_that_names_the_file(tmp_path: Path) -> None:
-    folder = tmp_path / "overview" / "run1"
-    folder.mkdir(parents=True)
-    (folder / "data.json").write_text(json.dumps({"kpis": {}}), encoding="utf-8")
-    (tmp_path / "overview" / "latest").symlink_to("run1")
-    with pytest.raises(Exception, match="results\\['overview'\\]") as caught:
-        load_published(tmp_path)
-    assert str(folder / "data.json") in str(caught.value)
+def test_a_dashboard_page_without_views_says_so_instead_of_failing(tmp_path: Path) -> None:
+    page = DashboardPage("overview", query="", root=tmp_path / "none", poll=0)
+    assert page.origin == "none"
+    assert "No dashboard views have been published yet" in page.status.value
+    assert page.content.value == ""
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("", 30.0), ("5", 5.0), ("0", 0.0), ("soon", 30.0), ("-3", 0.0)])
-def test_poll_interval_comes_from_the_environment(raw: str, expected: float, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAWKES_DASHBOARD_POLL_SECONDS", raw)
-    assert poll_seconds() == expected
+def test_chart_hover_texts_are_the_table_formats() -> None:
+    import pandas as pd
+
+    from fawkes_analytics.views.interactive import chart_html
+
+    class Result:
+        granularity = "day"
+        time_range = timerange.resolve("7d", as_of=pd.Timestamp("2026-11-15T00:00Z").to_pydatetime())
+        timeseries = pd.DataFrame(
+            {"start": pd.to_datetime(["2026-11-13", "2026-11-14"], utc=True), "bounce_rate": [12.345, 50.0]}
+        )
+
+    spec = areas.USAGE.chart("bounce_rate")
+    (figure,) = figure_data(str(chart_html(spec, Result(), "UTC")))
+    trace = figure["data"][0]
+    # 12.345 shows as "12.3%" in the bounce-rate column of a table; the tooltip says the same.
+    assert trace["text"] == [cell(12.345, column("bounce_rate").format), cell(50.0, "percent")] == ["12.3%", "50.0%"]
+    assert "Bounce rate" in trace["hovertemplate"]
 
 
-def test_without_a_run_there_are_no_numbers(tmp_path: Path) -> None:
-    dashboard = Dashboard("overview", reports_dir=tmp_path, poll=0)
-    assert "No overview report has been published yet" in dashboard.status.value
-    assert "fwk-tile" not in dashboard.content.value
-    assert dashboard.compute_button.layout.display == ""
+@pytest.mark.parametrize(
+    ("limit", "slots", "expected"),
+    [
+        # 2 GiB = 2048 MiB; minus the server (200) and 2 live workers (2 x 320) = 1208; / 50 = 24.2 -> 24
+        ("2Gi", 2, 24),
+        # 1 worker: 2048 - 200 - 320 = 1528 / 50 = 30.6 -> 30
+        ("2Gi", 1, 30),
+        # 512 MiB leaves no room: the floor is 2 kernels
+        ("512Mi", 2, 2),
+    ],
+)
+def test_the_default_cap_fits_the_memory_limit(limit: str, slots: int, expected: int) -> None:
+    assert default_max_kernels(parse_bytes(limit), live_slots=slots) == expected
+
+
+def test_memory_sizes_parse_like_kubernetes_quantities() -> None:
+    assert parse_bytes("2Gi") == 2 * 2**30
+    assert parse_bytes("1536Mi") == 1536 * 2**20
+    assert parse_bytes("2G") == 2 * 10**9
+    assert parse_bytes("max") is None

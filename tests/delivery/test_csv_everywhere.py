@@ -5,7 +5,6 @@ tests/test_hostile_run.py, which publishes a real run.)"""
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import re
@@ -13,7 +12,7 @@ import re
 import pandas as pd
 from sched_support import build_run_folder
 
-from fawkes_analytics.dashboard.links import csv_links
+from fawkes_analytics.dashboard.render import write_tables
 from fawkes_analytics.delivery import deliver
 from fawkes_analytics.export.csv import csv_text, write_csv
 from fawkes_analytics.schedules.config import parse_schedule
@@ -52,10 +51,11 @@ def test_the_writer_quotes_cr_and_lf_and_neutralises_formulas(tmp_path) -> None:
     assert '"text\r=cmd' in csv_text(FRAME) and "\ntext\r=cmd" in FRAME.to_csv(index=False)
 
 
-def test_dashboard_downloads_use_the_safe_writer() -> None:
-    markup = str(csv_links({"hostile": FRAME}, "overview_7d"))
-    (payload,) = re.findall(r'href="data:text/csv;base64,([^"]+)"', markup)
-    check(base64.b64decode(payload).decode("utf-8"))
+def test_dashboard_downloads_use_the_safe_writer(tmp_path) -> None:
+    markup = str(write_tables(tmp_path, "overview", {"hostile": FRAME}, "../../fawkes/csv/pub/7d/_all"))
+    (href,) = re.findall(r'class="fwk-csv" href="([^"]+)"', markup)
+    assert href == "../../fawkes/csv/pub/7d/_all/csv/overview/hostile.csv"  # served behind the token
+    check((tmp_path / "csv" / "overview" / "hostile.csv").read_bytes().decode("utf-8"))
 
 
 def test_email_attachments_carry_the_safe_csv(tmp_path, smtp_server) -> None:

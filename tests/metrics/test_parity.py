@@ -19,7 +19,12 @@ from fawkes_analytics.metrics import (
 
 from .conftest import span
 
-NAMES = ["pageview"] * 6 + ["deploy_start", "run_pipeline", "view_documentation", "sign_up", "login"]
+# Engagement pings after gaps of 30 minutes or more are orphans (dropped); the others keep their
+# session open without counting: both Plausible rules are exercised on both engines, as are
+# exit pages and time on page (usage's tables).
+NAMES = (
+    ["pageview"] * 6 + ["engagement"] * 2 + ["deploy_start", "run_pipeline", "view_documentation", "sign_up", "login"]
+)
 
 
 def parity_data() -> dict[str, pd.DataFrame]:
@@ -98,6 +103,7 @@ def test_duckdb_and_spark_agree(make_source):
     spark = normalise(run_all(make_source(engine="spark", **data)))
     # Sanity: the scenario is not empty, so agreement means something.
     assert duck["usage"]["visits"] > 20 and duck["segments"]["population"] > 10
+    assert duck["usage"]["exit_pages"] and duck["usage"]["bounce_rate"] > 0
     assert duck["retention"]["cohorts"] and duck["feedback"]["responses"] > 0
     for family in duck:
         assert spark[family] == duck[family], family

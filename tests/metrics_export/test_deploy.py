@@ -26,7 +26,7 @@ TARGET_LABELS = {"job", "instance"}
 
 def test_promtool_checks_rules_and_config(tmp_path) -> None:
     rules = run_promtool("check", "rules", str(RULES))
-    assert rules.returncode == 0 and "SUCCESS: 5 rules found" in rules.stdout, rules.stdout + rules.stderr
+    assert rules.returncode == 0 and "SUCCESS: 6 rules found" in rules.stdout, rules.stdout + rules.stderr
     # promtool also checks that the files the config names exist: the rules beside it and the
     # scrape token of the /metrics job (a mounted secret in production, a placeholder here).
     for name in (CONFIG.name, RULES.name):
@@ -46,6 +46,7 @@ def test_rules_cover_staleness_errors_srm_and_funnel_drop() -> None:
     assert "analytics_refresh_errors_total" in rules["AnalyticsRefreshErrors"]
     assert "analytics_experiment_srm_detected" in rules["AnalyticsExperimentSampleRatioMismatch"]
     assert "analytics_funnel_conversion_rate" in rules["AnalyticsFunnelConversionDrop"]
+    assert "analytics_kpi_anomaly" in rules["AnalyticsKpiAnomaly"]
     pushgateway = next(
         j for j in yaml.safe_load(CONFIG.read_text())["scrape_configs"] if j["job_name"] == "pushgateway"
     )
@@ -141,3 +142,50 @@ def test_the_reference_check_catches_a_wrong_metric_or_label(produced) -> None:
     panel["targets"][0]["expr"] = 'sum(analytics_segment_size{segment="power"})'
     panel["targets"][0]["legendFormat"] = ""
     assert unknown_references(board, produced) == ["Adoption rate by feature: label segment"]
+
+
+def test_kpi_anomaly_alert_fires_for_a_flagged_kpi_only(tmp_path) -> None:
+    """promtool's rule unit test (Prometheus's own rule engine): two replicas export the same
+    flags; visits is flagged (1) for 20 minutes, bounce_rate is judged and not flagged (0).
+    After the rule's 10 minutes the alert fires once for visits (max by instance, kpi: the
+    two pods are one alert) and never for bounce_rate."""
+    (tmp_path / "alerts.yml").write_text(RULES.read_text(encoding="utf-8"), encoding="utf-8")
+    series = [
+        {
+            "series": f'analytics_kpi_anomaly{{job="fawkes_analytics",instance="duckdb-demo",pod="{pod}",kpi="{kpi}"}}',
+            "values": f"{flag}x20",
+        }
+        for pod in ("a", "b")
+        for kpi, flag in (("visits", 1), ("bounce_rate", 0))
+    ]
+    labels = {"job": "fawkes_analytics", "instance": "duckdb-demo", "severity": "warning"}
+    tests = {
+        "rule_files": ["alerts.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "5m", "alertname": "AnalyticsKpiAnomaly", "exp_alerts": []},
+                    {
+                        "eval_time": "15m",
+                        "alertname": "AnalyticsKpiAnomaly",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {**labels, "kpi": "visits"},
+                                "exp_annotations": {
+                                    "summary": "Unusual change in visits (duckdb-demo)",
+                                    "description": "The latest complete day of visits left its usual weekly cycle "
+                                    "and trend; the overview report's Unusual changes section says by how much.",
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests), encoding="utf-8")
+    result = run_promtool("test", "rules", str(tmp_path / "tests.yml"))
+    assert result.returncode == 0 and "SUCCESS" in result.stdout, result.stdout + result.stderr

@@ -117,6 +117,28 @@ def test_values_are_the_library_numbers(demo_export: prom.MetricsExport, demo_ov
     assert value(text, "analytics_active_experiments") == 2  # both demo experiments have assignments
 
 
+def test_kpi_anomaly_is_the_verdict_on_each_kpis_latest_judged_day(demo_export, demo_overview) -> None:
+    """analytics_kpi_anomaly{kpi}: 1 flagged / 0 not, with its robust z, for every KPI the overview
+    judged; no series at all for a KPI without a verdict (not enough history is not "no anomaly")."""
+    text = demo_export.exposition
+    exported = {labels[0][1] for (name, labels) in samples(text) if name == "analytics_kpi_anomaly"}
+    judged = set()
+    for check in demo_overview.anomalies.checks:
+        verdicts = check.days[check.days["status"].isin(["ok", "flagged"])]
+        if verdicts.empty:
+            continue
+        judged.add(check.kpi.name)
+        latest = verdicts.iloc[-1]
+        flagged = value(text, "analytics_kpi_anomaly", kpi=check.kpi.name)
+        assert flagged == (1 if latest["status"] == "flagged" else 0), check.kpi.name
+        assert value(text, "analytics_kpi_anomaly_z", kpi=check.kpi.name) == pytest.approx(latest["z"])
+        # The verdict agrees with the threshold: flagged exactly when |z| reaches it.
+        assert flagged == int(abs(latest["z"]) >= check.threshold)
+    assert exported == judged and {"visitors", "visits", "pageviews"} <= judged
+    # 60 days of demo data: NPS (a few answers a day) has too little history to judge.
+    assert demo_overview.anomalies.check("nps").status == "not_enough_history" and "nps" not in exported
+
+
 # Hand-made scenario on 2026-01-10 (UTC), window [2026-01-10, 2026-01-11):
 #   u0: a pageview the day before            -> seen ever, not active
 #   u1: pageview 10:00, export_csv 10:05, sign_up 10:10, activate 10:20   (one 20-minute visit)

@@ -1,35 +1,33 @@
-"""Voilà dashboards for stakeholders: published numbers on first paint, live on demand.
+"""Voilà dashboards for stakeholders: precomputed views on first paint, live work on demand.
 
 A dashboard notebook is two lines::
 
     from fawkes_analytics.dashboard import show
     show("overview")
 
-``show`` builds a ``Dashboard`` (ipywidgets), paints the latest published overview run
-(rebuilt as result objects with ``from_dict``), recomputes live when a viewer changes a
-control and polls for newer runs. Pages show the areas of the registry (``areas.py``)
-through the same views as the reports (``views``).
+- ``pages``: the dashboards (title, description, areas, controls) and a view's URL state;
+- ``store``: where published views live, and finding the one a viewer asked for;
+- ``page``: the page in the kernel (ipywidgets): first paint reads a file, light imports only;
+- ``render``: compute a view and write its fragments (shared by the refresh and live requests);
+- ``precompute``: publish every named range x segment at each refresh;
+- ``live``: a view nobody precomputed, computed in the viewer's kernel with stages and cancel.
+
+Importing this package is light: ``show`` and the page load ipywidgets and the standard
+library; ``render``, ``precompute`` and ``live`` load the analytics stack when they are used.
 """
 
 from __future__ import annotations
 
-from .app import PAGES, POLL_ENV, TIME_RANGES, Dashboard, Page, poll_seconds, show
-from .compute import LiveCompute, LiveResult
-from .published import Published, ReportLink, latest_run_id, load_published, report_links
+from typing import Any
 
-__all__ = [
-    "PAGES",
-    "POLL_ENV",
-    "TIME_RANGES",
-    "Dashboard",
-    "LiveCompute",
-    "LiveResult",
-    "Page",
-    "Published",
-    "ReportLink",
-    "latest_run_id",
-    "load_published",
-    "poll_seconds",
-    "report_links",
-    "show",
-]
+from .pages import NAMED_RANGES, PAGES, Page, ViewKey
+
+__all__ = ["NAMED_RANGES", "PAGES", "DashboardPage", "Page", "ViewKey", "show"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("show", "DashboardPage"):
+        from . import page
+
+        return getattr(page, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -88,6 +88,15 @@ def _kpi_value(run: RunView, name: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _no_anomaly(run: RunView | None) -> str | None:
+    """Why ``send: on_anomaly`` sends nothing for ``run`` (None: it flagged an unusual change)."""
+    if run is None or run.flags is None:
+        return "send: on_anomaly, but data.json has no unusual_changes (the report has no Unusual changes section)"
+    if not run.flags:
+        return "send: on_anomaly and no unusual change was flagged"
+    return None
+
+
 def deliver(
     schedule,
     *,
@@ -144,6 +153,12 @@ def deliver(
                         "reason": f"{spec.threshold.kpi} = {value:g}, not {spec.threshold.describe().split(' ', 1)[1]}",
                     }
                 )
+            else:
+                messages.append(Message(MessageKind.REPORT, tuple(spec.to), tuple(spec.cc)))
+        elif spec.send == "on_anomaly":
+            reason = _no_anomaly(run)
+            if reason:
+                skipped.append({"kind": "report", "reason": reason})
             else:
                 messages.append(Message(MessageKind.REPORT, tuple(spec.to), tuple(spec.cc)))
         else:

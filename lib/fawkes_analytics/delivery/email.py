@@ -165,6 +165,7 @@ class RunView:
     kpis: Mapping[str, Mapping[str, Any]]  # data.json's KPIs as published
     charts: tuple[Path, ...]
     facts: tuple[str, ...] = ()  # range and freshness, in the report's time zone
+    flags: tuple[Mapping[str, Any], ...] | None = None  # data.json's unusual changes (None: not checked)
 
     @property
     def headline(self) -> list[Kpi]:
@@ -187,6 +188,7 @@ class RunView:
             kpis=data.get("kpis") or {},
             charts=tuple(sorted((run_dir / "charts").glob("*.png"))),
             facts=tuple(formats.published_facts(data)),
+            flags=None if data.get("unusual_changes") is None else tuple(data["unusual_changes"]),
         )
 
     def url(self, base_url: str | None) -> str | None:
@@ -219,8 +221,18 @@ def _kpi_groups(run: RunView) -> list[_KpiGroup]:
     return [_KpiGroup(title, [formats.kpi_view(k) for k in kpis]) for title, kpis in areas.grouped(run.headline)]
 
 
+EMAIL_FLAGS = 5  # an email lists the strongest unusual changes; the report has them all
+
+
+def _flags(run: RunView) -> dict[str, Any]:
+    """The unusual changes an email leads with: the strongest, and how many more the report has."""
+    flags = list(run.flags or ())
+    return {"flags": flags[:EMAIL_FLAGS], "more_flags": max(0, len(flags) - EMAIL_FLAGS)}
+
+
 def render_text(run: RunView, url: str | None, note: str | None = None) -> str:
-    """Plain-text alternative: KPIs one per line (grouped by area), then the link."""
+    """Plain-text alternative: the unusual changes first, then KPIs one per line (grouped by
+    area), then the link."""
     groups = _kpi_groups(run)
     width = max((len(v.label) for g in groups for v in g.kpis), default=0)
     return render_text_template(
@@ -234,6 +246,7 @@ def render_text(run: RunView, url: str | None, note: str | None = None) -> str:
         url=url,
         run_id=run.run_id,
         report=run.report,
+        **_flags(run),
     )
 
 
@@ -251,6 +264,7 @@ def render_html(run: RunView, url: str | None, chart_cids: Sequence[tuple[Path, 
             url=url,
             run_id=run.run_id,
             report=run.report,
+            **_flags(run),
         )
     )
 

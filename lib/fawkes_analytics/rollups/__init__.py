@@ -44,5 +44,9 @@ def store_of(source: Any) -> RollupStore:
 
 
 def refresh_source(source: Any, **options: Any) -> RefreshResult:
-    """Refresh the store of ``source`` (``sources.connect()`` opens the configured one); ``options`` go to ``refresh``."""
+    """Refresh the store of ``source`` (``sources.connect()`` opens the configured one); ``options`` go to ``refresh``.
+
+    ``funnels`` (``metrics.funnels.stored_funnels(...)``) are the funnels whose attempts the
+    store keeps; ``fawkes-analytics refresh`` passes the catalog's.
+    """
     return refresh(source, store_of(source), engagement=engagement_event(None), **options)

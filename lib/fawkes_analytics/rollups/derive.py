@@ -54,9 +54,12 @@ of the user within 30 minutes before it), which is how the store chooses its cut
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -332,3 +335,107 @@ def derive(
         feedback_slots=feedback_slots,
         duplicates=duplicates,
     )
+
+
+# --- funnel attempts ------------------------------------------------------------------------
+# The per-person attempt rows of an ordered or strict funnel (``metrics.funnel_paths``, part
+# a): they depend only on the person's events, so the store keeps them like any derived table,
+# one table per catalog funnel, keyed by a fingerprint of what the rows depend on. Unordered
+# funnels have no such rows (their sliding window depends on the period start).
+FUNNEL_ATTEMPTS = "funnel_attempts"
+FUNNEL_ATTEMPTS_VERSION = 1  # bump when the attempt rows change meaning: stored funnels rebuild
+
+
+def storable(funnel: Any) -> bool:
+    """Whether the store can hold the funnel's attempts (ordered and strict funnels)."""
+    return funnel.order in ("ordered", "strict")
+
+
+def funnel_fingerprint(funnel: Any) -> str:
+    """A digest of what a funnel's attempt rows depend on.
+
+    The step events, the order, the window, the exclusions and the breakdown (PostHog's
+    neighbour filter compares breakdown values), plus ``FUNNEL_ATTEMPTS_VERSION``; not the
+    name, title or labels. A catalog funnel whose definition changes gets a new fingerprint,
+    so the store builds its rows anew; a funnel defined in code with the same definition
+    reads the same rows.
+    """
+    definition = {
+        "version": FUNNEL_ATTEMPTS_VERSION,
+        "steps": [step.event for step in funnel.steps],
+        "order": funnel.order,
+        "window_us": round(funnel.window.total_seconds() * 1_000_000),
+        "exclusions": [[x.event, x.from_step, x.to_step] for x in funnel.exclusions],
+        "breakdown": funnel.breakdown,
+    }
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def funnel_table(fingerprint: str) -> str:
+    """The store's name for a funnel's attempts table (a folder under the version folder)."""
+    return f"{FUNNEL_ATTEMPTS}/{fingerprint[:16]}"
+
+
+def funnel_schema(steps: int) -> ibis.Schema:
+    """The columns of a funnel's attempts table (``funnel_paths.attempts`` plus key and start)."""
+    return ibis.schema(
+        {
+            "funnel": "string",
+            "user_id": "string",
+            "start": "timestamp",
+            **{f"t{k}": "int64" for k in range(1, steps + 1)},
+            "reached": "int64",
+            "marked_at": "int64",
+            "excl_next": "boolean",
+            "next_void_at": "int64",
+            "phantom_before": "int64",
+        }
+    )
+
+
+@dataclass(frozen=True)
+class StoredFunnel:
+    """A funnel whose attempts the store keeps, with how to compute them.
+
+    ``definition`` is the catalog ``Funnel``; ``attempts(events, since, until, hold)`` gives
+    its attempt rows with step 1 in ``[since, until)`` (``metrics.funnels.funnel_attempts``
+    with the funnel's own breakdown); ``materialise(table)`` computes an intermediate table
+    once and returns it with its release. The metrics layer builds these
+    (``metrics.funnels.stored_funnels``): the rollups never import the metrics.
+    """
+
+    definition: Any
+    attempts: Callable[[ir.Table, datetime | None, datetime | None, Callable[[ir.Table], ir.Table]], ir.Table]
+    materialise: Callable[[ir.Table], tuple[ir.Table, Callable[[], None]]]
+
+    @property
+    def fingerprint(self) -> str:
+        return funnel_fingerprint(self.definition)
+
+
+def funnel_attempts(
+    funnel: StoredFunnel,
+    events: ir.Table,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    hold: Callable[[ir.Table], ir.Table] = keep,
+) -> ir.Table:
+    """The attempt rows of ``funnel`` with step 1 in ``[since, until)``, as the store keeps them.
+
+    The funnel's attempt rows (``metrics.funnel_paths.attempts``) plus ``funnel`` (the
+    fingerprint) and ``start`` (step 1 as a naive-UTC timestamp; ``t1`` is the same time in
+    microseconds). ``next_void_at`` is kept only within the attempt's window, the only place
+    the result rule reads it, so a row is final once the window after its step 1 has passed
+    (see ``incremental``: a refresh recomputes the attempts from ``cut - window`` on).
+    """
+    definition = funnel.definition
+    window = round(definition.window.total_seconds() * 1_000_000)
+    rows = funnel.attempts(events, since, until, hold)
+    void = rows.next_void_at
+    rows = rows.mutate(
+        funnel=ibis.literal(funnel.fingerprint),
+        start=EPOCH + rows.t1.as_interval("us"),
+        next_void_at=ibis.ifelse(void - rows.t1 <= window, void, ibis.null()).cast("int64"),
+    )
+    return rows.select(*funnel_schema(len(definition.steps)).names)

@@ -26,13 +26,23 @@ A refresh, as a recipe:
 A first build (or one after a schema change, another source, or another engagement event
 name) is the same recipe from the first day, in chunks of about ``chunk_events`` events so
 that memory stays bounded, each chunk published as it completes and printed as progress.
+
+Funnel attempts (``derive.funnel_attempts``, one table per ordered or strict catalog funnel)
+follow the same recipe with their own cut, ``C - window``: an attempt whose step 1 is before
+it has every step, exclusion mark and void its result rule reads before ``C`` (all of them
+lie within the window after step 1, inclusive), so its row is final; the attempts from
+``C - window`` on are derived again from the events from ``C - window`` on (an attempt depends
+only on newer attempts, never on older ones; ``metrics.funnel_paths``). A funnel the
+manifest does not list under the same fingerprint (new, or its definition changed) is built
+from the first event, also when no event changed; funnels no longer in the catalog are
+dropped.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -44,7 +54,18 @@ from filelock import FileLock, Timeout
 
 from ..errors import FawkesError
 from . import engines
-from .derive import TABLES, Derived, derive, nullable, slot_of
+from .derive import (
+    TABLES,
+    Derived,
+    StoredFunnel,
+    derive,
+    funnel_attempts,
+    funnel_schema,
+    funnel_table,
+    nullable,
+    slot_of,
+    storable,
+)
 from .store import SCHEMA_VERSION, SCHEMAS, TIME_KEYS, Manifest, RollupStore, utc_now
 
 SESSION_GAP = timedelta(minutes=30)
@@ -61,7 +82,7 @@ class RefreshResult:
     """What one refresh did."""
 
     store: str
-    mode: str  # "full", "incremental" or "unchanged"
+    mode: str  # "full", "incremental", "unchanged" or "funnels" (only the catalog's funnels changed)
     version: int
     data_version: int
     cut: datetime | None
@@ -73,6 +94,10 @@ class RefreshResult:
     def describe(self) -> str:
         if self.mode == "unchanged":
             return f"rollups {self.store}: unchanged (version {self.version}, data as of {self.watermark})"
+        if self.mode == "funnels":
+            return (
+                f"rollups {self.store}: catalog funnels rebuilt (version {self.version}, data as of {self.watermark})"
+            )
         return (
             f"rollups {self.store}: {self.mode} refresh to version {self.version} from {self.cut:%Y-%m-%d %H:%M}"
             f" ({self.events_read:,} events in {self.seconds:.1f} s; newest event {self.watermark})"
@@ -134,7 +159,15 @@ def _typed(table: ir.Table, schema: ibis.Schema) -> ir.Table:
 class _Refresh:
     """One refresh of one store from one source (holds the lock while it runs)."""
 
-    def __init__(self, source: Any, store: RollupStore, engagement: str, progress: Progress, chunk_events: int) -> None:
+    def __init__(
+        self,
+        source: Any,
+        store: RollupStore,
+        engagement: str,
+        progress: Progress,
+        chunk_events: int,
+        funnels: Iterable[StoredFunnel] = (),
+    ) -> None:
         self.source = source
         self.store = store
         self.backend = source.backend
@@ -143,6 +176,8 @@ class _Refresh:
         self.chunk_events = chunk_events
         self.identity = source.identity
         self.held: list[ir.Table] = []
+        self.releases: list[Callable[[], None]] = []
+        self.funnels = {f.fingerprint: f for f in funnels if storable(f.definition)}
 
     # --- the recipe ------------------------------------------------------------------
     def run(self, full: bool) -> RefreshResult:
@@ -160,6 +195,8 @@ class _Refresh:
                 | set(_changed_days(manifest.feedback_days, feedback_days, _rows))
             )
         base = self.store.latest()
+        if not changed and manifest is not None and set(manifest.funnels) != set(self.funnels):
+            return self._funnels_only(manifest, base, started, clock)
         if not changed:
             return self._unchanged(manifest, base, started, null_timestamps, clock)
         mode = "full" if manifest is None else "incremental"
@@ -232,7 +269,23 @@ class _Refresh:
         self.held.append(cached)
         return cached
 
+    def _holder(self, funnel: StoredFunnel) -> Callable[[ir.Table], ir.Table]:
+        """How to hold the funnel's intermediate tables (its ``materialise``; released after the step)."""
+
+        def hold(table: ir.Table) -> ir.Table:
+            held, release = funnel.materialise(table)
+            self.releases.append(release)
+            return held
+
+        return hold
+
     def _release(self) -> None:
+        for release in reversed(self.releases):
+            try:
+                release()
+            except Exception:  # noqa: BLE001 - releasing a temp table must never fail a refresh
+                pass
+        self.releases.clear()
         for table in reversed(self.held):
             try:
                 table.release()
@@ -295,6 +348,8 @@ class _Refresh:
                 name: self._write(name, derived.tables()[name], manifest, cut, earliest, straddlers, folder)
                 for name in TABLES
             }
+            funnel_tables, funnels = self._write_funnels(manifest, cut, until, folder)
+            tables |= funnel_tables
         finally:
             self._release()
         per_day = per_day[[str(d)[:10] >= _day_key(cut) for d in per_day["day"]]]
@@ -326,6 +381,7 @@ class _Refresh:
             feedback_days={d: n for d, n in feedback_days.items() if until is None or d < _day_key(until)},
             null_timestamps=null_timestamps,
             tables=tables,
+            funnels=funnels,
             build={
                 "cut": cut.isoformat(),
                 "until": until.isoformat() if until else None,
@@ -378,16 +434,104 @@ class _Refresh:
                 if by_session and straddlers is not None:
                     old = old.anti_join(straddlers.select("session_id"), "session_id")
                 fresh = old.union(fresh)
-        moment = (fresh[key] * 900).as_timestamp("s") if key.endswith("slot") else fresh[key]
-        fresh = fresh.mutate(month=moment.year() * 100 + moment.month())
+        return self._write_months(name, fresh, schema, key, kept, folder)
+
+    def _write_months(
+        self, name: str, rows: ir.Table, schema: ibis.Schema, key: str, kept: dict[str, list[str]], folder: Path
+    ) -> dict[str, list[str]]:
+        """Write ``rows`` under ``folder/name``, one folder per month of ``key``; ``kept`` months plus the new files."""
+        moment = (rows[key] * 900).as_timestamp("s") if key.endswith("slot") else rows[key]
+        rows = rows.mutate(month=moment.year() * 100 + moment.month())
         target = folder / name
-        engines.write_partitioned(self.backend, fresh, str(target), schema)
+        engines.write_partitioned(self.backend, rows, str(target), schema)
         written: dict[str, list[str]] = dict(kept)
         for path in engines.list_parquet(str(target)):
             relative = Path(path).relative_to(self.store.path).as_posix()
             month = relative.split("month=", 1)[1].split("/", 1)[0]
             written.setdefault(month, []).append(relative)
         return written
+
+    def _write_funnels(
+        self, manifest: Manifest | None, cut: datetime | None, until: datetime | None, folder: Path
+    ) -> tuple[dict[str, dict[str, list[str]]], dict[str, dict[str, Any]]]:
+        """Each catalog funnel's attempts table: ``({table: files by month}, manifest entries)``.
+
+        A funnel the manifest holds under the same fingerprint is derived again from
+        ``cut - window`` on (kept as it is when ``cut`` is None: no event changed); any other
+        is built from the first event.
+        """
+        tables: dict[str, dict[str, list[str]]] = {}
+        entries: dict[str, dict[str, Any]] = {}
+        for fingerprint, stored in self.funnels.items():
+            name = funnel_table(fingerprint)
+            funnel = stored.definition
+            known = manifest is not None and fingerprint in manifest.funnels
+            if known and cut is None:
+                tables[name] = manifest.tables.get(name, {})  # type: ignore[union-attr]
+            else:
+                since = cut - funnel.window if known and cut is not None else None
+                if not known:
+                    self.progress(f"funnel {funnel.name!r}: building its attempts from the first event")
+                tables[name] = self._write_funnel(stored, name, manifest if known else None, since, until, folder)
+            entries[fingerprint] = {"name": funnel.name, "table": name, "steps": len(funnel.steps)}
+        return tables, entries
+
+    def _write_funnel(
+        self,
+        funnel: StoredFunnel,
+        name: str,
+        manifest: Manifest | None,
+        since: datetime | None,
+        until: datetime | None,
+        folder: Path,
+    ) -> dict[str, list[str]]:
+        """One funnel's attempts with step 1 from ``since`` on derived anew, earlier rows kept."""
+        schema = funnel_schema(len(funnel.definition.steps))
+        rows = funnel_attempts(funnel, self.source.events(), since, until, hold=self._holder(funnel))
+        fresh = _typed(rows, schema)
+        kept: dict[str, list[str]] = {}
+        if manifest is not None and since is not None:
+            first_month = _month(since)
+            months = manifest.tables.get(name, {})
+            kept = {m: files for m, files in months.items() if m < first_month}
+            rewritten = [f for m, files in months.items() if m >= first_month for f in files]
+            if rewritten:
+                old = _typed(engines.read_files(self.backend, self.store.absolute(rewritten), schema), schema)
+                fresh = old.filter(old.start < since).union(fresh)
+        return self._write_months(name, fresh, schema, "start", kept, folder)
+
+    def _funnels_only(
+        self, manifest: Manifest, base: Manifest | None, started: datetime, clock: float
+    ) -> RefreshResult:
+        """No event changed but the catalog's funnels did: build the new ones, drop the old ones."""
+        assert base is not None
+        version = base.version + 1
+        folder = self.store.version_folder(version)
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            funnel_tables, funnels = self._write_funnels(manifest, None, None, folder)
+        finally:
+            self._release()
+        stored = {name: files for name, files in manifest.tables.items() if name in TABLES}
+        manifest.version = version
+        manifest.data_version = base.data_version + 1
+        manifest.as_of = started
+        manifest.refreshed_at = utc_now()
+        manifest.tables = stored | funnel_tables
+        manifest.funnels = funnels
+        manifest.build = {"funnels": sorted(f["name"] for f in funnels.values())}
+        self.store.publish(manifest)
+        self.progress(f"funnels changed: version {manifest.version}")
+        return RefreshResult(
+            str(self.store.path),
+            "funnels",
+            manifest.version,
+            manifest.data_version,
+            None,
+            manifest.watermark,
+            0,
+            time.perf_counter() - clock,
+        )
 
     def _new_firsts(self, name: str, fresh: ir.Table, manifest: Manifest, cut: datetime) -> ir.Table:
         """First-seen rows from the region minus those already known from before ``cut``."""
@@ -428,10 +572,14 @@ def refresh(
     wait: float = 0.0,
     progress: Progress | None = None,
     chunk_events: int = CHUNK_EVENTS,
+    funnels: Iterable[StoredFunnel] = (),
 ) -> RefreshResult:
     """Bring ``store`` up to date with ``source`` (see the module docstring).
 
     ``wait`` seconds are spent waiting for another refresh's lock before ``RefreshBusy``.
+    ``funnels`` (``derive.StoredFunnel``, built by ``metrics.funnels.stored_funnels``) are the
+    funnels whose attempts the store keeps (ordered and strict ones; unordered funnels are
+    computed from the events); none by default.
     """
     store.path.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(store.lock_path), thread_local=False)
@@ -440,6 +588,6 @@ def refresh(
     except Timeout as exc:
         raise RefreshBusy(f"another refresh of {store.path} is running (lock {store.lock_path})") from exc
     try:
-        return _Refresh(source, store, engagement, progress or _quiet, chunk_events).run(full)
+        return _Refresh(source, store, engagement, progress or _quiet, chunk_events, funnels).run(full)
     finally:
         lock.release()

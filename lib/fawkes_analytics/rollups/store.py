@@ -16,7 +16,11 @@ the driver and the cluster both see.
 
 A manifest records the schema version, the source it was built from, the watermark (newest
 event processed), what the store vouches for (``as_of``), per UTC day the rows, rows without
-a user and duplicated event ids seen, and for each table the files of each month.
+a user and duplicated event ids seen, and for each table the files of each month. Funnel
+attempts (``derive.funnel_attempts``) are tables too, one per catalog funnel, named
+``funnel_attempts/<fingerprint>`` and listed under ``funnels`` with the fingerprint of the
+funnel definition they were built for; their columns depend on the number of steps
+(``derive.funnel_schema``) and their time key is ``start`` (step 1).
 """
 
 from __future__ import annotations
@@ -128,6 +132,8 @@ class Manifest:
     null_timestamps: int = 0
     tables: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     build: dict[str, Any] = field(default_factory=dict)
+    # funnel attempts held: {fingerprint: {"name", "table", "steps"}} (``derive.funnel_fingerprint``)
+    funnels: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         data = {
@@ -145,6 +151,7 @@ class Manifest:
             "null_timestamps": self.null_timestamps,
             "tables": self.tables,
             "build": self.build,
+            "funnels": self.funnels,
         }
         return json.dumps(data, indent=1, sort_keys=True)
 
@@ -165,6 +172,7 @@ class Manifest:
             null_timestamps=int(data.get("null_timestamps", 0)),
             tables=data.get("tables", {}),
             build=data.get("build", {}),
+            funnels=data.get("funnels", {}),
         )
 
     def files(self, table: str, months: list[str] | None = None) -> list[str]:

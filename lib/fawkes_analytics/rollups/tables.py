@@ -20,7 +20,7 @@ from typing import Any
 import ibis.expr.types as ir
 
 from . import engines
-from .derive import ENGAGEMENT, TABLES, derive
+from .derive import ENGAGEMENT, TABLES, derive, funnel_fingerprint, funnel_schema
 from .store import SCHEMA_VERSION, SCHEMAS, Manifest, RollupStore
 
 CHECK_SECONDS = 2.0  # how long a reader trusts what it knows before looking again
@@ -88,6 +88,22 @@ class StoreTables(Tables):
             if key not in self._read:
                 files = self.store.absolute(self.manifest.files(name, months))
                 self._read[key] = engines.read_files(self.backend, files, SCHEMAS[name])
+            return self._read[key]
+
+    def funnel_attempts(
+        self, funnel: Any, start: datetime | None = None, end: datetime | None = None
+    ) -> ir.Table | None:
+        """The stored attempts of ``funnel`` (every row with step 1 in ``[start, end)`` is there),
+        or None when the store holds no attempts for this exact definition."""
+        entry = self.manifest.funnels.get(funnel_fingerprint(funnel))
+        if entry is None:
+            return None
+        months = _months(_naive(start), _naive(end))
+        key = (entry["table"], tuple(months) if months is not None else None)
+        with _lock:
+            if key not in self._read:
+                files = self.store.absolute(self.manifest.files(entry["table"], months))
+                self._read[key] = engines.read_files(self.backend, files, funnel_schema(len(funnel.steps)))
             return self._read[key]
 
     def quality(self, start: datetime | None = None, end: datetime | None = None) -> dict[str, int]:
@@ -282,6 +298,20 @@ def tables_for(source: Any, until: datetime | None = None, catalog: Any | None =
     if stored is not None and stored.covers(until):
         return stored
     return raw_tables(source, engagement)
+
+
+def stored_funnel_attempts(source: Any, funnel: Any, start: datetime, end: datetime) -> ir.Table | None:
+    """The store's attempt rows of ``funnel`` for a report over ``[start, end)``, or None.
+
+    The store answers when it was built from this source, vouches for the data up to
+    ``end`` (as for every other table: conversions are counted up to its ``as_of``) and
+    holds the funnel under the same definition (its fingerprint). Otherwise the caller
+    computes the attempts from the events.
+    """
+    stored = store_tables(source, engagement_event(None))
+    if stored is None or not stored.covers(end):
+        return None
+    return stored.funnel_attempts(funnel, start, end)
 
 
 def forget(source: Any | None = None) -> None:

@@ -26,7 +26,9 @@ from ..errors import ConfigError
 from ..retention import RetentionPolicy
 
 OUTPUTS = ("html", "pdf", "csv", "json")
-SEND_MODES = ("always", "on_failure", "on_threshold")
+SEND_MODES = ("always", "on_failure", "on_threshold", "on_anomaly")
+# Built-in reports without an "Unusual changes" section: send: on_anomaly would never send.
+NO_UNUSUAL_CHANGES = ("experiment_results", "user_segments", "metrics_export")
 SUBJECT_FIELDS = ("title", "date", "report", "schedule", "status", "run_id")
 KNOWN_REPORTS = (
     "usage_trends",
@@ -332,6 +334,13 @@ def parse_schedule(
     parameters = check.mapping(raw.get("parameters"), "parameters")
     outputs = check.choices(raw.get("outputs", ["html", "csv", "json"]), "outputs", OUTPUTS) or ("html", "csv", "json")
     email = _email(check, check.mapping(raw["email"], "email"), outputs) if raw.get("email") is not None else None
+    if email is not None and email.send == "on_anomaly":
+        without = [r for r in reports if r in NO_UNUSUAL_CHANGES]
+        if without:
+            raise check.fail(
+                "email.send",
+                f"send: on_anomaly needs reports with an 'Unusual changes' section; {', '.join(without)} has none",
+            )
     retention = RetentionPolicy.parse(raw["retention"], str(path), "retention") if "retention" in raw else None
     retries = raw.get("retries", 0)
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:

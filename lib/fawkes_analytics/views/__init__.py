@@ -4,6 +4,7 @@
 - ``page``: the header of every report and dashboard page (one time zone, named);
 - ``charts``: any chart the area registry declares, drawn in the house style;
 - ``areas``: any area of the registry, shown from its result object;
+- ``anomalies``: the "Unusual changes" section, and the flags and forecast bands on charts;
 - ``experiments``: the experiment report's verdict, readout, diagnostics and power.
 
 Labels, formats and colours come from ``columns.py``, ``formats.py`` and the KPIs' own
@@ -18,6 +19,7 @@ from typing import Any
 from .. import areas as registry
 from ..areas import retention_period
 from ..kpi import Kpi
+from .anomalies import unusual_changes
 from .areas import Shown, chart_of, kpis_of, overview_sections, show_area, show_summary, table_frame, table_of
 from .charts import chart, local_times
 from .experiments import experiment_diagnostics, experiment_table, experiment_verdict, experiment_window, power_table
@@ -92,5 +94,6 @@ __all__ = [
     "table_of",
     "text",
     "tiles",
+    "unusual_changes",
     "time_to_convert_chart",
 ]

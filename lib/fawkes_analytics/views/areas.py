@@ -7,18 +7,31 @@ everywhere without a line of presentation code of its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
 from .. import areas
-from ..areas import Area, TableSpec
+from ..areas import Area, ChartSpec, TableSpec
 from ..kpi import Kpi
 from ..templates import Html
 from . import html
+from .anomalies import unusual_changes
 from .charts import chart
+
+
+class Draw(Protocol):
+    """Draws one declared chart as page markup (``anomalies``: the unusual days to mark)."""
+
+    def __call__(self, spec: ChartSpec, result: Any, tz: str = "UTC", anomalies: Any = None) -> Html: ...
+
+
+def static_chart(spec: ChartSpec, result: Any, tz: str = "UTC", anomalies: Any = None) -> Html:
+    """The house-style matplotlib figure as an inline picture (reports, PDF, email), with the
+    unusual days and forecast bands of ``anomalies`` on daily KPI lines."""
+    return html.figure(chart(spec, result, tz, anomalies), spec.title_of(result))
 
 
 def kpis_of(result: Any) -> list[Kpi]:
@@ -26,9 +39,10 @@ def kpis_of(result: Any) -> list[Kpi]:
     return areas.area_of(result).kpis_of(result)
 
 
-def chart_of(result: Any, name: str, tz: str = "UTC") -> Any:
-    """The figure of the chart ``name`` that the result's area declares."""
-    return chart(areas.area_of(result).chart(name), result, tz)
+def chart_of(result: Any, name: str, tz: str = "UTC", anomalies: Any = None) -> Any:
+    """The figure of the chart ``name`` that the result's area declares (with the unusual days and
+    forecast bands of ``anomalies`` on daily KPI lines)."""
+    return chart(areas.area_of(result).chart(name), result, tz, anomalies)
 
 
 def table_frame(result: Any, spec: TableSpec) -> pd.DataFrame:
@@ -46,6 +60,10 @@ def table_of(result: Any, name: str, tz: str = "UTC", max_rows: int | None = Non
 
 def render_table(result: Any, spec: TableSpec, tz: str = "UTC", max_rows: int | None = None) -> Html:
     return html.table(table_frame(result, spec), labels=spec.labels, max_rows=max_rows or spec.max_rows, tz=tz)
+
+
+# Areas whose overview summary reads better as prose than as its table (the CSV keeps the table).
+SUMMARY_VIEWS: dict[str, Callable[[Any], Html]] = {areas.ANOMALIES.name: unusual_changes}
 
 
 @dataclass
@@ -68,10 +86,12 @@ def show_area(
     tables: Sequence[str] | None = None,
     only: str | None = None,
     shown: Shown | None = None,
+    draw: Draw = static_chart,
 ) -> Shown:
     """An area's charts and tables (all, or those named), item by item for per-item areas.
 
-    ``only`` picks one item (one funnel, one experiment).
+    ``only`` picks one item (one funnel, one experiment); ``draw`` draws a chart (a static
+    picture by default; the dashboards pass ``interactive.chart_html``).
     """
     shown = shown or Shown()
     for item, item_result in area.items(result):
@@ -82,7 +102,7 @@ def show_area(
             shown.markup.append(html.section(getattr(item_result, "title", None) or item_result.name, "", level=3))
         for spec in area.charts:
             if charts is None or spec.name in charts:
-                shown.markup.append(html.figure(chart(spec, item_result, tz), spec.title_of(item_result)))
+                shown.markup.append(draw(spec, item_result, tz))
         for table in area.tables:
             if tables is None or table.name in tables:
                 shown.markup.append(html.section(table.title, render_table(item_result, table, tz), level=4))
@@ -90,25 +110,36 @@ def show_area(
     return shown
 
 
-def show_summary(area: Area, result: Any, tz: str = "UTC", shown: Shown | None = None) -> Shown:
-    """The overview's view of an area: its overview charts, or its summary table over all items."""
+def show_summary(
+    area: Area,
+    result: Any,
+    tz: str = "UTC",
+    shown: Shown | None = None,
+    anomalies: Any = None,
+    draw: Draw = static_chart,
+) -> Shown:
+    """The overview's view of an area: its overview charts (with the unusual days and forecast
+    bands of ``anomalies``), or its summary (``SUMMARY_VIEWS`` when the area has one there, else
+    its table over all items)."""
     shown = shown or Shown()
     for name in area.overview_charts:
-        spec = area.chart(name)
-        shown.markup.append(html.figure(chart(spec, result, tz), spec.title_of(result)))
+        shown.markup.append(draw(area.chart(name), result, tz, anomalies))
     if area.summary is not None:
-        shown.markup.append(render_table(result, area.summary, tz))
+        view = SUMMARY_VIEWS.get(area.name)
+        shown.markup.append(view(result) if view is not None else render_table(result, area.summary, tz))
         shown.tables[area.name] = table_frame(result, area.summary)
     return shown
 
 
-def overview_sections(results: Mapping[str, Any], tz: str = "UTC") -> Shown:
-    """Every overview area with a result, in registry order: a titled section each."""
+def overview_sections(results: Mapping[str, Any], tz: str = "UTC", draw: Draw = static_chart) -> Shown:
+    """Every overview area with a result, in registry order: a titled section each. The unusual
+    changes come first (``areas.ANOMALIES``) and mark the charts below them."""
     shown = Shown()
+    anomalies = results.get(areas.ANOMALIES.name)
     for area in areas.AREAS:
         if not area.in_overview or area.name not in results:
             continue
-        part = show_summary(area, results[area.name], tz)
+        part = show_summary(area, results[area.name], tz, anomalies=anomalies, draw=draw)
         shown.markup.append(html.section(area.title, part.html()))
         shown.tables |= part.tables
     return shown

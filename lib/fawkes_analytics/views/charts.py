@@ -14,6 +14,7 @@ import pandas as pd
 from ..areas import ChartSpec
 from ..columns import cell, column
 from ..labels import shorten
+from .anomalies import chart_overlay
 
 KINDS = ("lines", "bars", "columns", "funnel", "heatmap", "stacked")
 
@@ -23,8 +24,12 @@ def local_times(values: pd.Series, tz: str) -> pd.Series:
     return pd.to_datetime(values, utc=True).dt.tz_convert(tz).dt.tz_localize(None)
 
 
-def chart(spec: ChartSpec, result: Any, tz: str = "UTC") -> Any:
-    """The figure of ``spec`` for ``result`` (a ``plots.empty`` figure when there is no data)."""
+def chart(spec: ChartSpec, result: Any, tz: str = "UTC", anomalies: Any = None) -> Any:
+    """The figure of ``spec`` for ``result`` (a ``plots.empty`` figure when there is no data).
+
+    ``anomalies`` (an ``AnomalyReport``): a daily line chart of KPIs marks their unusual days and
+    draws their forecast band after the observed series (``views.anomalies.chart_overlay``).
+    """
     from .. import plots  # matplotlib: only when a chart is drawn
 
     frame = spec.frame(result)
@@ -36,7 +41,18 @@ def chart(spec: ChartSpec, result: Any, tz: str = "UTC") -> Any:
     fmt = spec.format or (column(y[0]).format if y else "number")
     if spec.kind == "lines":
         data = frame.assign(**{spec.x: local_times(frame[spec.x], tz)})
-        return plots.timeseries(data, spec.x, y, title, labels=labels, percent=fmt == "percent", span=_span(result, tz))
+        extra = chart_overlay(anomalies, result, y, tz)
+        return plots.timeseries(
+            data,
+            spec.x,
+            y,
+            title,
+            labels=labels,
+            percent=fmt == "percent",
+            span=_span(result, tz),
+            marks=extra.marks,
+            bands=extra.bands,
+        )
     if spec.kind == "bars":
         data = frame.assign(**{spec.x: [cell(v, column(spec.x, v).format) for v in frame[spec.x]]})
         return plots.bars(data, spec.x, y[0], title, percent=fmt == "percent", color=spec.colour)
