@@ -33,7 +33,9 @@ from .export.json import write_json
 from .formats import when
 from .kpi import Kpi
 from .results import Result, jsonable
+from .sources.base import Capability
 from .templates import Html
+from .views import html as html_views
 
 RUN_DIR_ENV = "FAWKES_ANALYTICS_RUN_DIR"
 CHART_DPI = 144
@@ -184,6 +186,11 @@ class Report:
         computed for the KPIs of ``kpis`` ("usage", "adoption", "conversion"; default all).
         Call it before the charts: they then mark the flagged days and draw the forecasts.
         """
+        if found is None and not self.source.offers(Capability.EVENTS):
+            # Aggregate-only sources (Plausible) give no daily series of every KPI to judge.
+            return html_views.text(
+                f"Unusual changes need an events source; {self.source.kind} answers with aggregates only."
+            )
         if found is None:
             from .anomalies import all_kpis, outlook, usage_kpis
 

@@ -44,6 +44,9 @@ class Page:
         return f"{self.name}.ipynb"
 
 
+# The registry's overview areas except the unusual changes: they judge each day against its
+# history, which the views published for every range x segment would recompute 30 times per
+# refresh; the reports, emails and Prometheus carry them (issue 21 lists this as left).
 OVERVIEW_AREAS = ("usage", "features", "experiments", "segments", "funnels", "feedback")
 PAGES: dict[str, Page] = {
     page.name: page
