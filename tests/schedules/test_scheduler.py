@@ -111,12 +111,12 @@ def test_global_concurrency_limit(tmp_path):
 @pytest.mark.slow
 def test_hung_run_is_killed_at_its_timeout_and_retried(tmp_path):
     # The first attempt hangs and ignores its timeout (1 s); the watchdog kills it at
-    # timeout + margin (1 + 25 s, the margin covers starting the child, slow on a loaded
+    # timeout + margin (1 + 15 s, the margin covers starting the child, slow on a loaded
     # machine); after the 30 s back-off (fake clock) the retry succeeds.
     clock = FakeClock(utc("2026-05-01T10:00"))
     sched = schedule(timeout=1, retries=2, retry_backoff=30)
     s = make(
-        tmp_path, [sched], clock, runner=sched_support.hang_first_runner, isolation="process", watchdog_margin=25.0
+        tmp_path, [sched], clock, runner=sched_support.hang_first_runner, isolation="process", watchdog_margin=15.0
     )
     started = time.monotonic()
     (result,) = s.run_once()
