@@ -171,7 +171,10 @@ def test_a_custom_range_computes_live_with_stages_and_cancel(
     click_range(page, "Custom")  # the days picked before are kept
     page.get_by_role("button", name="Show range").click()  # type: ignore[attr-defined]
     support.wait_for_view(page, f"start={start}", "live")
-    assert f"range=custom&start={start}&end={end}" in page.url  # type: ignore[attr-defined]
+    wanted = f"range=custom&start={start}&end={end}"
+    # The page script writes the view into the address bar just after showing it.
+    page.wait_for_function("s => location.search.includes(s)", arg=wanted, timeout=10_000)  # type: ignore[attr-defined]
+    assert wanted in page.url  # type: ignore[attr-defined]
     shown = support.kpi_values(page)
     assert shown == tiles_of(custom.kpis)
     assert_clean(page)
