@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._imports import skip_slow_optional_imports
 from .errors import (
     ConfigError,
     FawkesError,
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from .sources import Source, connect
 
 __version__ = "0.1.0"
+
+skip_slow_optional_imports()
 
 
 def __getattr__(name: str) -> object:

@@ -26,6 +26,7 @@ Guarantees of one run (docs/operations.md):
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
@@ -242,6 +243,11 @@ def _redact_file(path: Path) -> None:
             atomic.write_text(path, cleaned)
 
 
+def _import_renderer_meanwhile() -> None:
+    """Import nbconvert (about 0.6 s) while the kernel works, not after it: this process only waits then."""
+    threading.Thread(target=importlib.import_module, args=(f"{__package__}.render",), daemon=True).start()
+
+
 def _execute_and_render(
     report: str,
     notebook: Path,
@@ -260,6 +266,8 @@ def _execute_and_render(
     if source_url:
         extra[SOURCE_ENV] = source_url
     clock = time.monotonic()
+    if "html" in outputs or "pdf" in outputs:
+        _import_renderer_meanwhile()
     with kernel_env(extra) as env:
         status, error = _execute(
             notebook, work / "notebook.ipynb", params, env, timeout, cell_timeout, kernel_name, work / "run.log", stop

@@ -30,6 +30,7 @@ import pandas as pd
 from ..catalog import Catalog
 from ..kpi import POINTS, Kpi, KpiSpec
 from ..results import Result, percent_change, point_change
+from ..rollups.answers import kept
 from ..rollups.derive import SLOT_SECONDS
 from ..rollups.tables import tables_for
 from ..sources.base import Source
@@ -93,6 +94,7 @@ def _feature_map(catalog: Catalog) -> ir.Table:
     return ibis.memtable(frame, schema={"feature": "string", "event_name": "string"})
 
 
+@kept
 def feature_adoption(
     source: Source,
     catalog: Catalog,

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..kpi import POINTS, Kpi, KpiSpec, percent_change
 from ..results import Result, point_change
+from ..rollups.answers import kept
 from ..rollups.derive import SLOT_SECONDS
 from ..rollups.tables import tables_for
 from ..sources.base import Source
@@ -102,6 +103,7 @@ def _with_nps(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+@kept
 def feedback_summary(source: Source, time_range: TimeRange, granularity: str | None = None) -> FeedbackSummary:
     """NPS and ratings for ``time_range`` (NPS also for the previous period)."""
     granularity = buckets.check_granularity(granularity or time_range.default_granularity())

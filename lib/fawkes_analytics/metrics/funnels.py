@@ -56,6 +56,7 @@ import pandas as pd
 from ..catalog import BREAKDOWN_NAME, FUNNEL_ORDERS, Funnel
 from ..errors import ParameterError
 from ..results import Result, point_change
+from ..rollups.answers import kept
 from ..rollups.derive import StoredFunnel
 from ..rollups.tables import stored_funnel_attempts
 from ..sources.base import Source
@@ -478,6 +479,7 @@ def _check(funnel: Funnel, breakdown: str | None, histogram_bins: int = 10) -> N
         )
 
 
+@kept
 def funnel_report(
     source: Source,
     funnel: Funnel,

@@ -26,6 +26,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ..results import Result
+from ..rollups.answers import kept
 from ..rollups.derive import PAGEVIEW
 from ..rollups.tables import Tables, tables_for
 from ..sources.base import Source
@@ -103,6 +104,7 @@ def retention_and_lifecycle(source: Source, time_range: TimeRange, period: str =
     return RetentionAndLifecycle(retention(source, time_range, period=period), lifecycle(source, time_range, period))
 
 
+@kept
 def retention(
     source: Source,
     time_range: TimeRange,
@@ -172,6 +174,7 @@ def _matrix(long: pd.DataFrame, value: str) -> pd.DataFrame:
     return wide.reset_index()
 
 
+@kept
 def lifecycle(source: Source, time_range: TimeRange, period: str = "day", event: str | None = None) -> Lifecycle:
     """New / returning / resurrecting / dormant users per ``period`` of ``time_range``."""
     _check_period(period)

@@ -53,6 +53,7 @@ from ..catalog import Catalog
 from ..errors import ConfigError, ParameterError
 from ..kpi import HIGHER_IS_BETTER, LOWER_IS_BETTER, NEUTRAL, Kpi, KpiSpec, percent_change
 from ..results import Result
+from ..rollups.answers import kept
 from ..rollups.derive import SLOT_SECONDS
 from ..rollups.tables import tables_for
 from ..sources.base import Source
@@ -329,6 +330,7 @@ class UserSegments(Result):
         return kpis
 
 
+@kept
 def user_segments(source: Source, catalog: Catalog, time_range: TimeRange, *, compare: bool = False) -> UserSegments:
     """Assign each user active in the horizon to one segment and describe the segments.
 

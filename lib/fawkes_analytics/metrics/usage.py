@@ -43,6 +43,7 @@ import pandas as pd
 from ..catalog import Catalog
 from ..kpi import LOWER_IS_BETTER, NO_CHANGE, POINTS, KpiSpec, percent_change, point_change
 from ..results import Result, jsonable
+from ..rollups.answers import kept
 from ..rollups.derive import SLOT_SECONDS
 from ..rollups.tables import Tables, tables_for
 from ..sources.base import Capability, Source
@@ -163,6 +164,7 @@ def _session_sums(table: ir.Table, where: ir.BooleanValue | None = None, suffix:
     }
 
 
+@kept
 def usage_trends(
     source: Source,
     time_range: TimeRange,

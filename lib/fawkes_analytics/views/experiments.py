@@ -6,16 +6,19 @@ worded by the decision rule the experiment uses; ``html.table`` shows them as th
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
 from ..columns import Column
-from ..experiments import ExperimentResult
-from ..experiments.recommend import format_bound, format_p
 from ..formats import when
 from ..templates import Html, render
 from ..timerange import TimeRange
 from .html import table
 from .page import custom_range
+
+if TYPE_CHECKING:  # the statistics (SciPy) load with the first experiment, not with every report
+    from ..experiments import ExperimentResult
 
 
 def experiment_window(result: ExperimentResult, fallback: TimeRange) -> TimeRange:
@@ -65,6 +68,8 @@ def _value(value: float, kind: str) -> str:
 
 def experiment_table(result: ExperimentResult) -> pd.DataFrame:
     """One row per metric and treatment: the decision readout only (one interval, one evidence)."""
+    from ..experiments.recommend import format_bound, format_p
+
     frame = result.results
     if frame.empty:
         return frame
