@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import shutil
 from datetime import timedelta
+
+import pytest
 
 from fawkes_analytics import areas, catalog, metrics, timerange
 from fawkes_analytics.rollups.answers import FOLDER, remembered
@@ -112,3 +115,39 @@ def test_every_family_is_kept_and_read_back_equal(log, monkeypatch):
     other.funnels = {}
     metrics.feature_adoption(log.source(), other, ranges[0])
     assert len(list((log.store.path / FOLDER).rglob("*.json"))) == len(kept_files) + 1
+
+
+def test_experiment_readouts_are_kept_until_assignments_or_events_change(demo_db, tmp_path, monkeypatch):
+    """Experiments read raw assignments and events: a new assignment is a new question."""
+    import duckdb
+
+    from fawkes_analytics.experiments import analysis, analyze_experiment
+    from fawkes_analytics.rollups import refresh_source
+    from fawkes_analytics.sources.ibis_source import open_duckdb
+
+    path = tmp_path / "demo.duckdb"
+    shutil.copy(demo_db.path, path)
+    monkeypatch.delenv("FAWKES_ANALYTICS_ROLLUPS", raising=False)
+    forget()
+    refresh_source(open_duckdb(path))
+    cat = catalog.load()
+    experiment = cat.experiment_ids[0]
+
+    def readout() -> object:
+        forget()
+        source = open_duckdb(path)
+        return analyze_experiment(source, cat, experiment, as_of=source.default_as_of())
+
+    computed = readout()
+    real = analysis.analyze_stats
+    monkeypatch.setattr(analysis, "analyze_stats", lambda *a, **k: pytest.fail("computed again"))
+    assert readout() == computed
+    monkeypatch.setattr(analysis, "analyze_stats", real)
+    gc.collect()
+    con = duckdb.connect(str(path))
+    con.execute(
+        "INSERT INTO assignments SELECT experiment_id, variant, user_id || '-late', assigned_at FROM assignments LIMIT 1"
+    )
+    con.close()
+    recomputed = readout()
+    assert sum(recomputed.srm.observed.values()) == sum(computed.srm.observed.values()) + 1

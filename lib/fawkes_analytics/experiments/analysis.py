@@ -332,8 +332,41 @@ def analyze_experiment(
     """
     experiment = _resolve(catalog_or_experiment, experiment_id)
     exp_source = as_experiment_source(source)
-    suff = exp_source.sufficient_stats(experiment, as_of)
-    result = analyze_stats(experiment, suff, as_of, exp_source.describe())
-    if timeline:
-        result.timeline = cumulative_readout(exp_source, experiment, as_of)
-    return result
+
+    def compute() -> ExperimentResult:
+        suff = exp_source.sufficient_stats(experiment, as_of)
+        result = analyze_stats(experiment, suff, as_of, exp_source.describe())
+        if timeline:
+            result.timeline = cumulative_readout(exp_source, experiment, as_of)
+        return result
+
+    if as_of is None or getattr(source, "rollups_location", None) is None:
+        return compute()  # "now" moves, and only sources with a store keep answers
+    return _kept_readout(source, experiment, naive_utc(as_of), timeline, compute)
+
+
+def _kept_readout(
+    source: Any, experiment: Experiment, as_of: datetime, timeline: bool, compute: Any
+) -> ExperimentResult:
+    """The readout kept beside the rollup store (rollups/answers.py) until the data changes.
+
+    Experiments read the raw assignments and events, not the store's tables, so the question
+    names their data versions (row count and newest time) too: a new assignment or event
+    makes a new question even before the next refresh.
+    """
+    from ..rollups.answers import catalog_fingerprint, remembered
+    from ..rollups.tables import data_version, tables_for
+
+    assignments = source.assignments()
+    newest = assignments.aggregate(n=assignments.count(), newest=assignments.assigned_at.max()).execute()
+    question = {
+        "answer": "experiments.analyze_experiment",
+        "experiment": catalog_fingerprint(experiment),
+        "as_of": as_of.isoformat(),
+        "timeline": timeline,
+        "events": data_version(source),
+        "assignments": [int(newest["n"].iloc[0]), str(newest["newest"].iloc[0])],
+    }
+    return remembered(
+        tables_for(source, as_of), question, None, compute, ExperimentResult.to_dict, ExperimentResult.from_dict
+    )
