@@ -10,7 +10,12 @@ average is printed because this machine is shared. Targets (2-core machine, 10M 
 - all sections of all reports over 30 days with a current store: < 1 s;
 - first full build <= 1.5x one raw DuckDB sessionisation query of the same file;
 - incremental refresh after one new day < 10% of a full build;
-- 100M events (``--events 100000000``): a full build and all sections at peak RSS < 4 GB.
+- 100M events (``--events 100000000``): a full build and all sections at peak RSS < 4 GB;
+- one usage report run on 1M events (kernel start included) with a current store: < 5 s.
+
+Reads are measured twice: by the first reader after a refresh, which computes from the
+rollups, and by every later reader, which reads the answers the first one kept beside the
+store (rollups/answers.py).
 
 Usage: ``.venv/bin/python bench/bench_rollups.py [--events 10000000] [--repeat 3]``
 """
@@ -121,8 +126,15 @@ def _sections(source, cat, tr) -> dict[str, object]:  # noqa: ANN001
     }
 
 
-def task_sections(path: str, store: str, time_range: str) -> dict[str, object]:
+def _forget_answers(store: str | Path) -> None:
+    """Remove the answers kept beside the store: the next reader computes from the rollups."""
+    shutil.rmtree(Path(store) / "answers", ignore_errors=True)
+
+
+def task_sections(path: str, store: str, time_range: str, cold: bool) -> dict[str, object]:
     os.environ["FAWKES_ANALYTICS_ROLLUPS"] = store
+    if cold:
+        _forget_answers(store)
     from fawkes_analytics import catalog, timerange
     from fawkes_analytics.rollups.tables import StoreTables, tables_for
     from fawkes_analytics.sources.ibis_source import open_duckdb
@@ -140,9 +152,11 @@ def task_sections(path: str, store: str, time_range: str) -> dict[str, object]:
     return {"seconds": time.perf_counter() - started, "families": seconds, "peak_mb": _peak_mb()}
 
 
-def task_library_span(path: str, store: str) -> dict[str, object]:
+def task_library_span(path: str, store: str, cold: bool) -> dict[str, object]:
     """Usage, adoption and the onboarding funnel over the whole data span, from the store."""
     os.environ["FAWKES_ANALYTICS_ROLLUPS"] = store
+    if cold:
+        _forget_answers(store)
     from fawkes_analytics import catalog, metrics, timerange
     from fawkes_analytics.metrics.funnels import funnel_report
     from fawkes_analytics.sources.ibis_source import open_duckdb
@@ -252,17 +266,22 @@ def main(argv: list[str] | None = None) -> int:
             build.append(measured["seconds"])
         build_peak = measured["peak_mb"]
 
-        sections = [
-            _child("sections", path=str(path), store=store, time_range=args.time_range) for _ in range(args.repeat)
-        ]
+        sections, warm_sections = [], []
+        for _ in range(args.repeat):  # the first reader after a refresh, then the next one
+            sections.append(_child("sections", path=str(path), store=store, time_range=args.time_range, cold=True))
+            warm_sections.append(
+                _child("sections", path=str(path), store=store, time_range=args.time_range, cold=False)
+            )
         section_s = [s["seconds"] for s in sections]
+        warm_section_s = [s["seconds"] for s in warm_sections]
         families = {k: _median([s["families"][k] for s in sections]) for k in sections[0]["families"]}
 
-        pandas_s, library_s = [], []
+        pandas_s, library_s, warm_library_s = [], [], []
         for _ in range(args.repeat):
             loads.append(os.getloadavg()[0])
             pandas_s.append(_child("pandas_span", path=str(path))["seconds"])
-            library_s.append(_child("library_span", path=str(path), store=store)["seconds"])
+            library_s.append(_child("library_span", path=str(path), store=store, cold=True)["seconds"])
+            warm_library_s.append(_child("library_span", path=str(path), store=store, cold=False)["seconds"])
 
         growing, add_day = _with_one_day_less(path, work)
         grow_store = str(work / "grow-store")
@@ -288,12 +307,17 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"first full build                        {_median(build):8.2f} s   {ratio_build:5.2f}x the reference   target <= 1.5x   peak {build_peak:.0f} MB"
     )
-    print(f"all sections, {args.time_range}, from the store      {_median(section_s):8.2f} s   target < 1 s")
+    print(f"all sections, {args.time_range}, first reader after a refresh {_median(section_s):6.2f} s   target < 1 s")
     for name, seconds in families.items():
         print(f"    {name:<12}{seconds:8.3f} s")
+    print(f"all sections, {args.time_range}, every later reader   {_median(warm_section_s):6.2f} s   target < 1 s")
     print(f"pandas: usage+adoption+funnel, all days {_median(pandas_s):8.2f} s")
     print(
-        f"library, same work, from the store      {_median(library_s):8.2f} s   {ratio_pandas:5.1f}x faster   target >= 20x"
+        f"library, same work, first reader        {_median(library_s):8.2f} s   {ratio_pandas:5.1f}x faster   target >= 20x"
+    )
+    warm_ratio = _median(pandas_s) / _median(warm_library_s)
+    print(
+        f"library, same work, every later reader  {_median(warm_library_s):8.2f} s   {warm_ratio:5.1f}x faster   target >= 20x"
     )
     print(f"full build without the last day         {_median(full_s):8.2f} s")
     print(
@@ -301,22 +325,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"peak RSS of the sections process        {max(s['peak_mb'] for s in sections):8.0f} MB")
     print(f"empty notebook on the project's kernel  {_median(kernel_s):8.2f} s   (the floor of any run)")
-    print(f"usage report run, 1M events, current store {_median(report_s):5.2f} s   target < 5 s")
+    print(f"usage report run, 1M events, first after a refresh {_median(report_s[0]):5.2f} s   target < 5 s")
+    print(f"usage report run, 1M events, every later run       {_median(report_s[1]):5.2f} s   target < 5 s")
     return 0
 
 
-def _report_runs(work: Path, repeat: int) -> tuple[list[float], list[float]]:
-    """A usage report run on the 1M demo with its store current, beside an empty kernel run."""
+def _report_runs(work: Path, repeat: int) -> tuple[tuple[list[float], list[float]], list[float]]:
+    """Usage report runs on the 1M demo with its store current, beside an empty kernel run:
+    the first run after a refresh (no kept answers) and the run after it."""
     from fawkes_analytics.rollups import refresh_source
     from fawkes_analytics.sources.ibis_source import open_duckdb
 
     demo = ensure_data(1_000_000, 7)
     refresh_source(open_duckdb(demo), funnels=_catalog_funnels())
-    report_s, kernel_s = [], []
+    store = demo.with_suffix(".rollups")
+    first, later, kernel_s = [], [], []
     for i in range(repeat):
         kernel_s.append(_child("empty_kernel")["seconds"])
-        report_s.append(_child("report_run", path=str(demo), reports=str(work / f"reports-{i}"))["seconds"])
-    return report_s, kernel_s
+        _forget_answers(store)
+        first.append(_child("report_run", path=str(demo), reports=str(work / f"reports-{i}"))["seconds"])
+        later.append(_child("report_run", path=str(demo), reports=str(work / f"reports-{i}"))["seconds"])
+    return (first, later), kernel_s
 
 
 def _execute(path: Path, statements: str) -> None:

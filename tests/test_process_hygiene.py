@@ -1,7 +1,7 @@
 """Interrupted runs leave nothing behind: no orphaned executor or kernel, no stale temporary
 folder, no traceback; SIGTERM and Ctrl-C cancel cleanly and are recorded as cancelled.
 
-Each test drives the real command line (``fawkes-analytics run`` / ``schedule --once``) on
+Each test drives the real command line (``fawkes-analytics run`` / ``run-all`` / ``schedule --once``) on
 tests/notebooks/hanging_report.ipynb, whose kernel sleeps until it is stopped.
 """
 
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import psutil
@@ -114,3 +116,68 @@ def test_sigkill_of_the_scheduler_stops_its_run_and_kernel(demo_env, tmp_path: P
     # The attempt child got SIGTERM from the kernel when the scheduler died and recorded its run.
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "reports" / "hanging_report").glob("*/run.json")]
     assert record["status"] == "cancelled"
+
+
+# --- run-all with several jobs ------------------------------------------------------------
+def _two_reports(tmp_path: Path) -> dict[str, str]:
+    """A notebooks folder with two reports that sleep for their ``seconds`` parameter."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for name in ("sleeper_a", "sleeper_b"):
+        shutil.copy(NOTEBOOKS / "hanging_report.ipynb", folder / f"{name}.ipynb")
+    return {"FAWKES_ANALYTICS_NOTEBOOKS_DIR": str(folder)}
+
+
+def _records(tmp_path: Path) -> dict[str, dict]:
+    return {p.parent.parent.name: json.loads(p.read_text()) for p in (tmp_path / "reports").glob("*/*/run.json")}
+
+
+@pytest.mark.slow
+def test_two_jobs_run_two_reports_at_the_same_time(demo_env, tmp_path: Path) -> None:
+    process = start(tmp_path, "run-all", "--jobs", "2", "-p", "seconds=4", env=_two_reports(tmp_path))
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert "2 of 2 reports published" in out
+    records = _records(tmp_path)
+    assert sorted(records) == ["sleeper_a", "sleeper_b"]
+    assert all(r["status"] == "succeeded" for r in records.values())
+    a, b = (
+        (datetime.fromisoformat(r["started_at"]), datetime.fromisoformat(r["finished_at"])) for r in records.values()
+    )
+    assert a[0] < b[1] and b[0] < a[1], "the two runs did not overlap"
+
+
+@pytest.mark.slow
+def test_sigterm_cancels_every_running_report(demo_env, tmp_path: Path) -> None:
+    process = start(tmp_path, "run-all", "--jobs", "2", env=_two_reports(tmp_path))
+    wait_for_kernel(process)
+    family = wait_for_two_kernels(process)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert "Traceback" not in err and "cancelled by SIGTERM" in err
+    assert survivors(family) == []
+    records = _records(tmp_path)
+    assert sorted(records) == ["sleeper_a", "sleeper_b"]
+    assert all(r["status"] == "cancelled" for r in records.values()), records
+    assert list((tmp_path / "reports").glob("*/.tmp-*")) == []
+
+
+def wait_for_two_kernels(process, timeout: float = 90):  # noqa: ANN001, ANN201
+    """The command's descendants once two kernels run among them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        family = psutil.Process(process.pid).children(recursive=True)
+        kernels = [p for p in family if _is_kernel(p)]
+        if len(kernels) >= 2:
+            time.sleep(1.0)
+            return psutil.Process(process.pid).children(recursive=True)
+        time.sleep(0.2)
+    raise AssertionError("two kernels did not start")
+
+
+def _is_kernel(member) -> bool:  # noqa: ANN001
+    try:
+        return any("ipykernel" in part for part in member.cmdline())
+    except psutil.NoSuchProcess:
+        return False

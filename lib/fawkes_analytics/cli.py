@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import settings
-from .commands import COMMANDS, help_of, positive_seconds
+from .commands import COMMANDS, default_jobs, help_of, positive_int, positive_seconds
 from .errors import FawkesError, ParameterError
 
 DEFAULT_REPORTS = ("usage_trends", "feature_adoption", "experiment_results", "user_segments", "funnels", "overview")
@@ -122,34 +122,43 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_run_all(args: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     from .process import StopOnSignal
     from .runs import available_reports, run_report
 
     known = available_reports()
     ordered = [r for r in DEFAULT_REPORTS if r in known] + [r for r in known if r not in DEFAULT_REPORTS]
     reports = [r for r in ordered if r not in args.skip]
+    params = _parse_assignments(args.param) if args.param else None
     failed = 0
-    with StopOnSignal() as stop:
-        for i, report in enumerate(reports, 1):
+    with StopOnSignal() as stop, ThreadPoolExecutor(max_workers=args.jobs) as pool:
+
+        def run(i: int, report: str) -> Any:
+            if stop.event.is_set():
+                return None  # cancelled before it started
             print(f"[{i}/{len(reports)}] running {report} ...", flush=True)
-            record = run_report(
+            return run_report(
                 report,
-                _parse_assignments(args.param) if args.param else None,
+                params,
                 timeout=args.timeout,
                 outputs=tuple(args.outputs.split(",")),
                 reports_dir=reports_root(args.reports_dir),
                 stop=stop.event,
             )
-            if stop.received:
-                print(
-                    f"cancelled by {stop.name}: {report} is recorded as cancelled in {record.run_dir}; "
-                    f"{len(reports) - i} report(s) not run",
-                    file=sys.stderr,
-                )
-                return stop.exit_code
+
+        # Each report runs in its own kernel process: ``--jobs`` of them at a time.
+        running = {pool.submit(run, i, report): report for i, report in enumerate(reports, 1)}
+        for done in as_completed(running):
+            record, report = done.result(), running[done]
+            if record is None:
+                continue
             print_record(record, "    ")
             prune_report(report, args.reports_dir)
             failed += not record.succeeded
+    if stop.received:
+        print(f"cancelled by {stop.name}: unfinished reports are recorded as cancelled", file=sys.stderr)
+        return stop.exit_code
     print(f"{len(reports) - failed} of {len(reports)} reports published" + (f", {failed} failed" if failed else ""))
     return 1 if failed else 0
 
@@ -234,6 +243,12 @@ def register_cli(commands: argparse._SubParsersAction) -> None:
     run_all.add_argument("--outputs", default="html,csv,json", help="comma-separated: html,pdf,csv,json")
     run_all.add_argument("--skip", action="append", default=["metrics_export"], help="report to skip (repeatable)")
     run_all.add_argument("--reports-dir", type=Path, help="where run folders go (default reports/)")
+    run_all.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=default_jobs(),
+        help="reports run at the same time, each in its own kernel (default: the CPU count, at most 4)",
+    )
     run_all.set_defaults(func=_cmd_run_all)
 
     listing = commands.add_parser("list", help=help_of("list"))

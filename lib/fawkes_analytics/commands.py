@@ -67,3 +67,23 @@ def positive_seconds(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type of counts such as ``--jobs``: a whole number of at least 1."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def default_jobs() -> int:
+    """How many reports ``run-all`` runs at once: one per CPU, at most 4 (each kernel takes ~0.4 GB)."""
+    import os
+
+    return max(1, min(4, os.cpu_count() or 1))

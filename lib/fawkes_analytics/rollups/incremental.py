@@ -18,8 +18,9 @@ A refresh, as a recipe:
 4. Replace, table by table, what the region decides: sessions and their slots from ``C`` on
    and the straddlers' whole sessions; the other tables' rows from ``C`` on (keyed by their
    own time; a page transition by the time of its second pageview, which is when it comes
-   into being). Each month from the first touched one is written anew into a new version
-   folder (old rows it keeps plus the new ones); earlier months keep their files.
+   into being). Each day from the first touched one is written anew into a new version
+   folder (old rows it keeps plus the new ones); earlier days keep their files (the files
+   are per UTC day, listed in the manifest by month).
 5. Publish the next manifest (an atomic rename). A refresh killed before this point leaves
    the previous version readable and only unreferenced files behind.
 
@@ -116,8 +117,27 @@ def _midnight(day: str) -> datetime:
     return datetime.fromisoformat(day)
 
 
-def _month(moment: datetime) -> str:
-    return f"{moment.year:04d}{moment.month:02d}"
+def _day_number(moment: datetime) -> int:
+    """The partition key of a UTC day: 20261130."""
+    return moment.year * 10000 + moment.month * 100 + moment.day
+
+
+def _file_day(relative: str) -> int:
+    """The day a store file holds rows of (from its ``day=`` folder)."""
+    return int(relative.split("day=", 1)[1].split("/", 1)[0])
+
+
+def _split_files(months: dict[str, list[str]], first_day: int) -> tuple[dict[str, list[str]], list[str]]:
+    """A table's files by month: those of days before ``first_day`` (kept), and the others."""
+    kept: dict[str, list[str]] = {}
+    rewritten: list[str] = []
+    for month, files in months.items():
+        for relative in files:
+            if _file_day(relative) < first_day:
+                kept.setdefault(month, []).append(relative)
+            else:
+                rewritten.append(relative)
+    return kept, rewritten
 
 
 def day_counts(events: ir.Table) -> tuple[dict[str, dict[str, int]], int]:
@@ -409,10 +429,10 @@ class _Refresh:
         straddlers: ir.Table | None,
         folder: Path,
     ) -> dict[str, list[str]]:
-        """Write table ``name`` anew from the first month the region touches; return its files by month.
+        """Write table ``name`` anew from the first day the region touches; return its files by month.
 
         What the region decides (see the module docstring) replaces the old rows; the old
-        rows of the rewritten months that it does not decide are kept.
+        rows of the rewritten days that it does not decide are kept.
         """
         schema, key = SCHEMAS[name], TIME_KEYS[name]
         cut_key: Any = int(slot_of(ibis.literal(cut)).execute()) if key.endswith("slot") else cut
@@ -420,12 +440,10 @@ class _Refresh:
         fresh = _typed(fresh, schema)
         if not by_session:
             fresh = fresh.filter(fresh[key] >= cut_key)
-        first_month = _month(earliest if by_session else cut)
+        first_day = _day_number(earliest if by_session else cut)
         kept: dict[str, list[str]] = {}
         if manifest is not None:
-            months = manifest.tables.get(name, {})
-            kept = {m: files for m, files in months.items() if m < first_month}
-            rewritten = [f for m, files in months.items() if m >= first_month for f in files]
+            kept, rewritten = _split_files(manifest.tables.get(name, {}), first_day)
             if name in ("first_seen", "users"):  # first times known from before the cut stay first
                 fresh = self._new_firsts(name, fresh, manifest, cut)
             if rewritten:
@@ -434,22 +452,22 @@ class _Refresh:
                 if by_session and straddlers is not None:
                     old = old.anti_join(straddlers.select("session_id"), "session_id")
                 fresh = old.union(fresh)
-        return self._write_months(name, fresh, schema, key, kept, folder)
+        return self._write_days(name, fresh, schema, key, kept, folder)
 
-    def _write_months(
+    def _write_days(
         self, name: str, rows: ir.Table, schema: ibis.Schema, key: str, kept: dict[str, list[str]], folder: Path
     ) -> dict[str, list[str]]:
-        """Write ``rows`` under ``folder/name``, one folder per month of ``key``; ``kept`` months plus the new files."""
+        """Write ``rows`` under ``folder/name``, one folder per UTC day of ``key``; return the
+        files by month: ``kept`` plus the new ones."""
         moment = (rows[key] * 900).as_timestamp("s") if key.endswith("slot") else rows[key]
-        rows = rows.mutate(month=moment.year() * 100 + moment.month())
+        rows = rows.mutate(day=moment.year() * 10000 + moment.month() * 100 + moment.day())
         target = folder / name
         engines.write_partitioned(self.backend, rows, str(target), schema)
-        written: dict[str, list[str]] = dict(kept)
+        written: dict[str, list[str]] = {month: list(files) for month, files in kept.items()}
         for path in engines.list_parquet(str(target)):
             relative = Path(path).relative_to(self.store.path).as_posix()
-            month = relative.split("month=", 1)[1].split("/", 1)[0]
-            written.setdefault(month, []).append(relative)
-        return written
+            written.setdefault(str(_file_day(relative) // 100), []).append(relative)
+        return {month: sorted(files) for month, files in sorted(written.items())}
 
     def _write_funnels(
         self, manifest: Manifest | None, cut: datetime | None, until: datetime | None, folder: Path
@@ -491,14 +509,11 @@ class _Refresh:
         fresh = _typed(rows, schema)
         kept: dict[str, list[str]] = {}
         if manifest is not None and since is not None:
-            first_month = _month(since)
-            months = manifest.tables.get(name, {})
-            kept = {m: files for m, files in months.items() if m < first_month}
-            rewritten = [f for m, files in months.items() if m >= first_month for f in files]
+            kept, rewritten = _split_files(manifest.tables.get(name, {}), _day_number(since))
             if rewritten:
                 old = _typed(engines.read_files(self.backend, self.store.absolute(rewritten), schema), schema)
                 fresh = old.filter(old.start < since).union(fresh)
-        return self._write_months(name, fresh, schema, "start", kept, folder)
+        return self._write_days(name, fresh, schema, "start", kept, folder)
 
     def _funnels_only(
         self, manifest: Manifest, base: Manifest | None, started: datetime, clock: float

@@ -1,10 +1,14 @@
-"""The rollup store: month-partitioned Parquet files named by immutable, numbered manifests.
+"""The rollup store: day-partitioned Parquet files named by immutable, numbered manifests.
 
 Layout of a store folder::
 
     manifest-00000042.json           the newest complete version (readers take the highest)
-    v00000042/<table>/month=2026-11/*.parquet
+    v00000042/<table>/day=20261130/*.parquet
     v00000041/...                    files of earlier versions still referenced, or kept a while
+    answers/v00000042/*.json         answers computed from version 42 (answers.py)
+
+A manifest lists each table's files by month (readers pick the months of their range); the
+files are per day so that a refresh rewrites only the days from its cut on.
 
 A refresh writes its files into a new version folder, then writes the next manifest under a
 temporary name and renames it into place: until that rename, readers see the previous
@@ -40,7 +44,7 @@ import ibis
 from ..atomic import write_text
 from .derive import TABLES
 
-SCHEMA_VERSION = 4  # bump when a derived table changes shape or meaning: stores rebuild
+SCHEMA_VERSION = 5  # bump when a derived table changes shape or meaning: stores rebuild
 MANIFEST = re.compile(r"^manifest-(\d{8})\.json$")
 KEEP_VERSIONS = 3  # manifests kept for readers that opened an older one
 GRACE_SECONDS = 15 * 60  # unreferenced files younger than this are left alone
