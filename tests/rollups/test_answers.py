@@ -32,7 +32,7 @@ def _ask(tables, question, compute, cat=None):  # noqa: ANN001, ANN202
     return remembered(tables, question, cat, compute, dict, dict)
 
 
-def test_an_answer_is_computed_once_per_store_version(log):
+def test_an_answer_is_computed_once_per_data_version(log):
     log.append(random_events(11, START, days=2))
     log.refresh()
     tables = tables_for(log.source(), log.store.latest().as_of)
@@ -46,20 +46,27 @@ def test_an_answer_is_computed_once_per_store_version(log):
     cat = catalog.load()
     _ask(tables, {"q": "a"}, compute, cat)  # the same question about other definitions
     assert compute.calls == 3
-    # New data: a new store version, whose readers compute again; the old answers go.
-    first_version = tables.manifest.version
+    # A refresh that finds nothing new keeps the data version, and the answers.
+    first_version = tables.manifest.data_version
     del tables
+    assert log.refresh().mode == "unchanged"
+    forget()
+    same = tables_for(log.source(), log.store.latest().as_of)
+    assert same.manifest.data_version == first_version
+    assert _ask(same, {"q": "a"}, compute) == first and compute.calls == 3
+    # New data: a new data version, whose readers compute again; the old answers go.
+    del same
     forget()
     gc.collect()  # DuckDB lets the log be written once the readers' connections are gone
     log.append(random_events(12, START + timedelta(days=2), days=1))
     log.refresh()
     forget()
     newer = tables_for(log.source(), log.store.latest().as_of)
-    assert newer.manifest.version > first_version
+    assert newer.manifest.data_version > first_version
     assert _ask(newer, {"q": "a"}, compute) == {"answer": 42, "call": 4}
     kept = {p.name for p in (log.store.path / FOLDER).iterdir()}
-    assert kept <= {f"v{v:08d}" for v in log.store.versions()}
-    assert f"v{newer.manifest.version:08d}" in kept
+    assert kept <= {f"d{m.data_version:08d}" for m in log.store.manifests()}
+    assert f"d{newer.manifest.data_version:08d}" in kept
 
 
 def test_answers_from_raw_events_and_read_only_stores_are_computed(log, tmp_path):

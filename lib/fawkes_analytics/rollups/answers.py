@@ -3,14 +3,15 @@
 Some questions cost seconds even on the rollups (the unusual-changes check fits a seasonal
 model per KPI and day) and every reader of the same data asks them again: each report run,
 the dashboards' views, the metrics export. ``remembered`` keeps such an answer beside the
-store, under the store version it was computed from::
+store, under the data version of the tables it was computed from::
 
-    <store>/answers/v00000042/<key>.json
+    <store>/answers/d00000042/<key>.json
 
 The key is a hash of the question (its name and arguments), of the catalog's definitions and
 of the library's own source code, so a changed funnel, sensitivity or formula never reads an
-old answer; a new store version (new data) starts an empty folder, and folders of versions
-the store no longer keeps are removed. Answers from raw events (no current store) are not
+old answer. New data (a new data version) starts an empty folder; a refresh that found
+nothing new keeps the data version, and its answers. Folders of data versions the store no
+longer keeps are removed. Answers from raw events (no current store) are not
 kept: there is no version to key them by. A reader that cannot write (a read-only store)
 still gets its answer, computed.
 """
@@ -76,7 +77,7 @@ def remembered(
     else computed by ``compute`` and kept for the next reader (``dump``/``load`` convert it)."""
     if not isinstance(tables, StoreTables):
         return compute()
-    folder = tables.store.path / FOLDER / f"v{tables.manifest.version:08d}"
+    folder = tables.store.path / FOLDER / _folder_name(tables.manifest.data_version)
     path = folder / f"{_key(question, catalog)}.json"
     try:
         return load(json.loads(path.read_text(encoding="utf-8")))
@@ -93,9 +94,13 @@ def remembered(
     return answer
 
 
+def _folder_name(data_version: int) -> str:
+    return f"d{data_version:08d}"
+
+
 def _forget_old_versions(tables: StoreTables) -> None:
-    """Remove the answers of store versions that are no longer kept."""
-    kept = {f"v{v:08d}" for v in tables.store.versions()}
+    """Remove the answers of data versions that no kept manifest has any more."""
+    kept = {_folder_name(m.data_version) for m in tables.store.manifests()}
     root = tables.store.path / FOLDER
     for entry in root.iterdir():
         if entry.is_dir() and entry.name not in kept:

@@ -1,8 +1,8 @@
 """How each engine writes and reads the store's Parquet files (DuckDB and Spark).
 
-The store itself is engine-neutral: day-partitioned Parquet files listed in a manifest.
-Only two things differ per engine and live here: writing an Ibis expression as Parquet
-partitioned by ``day``, and registering a list of Parquet files as an Ibis table.
+The store itself is engine-neutral: Parquet files partitioned by ``part`` (ten-day parts of
+a month) listed in a manifest. Only two things differ per engine and live here: writing an
+Ibis expression as partitioned Parquet, and registering a list of Parquet files as an Ibis table.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ _DUCKDB_TYPES = {
 
 
 def _typed_select(sql: str, schema: ibis.Schema) -> str:
-    """``sql`` with every column cast to its schema type, plus ``day``.
+    """``sql`` with every column cast to its schema type, plus ``part``.
 
     Ibis drops a cast to the type it believes a column has, but DuckDB sums integers into
     HUGEINT (which Parquet would store as DOUBLE), so the casts are written out here.
@@ -57,24 +57,24 @@ def _typed_select(sql: str, schema: ibis.Schema) -> str:
     columns = [
         f'CAST("{name}" AS {_DUCKDB_TYPES[str(dtype).rstrip("!")]}) AS "{name}"' for name, dtype in schema.items()
     ]
-    return f'SELECT {", ".join(columns)}, "day" FROM ({sql})'
+    return f'SELECT {", ".join(columns)}, "part" FROM ({sql})'
 
 
 def write_partitioned(backend: Any, expr: ir.Table, folder: str, schema: ibis.Schema) -> None:
-    """Write ``expr`` (columns of ``schema`` and ``day``) under ``folder``: one sub-folder per day."""
+    """Write ``expr`` (columns of ``schema`` and ``part``) under ``folder``: one sub-folder per part."""
     if engine_name(backend) == "duckdb":
         Path(folder).mkdir(parents=True, exist_ok=True)
         backend._run_pre_execute_hooks(expr)  # noqa: SLF001 - registers memtables the query uses
         query = _typed_select(str(backend.compile(expr)), schema)
         escaped = folder.replace("'", "''")
         backend.raw_sql(
-            f"COPY ({query}) TO '{escaped}' (FORMAT parquet, PARTITION_BY (day), COMPRESSION zstd, OVERWRITE_OR_IGNORE)"
+            f"COPY ({query}) TO '{escaped}' (FORMAT parquet, PARTITION_BY (part), COMPRESSION zstd, OVERWRITE_OR_IGNORE)"
         )
         return
     if engine_name(backend) == "pyspark":
         backend._run_pre_execute_hooks(expr)  # noqa: SLF001 - registers memtables the query uses
         frame = backend._session.sql(backend.compile(expr))  # noqa: SLF001 - Ibis exposes no writer with partitions
-        frame.write.mode("overwrite").partitionBy("day").parquet(folder)
+        frame.write.mode("overwrite").partitionBy("part").parquet(folder)
         return
     raise NotImplementedError(f"the rollup store cannot write with the {engine_name(backend)!r} engine")
 

@@ -18,9 +18,9 @@ A refresh, as a recipe:
 4. Replace, table by table, what the region decides: sessions and their slots from ``C`` on
    and the straddlers' whole sessions; the other tables' rows from ``C`` on (keyed by their
    own time; a page transition by the time of its second pageview, which is when it comes
-   into being). Each day from the first touched one is written anew into a new version
-   folder (old rows it keeps plus the new ones); earlier days keep their files (the files
-   are per UTC day, listed in the manifest by month).
+   into being). Each part (ten-day part of a month, see store.py) from the first touched
+   one is written anew into a new version folder (old rows it keeps plus the new ones);
+   earlier parts keep their files.
 5. Publish the next manifest (an atomic rename). A refresh killed before this point leaves
    the previous version readable and only unreferenced files behind.
 
@@ -117,23 +117,28 @@ def _midnight(day: str) -> datetime:
     return datetime.fromisoformat(day)
 
 
-def _day_number(moment: datetime) -> int:
-    """The partition key of a UTC day: 20261130."""
-    return moment.year * 10000 + moment.month * 100 + moment.day
+def _part_of(moment: datetime) -> int:
+    """The partition key of the part of the month ``moment`` (UTC) falls in: 20261121 for 21-30 Nov."""
+    return moment.year * 10000 + moment.month * 100 + min((moment.day - 1) // 10, 2) * 10 + 1
 
 
-def _file_day(relative: str) -> int:
-    """The day a store file holds rows of (from its ``day=`` folder)."""
-    return int(relative.split("day=", 1)[1].split("/", 1)[0])
+def _part_expr(moment: ir.TimestampValue) -> ir.IntegerValue:
+    """``_part_of`` as an engine expression."""
+    return moment.year() * 10000 + moment.month() * 100 + ibis.least((moment.day() - 1) // 10, 2) * 10 + 1
 
 
-def _split_files(months: dict[str, list[str]], first_day: int) -> tuple[dict[str, list[str]], list[str]]:
-    """A table's files by month: those of days before ``first_day`` (kept), and the others."""
+def _file_part(relative: str) -> int:
+    """The part a store file holds rows of (from its ``part=`` folder)."""
+    return int(relative.split("part=", 1)[1].split("/", 1)[0])
+
+
+def _split_files(months: dict[str, list[str]], first_part: int) -> tuple[dict[str, list[str]], list[str]]:
+    """A table's files by month: those of parts before ``first_part`` (kept), and the others."""
     kept: dict[str, list[str]] = {}
     rewritten: list[str] = []
     for month, files in months.items():
         for relative in files:
-            if _file_day(relative) < first_day:
+            if _file_part(relative) < first_part:
                 kept.setdefault(month, []).append(relative)
             else:
                 rewritten.append(relative)
@@ -429,10 +434,10 @@ class _Refresh:
         straddlers: ir.Table | None,
         folder: Path,
     ) -> dict[str, list[str]]:
-        """Write table ``name`` anew from the first day the region touches; return its files by month.
+        """Write table ``name`` anew from the first part the region touches; return its files by month.
 
         What the region decides (see the module docstring) replaces the old rows; the old
-        rows of the rewritten days that it does not decide are kept.
+        rows of the rewritten parts that it does not decide are kept.
         """
         schema, key = SCHEMAS[name], TIME_KEYS[name]
         cut_key: Any = int(slot_of(ibis.literal(cut)).execute()) if key.endswith("slot") else cut
@@ -440,10 +445,10 @@ class _Refresh:
         fresh = _typed(fresh, schema)
         if not by_session:
             fresh = fresh.filter(fresh[key] >= cut_key)
-        first_day = _day_number(earliest if by_session else cut)
+        first_part = _part_of(earliest if by_session else cut)
         kept: dict[str, list[str]] = {}
         if manifest is not None:
-            kept, rewritten = _split_files(manifest.tables.get(name, {}), first_day)
+            kept, rewritten = _split_files(manifest.tables.get(name, {}), first_part)
             if name in ("first_seen", "users"):  # first times known from before the cut stay first
                 fresh = self._new_firsts(name, fresh, manifest, cut)
             if rewritten:
@@ -452,21 +457,21 @@ class _Refresh:
                 if by_session and straddlers is not None:
                     old = old.anti_join(straddlers.select("session_id"), "session_id")
                 fresh = old.union(fresh)
-        return self._write_days(name, fresh, schema, key, kept, folder)
+        return self._write_parts(name, fresh, schema, key, kept, folder)
 
-    def _write_days(
+    def _write_parts(
         self, name: str, rows: ir.Table, schema: ibis.Schema, key: str, kept: dict[str, list[str]], folder: Path
     ) -> dict[str, list[str]]:
-        """Write ``rows`` under ``folder/name``, one folder per UTC day of ``key``; return the
+        """Write ``rows`` under ``folder/name``, one folder per part of ``key`` (UTC); return the
         files by month: ``kept`` plus the new ones."""
         moment = (rows[key] * 900).as_timestamp("s") if key.endswith("slot") else rows[key]
-        rows = rows.mutate(day=moment.year() * 10000 + moment.month() * 100 + moment.day())
+        rows = rows.mutate(part=_part_expr(moment))
         target = folder / name
         engines.write_partitioned(self.backend, rows, str(target), schema)
         written: dict[str, list[str]] = {month: list(files) for month, files in kept.items()}
         for path in engines.list_parquet(str(target)):
             relative = Path(path).relative_to(self.store.path).as_posix()
-            written.setdefault(str(_file_day(relative) // 100), []).append(relative)
+            written.setdefault(str(_file_part(relative) // 100), []).append(relative)
         return {month: sorted(files) for month, files in sorted(written.items())}
 
     def _write_funnels(
@@ -509,11 +514,11 @@ class _Refresh:
         fresh = _typed(rows, schema)
         kept: dict[str, list[str]] = {}
         if manifest is not None and since is not None:
-            kept, rewritten = _split_files(manifest.tables.get(name, {}), _day_number(since))
+            kept, rewritten = _split_files(manifest.tables.get(name, {}), _part_of(since))
             if rewritten:
                 old = _typed(engines.read_files(self.backend, self.store.absolute(rewritten), schema), schema)
                 fresh = old.filter(old.start < since).union(fresh)
-        return self._write_days(name, fresh, schema, "start", kept, folder)
+        return self._write_parts(name, fresh, schema, "start", kept, folder)
 
     def _funnels_only(
         self, manifest: Manifest, base: Manifest | None, started: datetime, clock: float

@@ -1,14 +1,15 @@
-"""The rollup store: day-partitioned Parquet files named by immutable, numbered manifests.
+"""The rollup store: partitioned Parquet files named by immutable, numbered manifests.
 
 Layout of a store folder::
 
     manifest-00000042.json           the newest complete version (readers take the highest)
-    v00000042/<table>/day=20261130/*.parquet
+    v00000042/<table>/part=20261121/*.parquet  rows of 21-30 Nov (parts: days 1-10, 11-20, 21-end)
     v00000041/...                    files of earlier versions still referenced, or kept a while
-    answers/v00000042/*.json         answers computed from version 42 (answers.py)
+    answers/d00000007/*.json         answers computed from the tables' data version 7 (answers.py)
 
-A manifest lists each table's files by month (readers pick the months of their range); the
-files are per day so that a refresh rewrites only the days from its cut on.
+A manifest lists each table's files by month (readers pick the months of their range). Files
+hold ten-day parts of a month, so that a refresh rewrites only the part its cut falls in and
+the later ones (a few days, not the month), while a long range still reads few files.
 
 A refresh writes its files into a new version folder, then writes the next manifest under a
 temporary name and renames it into place: until that rename, readers see the previous
@@ -222,6 +223,16 @@ class RollupStore:
         if not versions:
             return None
         return Manifest.from_json(self.manifest_path(versions[-1]).read_text(encoding="utf-8"))
+
+    def manifests(self) -> list[Manifest]:
+        """Every kept manifest, oldest first (a manifest removed meanwhile is skipped)."""
+        found = []
+        for version in self.versions():
+            try:
+                found.append(Manifest.from_json(self.manifest_path(version).read_text(encoding="utf-8")))
+            except FileNotFoundError:
+                continue
+        return found
 
     def version_folder(self, version: int) -> Path:
         return self.path / f"v{version:08d}"
