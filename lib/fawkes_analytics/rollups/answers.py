@@ -39,7 +39,7 @@ T = TypeVar("T")
 @functools.cache
 def code_fingerprint() -> str:
     """A hash of every Python file of the library: answers of other code are never read."""
-    package = Path(__file__).resolve().parents[1]
+    package = Path(__file__).resolve().parent.parent  # the fawkes_analytics package
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         digest.update(str(path.relative_to(package)).encode())
