@@ -46,6 +46,7 @@ def unusual_changes(report: Any, shown: int = 12) -> Html:
         shown=shown,
         days=_days_text(report.first_day, report.last_day),
         unjudged=unjudged,
+        unavailable=getattr(report, "unavailable", ""),
         method=METHOD_NOTE,
     )
 
