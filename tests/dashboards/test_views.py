@@ -204,13 +204,16 @@ def test_interactive_charts_ring_the_unusual_days_with_observed_and_expected() -
 
     spec = areas.USAGE.chart("traffic")
     (figure,) = figure_data(str(chart_html(spec, Result(), "UTC", report)))
-    *lines, rings = figure["data"]
+    rings, *lines = figure["data"]  # the rings first, under the lines' own markers
     assert [t["name"] for t in lines] == ["Visitors", "Visits", "Pageviews"]
     assert (rings["name"], rings["mode"], rings["marker"]["symbol"]) == ("unusual day", "markers", "circle-open")
     # The ring sits on the visits line's point of Sat 14 Nov; hovering it reads both values.
     assert rings["x"] == [lines[1]["x"][6]] == ["2026-11-14T00:00:00"] and rings["y"] == [530.0] == [lines[1]["y"][6]]
-    assert rings["text"] == ["Unusual change, Sat 14 Nov: Visits 530, expected 1,020 (-48%)"]
-    assert rings["hovertemplate"] == "%{text}<extra></extra>"
+    said = "Unusual change, Sat 14 Nov: Visits 530, expected 1,020 (-48%)"
+    assert rings["text"] == [said] and rings["hovertemplate"] == "%{text}<extra></extra>"
+    # The visits line's own point of that day says so too (whichever of the two the pointer finds).
+    assert lines[1]["customdata"] == [""] * 6 + [f"<br>{said}"] and "%{customdata}" in lines[1]["hovertemplate"]
+    assert "customdata" not in lines[0]
     # One segment's chart: the flags are every user's, so no ring is drawn over it.
     Result.segment = "power"
     assert [t["name"] for t in figure_data(str(chart_html(spec, Result(), "UTC", report)))[0]["data"]] == [

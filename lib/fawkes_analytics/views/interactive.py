@@ -57,7 +57,9 @@ def figure_of(spec: ChartSpec, result: Any, tz: str = "UTC", anomalies: Any = No
     fmt = spec.format or (column(y[0]).format if y else "number")
     traces = _traces(go, spec, frame, y, labels, fmt, tz)
     if spec.kind == "lines":
-        traces += _rings(go, chart_overlay(anomalies, result, y, tz))
+        overlay = chart_overlay(anomalies, result, y, tz)
+        _tell_flags(traces, y, overlay)
+        traces = _rings(go, overlay) + traces  # under the lines' markers: the line keeps its hover
     figure = go.Figure(traces)
     figure.update_layout(
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
@@ -165,6 +167,17 @@ def _traces(go: Any, spec: ChartSpec, frame: pd.DataFrame, y: list[str], labels:
     raise ValueError(f"chart {spec.name}: unknown kind {spec.kind!r}")
 
 
+def _tell_flags(traces: list, columns: list[str], overlay: Any) -> None:
+    """A flagged day's point also says, in its own hover text, that it is unusual and what was expected."""
+    for trace, name in zip(traces, columns, strict=True):
+        marks = overlay.marks.get(name)
+        if marks is None or marks.empty:
+            continue
+        said = {t.isoformat(): f"<br>{hover}" for t, hover in zip(marks["x"], marks["hover"], strict=True)}
+        trace.customdata = [said.get(x, "") for x in trace.x]
+        trace.hovertemplate = trace.hovertemplate.replace("<extra>", "%{customdata}<extra>")
+
+
 def _rings(go: Any, overlay: Any) -> list:
     """One marker trace ringing every flagged day of the chart, its hover text observed vs expected."""
     flagged = [m for m in overlay.marks.values() if not m.empty]
@@ -176,6 +189,7 @@ def _rings(go: Any, overlay: Any) -> list:
             x=[t.isoformat() for t in rings["x"]],
             y=_numbers(rings["value"]),
             name="unusual day",
+            legendrank=2000,  # after the lines in the legend, as in the static charts
             mode="markers",
             marker={"symbol": "circle-open", "size": 16, "color": "#000000", "line": {"width": 2}},
             text=list(rings["hover"]),
