@@ -15,7 +15,8 @@ changed (by at least ``moved_share`` of the clean value, or ``moved_points`` for
 the share of injected anomalies flagged on their (first) day for their KPI. The sampling
 floor (``sampling_floor``) bounds what any one-day method could do: the smallest change a
 day's binomial (rates), Poisson (counts) or per-response (NPS) noise lets through at the
-z that the false-alarm target allows.
+z that the false-alarm target allows; ``oracle_detection`` the chance that a detector knowing
+the day's true value flags an anomaly of a given size there.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from .forecast import ForecastSettings, forecast_series, seasonal_naive
 from .series import DailySeries
@@ -173,7 +175,7 @@ def score_detection(
 
 # One false alarm per 90 judged days, two-sided, under normal noise: |z| >= 2.54. A detector
 # may not flag on less evidence than this and still meet the false-alarm target.
-BUDGET_Z = 2.54
+BUDGET_Z = float(norm.isf(1 / 180))
 
 
 def sampling_floor(
@@ -199,6 +201,23 @@ def sampling_floor(
     if kind == "score" and response_sd is not None:
         return z * response_sd / math.sqrt(base)
     return float("nan")
+
+
+def oracle_detection(size: float, floor: float, z: float = BUDGET_Z) -> float:
+    """The chance that an oracle detector flags an anomaly of ``size`` on a day whose sampling
+    floor (at ``z``) is ``floor`` (both in the same unit).
+
+    The oracle knows the day's true value and its noise exactly (normal, SD ``floor / z``) and
+    flags at ``z`` in the anomaly's direction: it sees ``size`` plus noise and flags when that
+    reaches ``floor``, with probability Phi(z * size / floor - z). No one-day detector that
+    keeps to the false-alarm target can expect to do better; a real one estimates the expected
+    value from noisy history and needs a higher threshold (noise tails heavier than normal).
+    """
+    if math.isnan(floor):
+        return 1.0  # no sampling model (durations): counted as seen
+    if math.isinf(floor):
+        return 0.0
+    return float(norm.cdf(z * abs(size) / floor - z))
 
 
 def nps_response_sd(promoters: int, detractors: int, responses: int) -> float:
