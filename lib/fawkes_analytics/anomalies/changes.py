@@ -23,7 +23,7 @@ from .detect import FLAGGED, NO_DATA, NOT_ENOUGH_HISTORY, NOT_FINAL, OK, Method,
 from .forecast import ForecastSettings, forecast_series
 from .kpis import KpiSpec, all_kpis
 from .results import DAY_COLUMNS, AnomalyReport, Flag, ForecastReport, KpiCheck, KpiForecast
-from .series import DailySeries, daily_series, last_complete_day
+from .series import DailySeries, daily_series, day_range, last_complete_day
 from .text import flag_sentence
 
 DEFAULT_SENSITIVITY = "medium"
@@ -182,23 +182,24 @@ class _RecentReads:
 
     A dashboard refresh asks for the unusual changes of every named range (1h to 90d) with the
     same anchor: the same days of the same series, judged over different windows. One read
-    serves them all. An entry is found only for the same source and catalog objects (held, so
-    their ids stay theirs), the same data (``data_as_of``: the rollup store's watermark moves
-    with every refresh), span, time zone, KPIs and last complete day.
+    serves them all. An entry is found only for the same objects (``held``: the source, the
+    catalog and the derived tables the metrics read, ``rollups.tables.tables_for``, which are
+    new whenever the rollup store is refreshed or the raw events change; held by the entry,
+    so they stay the same objects) and the same span, time zone, KPIs and last complete day.
     """
 
     def __init__(self, size: int = 4) -> None:
         self.size = size
-        self.entries: list[tuple[tuple[Any, ...], Source, Catalog, dict[str, Any]]] = []
+        self.entries: list[tuple[tuple[Any, ...], tuple[Any, ...], dict[str, Any]]] = []
 
-    def get(self, key: tuple[Any, ...], source: Source, catalog: Catalog) -> dict[str, Any] | None:
-        for k, s, c, entry in self.entries:
-            if k == key and s is source and c is catalog:
+    def get(self, held: tuple[Any, ...], key: tuple[Any, ...]) -> dict[str, Any] | None:
+        for h, k, entry in self.entries:
+            if k == key and len(h) == len(held) and all(a is b for a, b in zip(h, held, strict=True)):
                 return entry
         return None
 
-    def put(self, key: tuple[Any, ...], source: Source, catalog: Catalog, entry: dict[str, Any]) -> None:
-        self.entries = [(key, source, catalog, entry), *self.entries][: self.size]
+    def put(self, held: tuple[Any, ...], key: tuple[Any, ...], entry: dict[str, Any]) -> None:
+        self.entries = [(held, key, entry), *self.entries][: self.size]
 
 
 _READS = _RecentReads()
@@ -215,11 +216,14 @@ def _series_and_forecasts(
 ) -> tuple[dict[str, DailySeries], list[KpiForecast] | None]:
     """The daily series of ``specs`` over ``span`` and, with ``settings``, the forecasts of those
     that have one; from ``_READS`` when this process read them already."""
-    key = (id(source), id(catalog), source.data_as_of(), span, tz, tuple(specs), last_complete_day(as_of, tz))
-    entry = _READS.get(key, source, catalog)
+    from ..rollups.tables import tables_for
+
+    held = (source, catalog, tables_for(source, day_range(span[0], span[1], tz).end, catalog))
+    key = (span, tz, tuple(specs), last_complete_day(as_of, tz))
+    entry = _READS.get(held, key)
     if entry is None:
         entry = {"series": daily_series(source, catalog, span[0], span[1], tz, specs, as_of=as_of), "forecasts": {}}
-        _READS.put(key, source, catalog, entry)
+        _READS.put(held, key, entry)
     series: dict[str, DailySeries] = entry["series"]
     if settings is None:
         return series, None
