@@ -104,8 +104,8 @@ def test_the_overview_dashboard_leads_with_the_unusual_changes(published: Path) 
     # of the 60-day demo, fewer than the 42 a verdict needs.
     assert report.check("conversion.onboarding").status == "not_enough_history"
     assert "Onboarding conversion (not enough history)" in everyone
-    # They are every user's: a segment's overview shows the same section.
-    assert sections["power"] == everyone
+    # They are every user's: a segment's overview shows the same section, which says so.
+    assert sections["power"] == everyone and "Unusual changes cover every user" in everyone
 
 
 def test_first_paint_and_a_switch_read_files_without_the_analytics_stack(published: Path) -> None:

@@ -19,6 +19,7 @@ import pandas as pd
 from ..templates import Html, render
 
 METHOD_NOTE = (
+    "Unusual changes cover every user, whatever segment the rest of the page shows. "
     "Each day is compared with what its weekly cycle and trend predicted (robust STL, one day ahead); "
     "a flag is a day beyond the KPI's robust threshold (analytics.yaml: anomalies.sensitivity). "
     "How it works and how well: docs/anomalies.md."
