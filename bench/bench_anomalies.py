@@ -12,6 +12,15 @@ is the injection's doing. Then, at the default sensitivity (robust z >= 4):
   per KPI, next to the KPI's smallest flaggable change (the median over the judged days of
   how far a day would have had to move to be flagged: changes below it cannot be told
   from daily noise at this data volume, whatever the method);
+- oracle recall: what a detector that knew each day's true value (the clean series' 29-day
+  centred median) and its sampling noise exactly (binomial for rates on the day's people,
+  Poisson for counts, per-response for NPS; ``backtest.sampling_floor``) could expect,
+  flagging at |z| 2.54, the least evidence that still allows one false alarm per 90 days
+  under normal noise (``backtest.oracle_detection``). No one-day detector that keeps to the
+  false-alarm target can expect a higher recall; a real one must also estimate the expected
+  value from noisy history and needs a higher threshold, as the trade-off lines show;
+- threshold trade-off: precision, recall and false alarms at robust z 4 (the default), 3.5
+  and 3 (the same verdicts, other thresholds);
 - false alarms: flags per KPI per 90 judged days on the clean data;
 - forecasts: rolling-origin backtest on the clean data (10 origins a week apart, 14 days
   ahead): MASE of the ETS forecast and of the seasonal-naive forecast, and how often the
@@ -131,6 +140,33 @@ def smallest_change(spec, table, relative: bool = False) -> float:  # noqa: ANN0
     return statistics.median(abs(change_of(spec, u, e)) for u, e in pairs)
 
 
+def response_sd(source) -> float:  # noqa: ANN001
+    """Standard deviation of one NPS response over the whole clean data (``nps_response_sd``)."""
+    from fawkes_analytics import timerange
+    from fawkes_analytics.anomalies.backtest import nps_response_sd
+    from fawkes_analytics.metrics import feedback_summary
+
+    whole = feedback_summary(source, timerange.resolve(start=END - timedelta(days=400), end=END), "day")
+    return nps_response_sd(whole.promoters, whole.detractors, whole.responses)
+
+
+def floors(series: dict, sd: float) -> dict:  # noqa: ANN001
+    """Per KPI, the sampling floor of each day (percent of the value, NPS in points)."""
+    from fawkes_analytics.anomalies.backtest import sampling_floor
+
+    out = {}
+    for name, s in series.items():
+        frame = s.frame.set_index("day")
+        typical = frame["value"].rolling(29, center=True, min_periods=8).median()
+        out[name] = {
+            day: 100 * sampling_floor(s.kpi.kind, typical[day], frame["base"][day], response_sd=sd)
+            if s.kpi.kind != "score"
+            else sampling_floor(s.kpi.kind, typical[day], frame["base"][day], response_sd=sd)
+            for day in frame.index
+        }
+    return out
+
+
 def overview_cost(repeats: int, time_range: str) -> None:
     """What the unusual changes add to the overview: ``build_overview`` of every area beside the
     same without the anomalies area, alternately, on the demo data (``make run``'s), medians."""
@@ -179,6 +215,7 @@ def main() -> None:
         InjectedChange,
         backtest_forecast,
         moved_days,
+        oracle_detection,
         score_detection,
     )
 
@@ -219,6 +256,27 @@ def main() -> None:
 
     visible_changes = [c for c in changes if visible(c)]
     visible_score = score_detection(flags, visible_changes, moved)
+    floor = floors(clean, response_sd(clean_source))
+
+    def oracle(change: InjectedChange) -> float:
+        return oracle_detection(abs(change.size) * 100, floor[change.kpi].get(change.first_day, float("nan")))
+
+    ceiling = sum(oracle(c) for c in changes) / len(changes)
+
+    def at_threshold(verdicts: dict, threshold: float) -> dict:
+        return {
+            k: set(t.loc[t["status"].isin(["ok", "flagged"]) & (t["z"].abs() >= threshold), "day"])
+            for k, t in verdicts.items()
+        }
+
+    trade_off = []
+    for threshold in (4.0, 3.5, 3.0):
+        lax = at_threshold(injected_verdicts, threshold)
+        lax_score = score_detection({(k, d) for k, days in lax.items() for d in days}, changes, moved)
+        lax_clean = at_threshold(clean_verdicts, threshold)
+        judged_clean = {k: int(t["status"].isin(["ok", "flagged"]).sum()) for k, t in clean_verdicts.items()}
+        worst_fa = max(len(lax_clean[k]) * 90 / n for k, n in judged_clean.items() if n)
+        trade_off.append((threshold, lax_score.precision, lax_score.recall, worst_fa))
 
     # False alarms on the clean data.
     false_alarms = {}
@@ -254,13 +312,20 @@ def main() -> None:
         f"            {visible_score.recall:.2f}   on the {visible_score.injected} anomalies larger than their KPI's "
         "smallest flaggable change"
     )
+    print(
+        f"            {ceiling:.2f}   expected of an oracle that knew each day's true value and noise, flagging at "
+        "|z| 2.54 (the false-alarm target's least evidence): no one-day detector can expect more"
+    )
     worst = max(v for v, _ in false_alarms.values())
     mean = statistics.mean(v for v, _ in false_alarms.values())
     print(
         f"  false alarms on clean data: at most {worst:.2f} per KPI per 90 days "
         f"(target <= {TARGETS['false_alarms_per_90d']:.0f}), mean {mean:.2f}"
     )
-    print(f"\n  {'KPI':<30} {'injected':>8} {'flagged':>8} {'smallest flaggable change':>26} {'false alarms/90d':>17}")
+    print(
+        f"\n  {'KPI':<30} {'injected':>8} {'flagged':>8} {'oracle':>7} {'smallest flaggable change':>26} "
+        f"{'sampling floor':>15} {'false alarms/90d':>17}"
+    )
     for spec in kpis:
         name = spec.name
         mine = [c for c in changes if c.kpi == name]
@@ -269,8 +334,22 @@ def main() -> None:
             limit = f"{limits[name]:.1f} pts ({relative_limits[name]:.0f}%)"
         else:
             limit = f"{limits[name]:.1f}{'%' if spec.change_unit == 'percent' else ' pts'}"
-        print(f"  {name:<30} {len(mine):>8} {hit:>8} {limit:>26} {false_alarms[name][0]:>17.2f}")
+        above = sum(oracle(c) for c in mine)
+        typical_floor = (
+            statistics.median(v for v in floor[name].values() if v == v) if spec.kind != "duration" else None
+        )
+        floor_text = "-" if typical_floor is None else f"{typical_floor:.0f}{' pts' if spec.kind == 'score' else '%'}"
+        print(
+            f"  {name:<30} {len(mine):>8} {hit:>8} {above:>7.1f} {limit:>26} {floor_text:>15} "
+            f"{false_alarms[name][0]:>17.2f}"
+        )
 
+    print("\n  threshold trade-off (same verdicts):")
+    for threshold, p, r, fa in trade_off:
+        default = " (default, medium)" if threshold == 4.0 else ""
+        print(
+            f"    robust z >= {threshold}: precision {p:.2f}, recall {r:.2f}, worst false alarms {fa:.2f}/90 days{default}"
+        )
     print(f"\nforecast backtest (clean data, rolling origin: {args.origins} origins a week apart, 14 days ahead)")
     print(f"  {'KPI':<30} {'MASE':>6} {'seasonal naive':>15} {'80% coverage':>13} {'points':>7}")
     for s in scores:
@@ -300,6 +379,8 @@ def main() -> None:
             "precision": score.precision,
             "recall": score.recall,
             "recall_visible": visible_score.recall,
+            "recall_oracle": ceiling,
+            "threshold_trade_off": trade_off,
             "flags": score.flags,
             "true_flags": score.true_flags,
             "injected": score.injected,

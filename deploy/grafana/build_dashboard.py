@@ -30,6 +30,10 @@ definitions as the reports: visitors, visits and bounce rate as in Plausible, fu
 PostHog, experiments with the GrowthBook-style stats engine. Graphs show how that 24-hour value
 moved over the dashboard's time range, so a dip at 09:00 means "the 24 hours ending 09:00".
 
+* **Unusual changes** (first row) judge each KPI's latest complete *day* against its weekly
+  cycle and trend (robust STL, docs/anomalies.md): *UNUSUAL* means that day left them by more
+  than the KPI's sensitivity (robust z 4 by default, per KPI in analytics.yaml). The reports
+  and emails say by how much, in a sentence.
 * **Rates** are ratios shown as percent; **bounce rate** is already a percentage.
 * **Experiments:** a red *sample ratio mismatch* means assignment is broken; ignore that
   experiment's results until it is fixed. Conversion rates are on each experiment's primary
@@ -251,6 +255,51 @@ def build() -> dict[str, Any]:
         ),
         4,
         5,
+    )
+
+    lay.row("Unusual changes")
+    lay.add(
+        stat(
+            "KPIs with an unusual change",
+            f"sum(max by (instance, kpi) (analytics_kpi_anomaly{INSTANCE}))",
+            steps=thresholds(("green", None), ("red", 1)),
+            decimals=0,
+            description="KPIs whose latest judged day was flagged (per source); KPIs without enough history are not counted.",
+        ),
+        4,
+        8,
+    )
+    lay.add(
+        panel(
+            "state-timeline",
+            "Unusual changes by KPI",
+            [target(f"max by (kpi) (analytics_kpi_anomaly{INSTANCE})", "{{kpi}}")],
+            steps=thresholds(("green", None), ("red", 1)),
+            mappings=[
+                {
+                    "type": "value",
+                    "options": {"0": {"text": "usual", "color": "green"}, "1": {"text": "UNUSUAL", "color": "red"}},
+                }
+            ],
+            options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8, "legend": {"showLegend": False}},
+            description="Per KPI, whether its latest judged day was flagged, over the dashboard's time range.",
+        ),
+        10,
+        8,
+    )
+    lay.add(
+        bars(
+            "How far from expected (robust z)",
+            f"max by (kpi) (analytics_kpi_anomaly_z{INSTANCE})",
+            "{{kpi}}",
+            "short",
+            thresholds(("red", None), ("green", -4), ("red", 4)),
+            "The latest judged day's distance from its expected value in robust standard deviations; "
+            "beyond ±4 is flagged at the default sensitivity.",
+            (-8, 8),
+        ),
+        10,
+        8,
     )
 
     lay.row("Usage trends")

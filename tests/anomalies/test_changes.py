@@ -131,3 +131,40 @@ def test_forecasts_for_usage_and_conversions(injected: object) -> None:
 
     # Onboarding's last final day is 31 Oct (14-day window): its forecast starts on 1 Nov.
     assert result.forecast("conversion.onboarding").last_day == date(2026, 10, 31)
+
+
+def test_every_range_of_one_day_shares_one_read_of_the_series(injected: object) -> None:
+    from fawkes_analytics import timerange
+    from fawkes_analytics.anomalies import changes, outlook
+
+    cat = catalog_module.load()
+    changes._READS.entries.clear()
+    week, month = (timerange.resolve(r, as_of=END) for r in ("7d", "30d"))
+    first = outlook(injected, cat, week)  # type: ignore[arg-type]
+    second = outlook(injected, cat, month)  # type: ignore[arg-type]
+    # Both end on 14 Nov (their last complete day): one read serves both, forecasts included.
+    assert len(changes._READS.entries) == 1
+    assert second.forecasts is not None and first.forecasts is not None
+    assert second.forecasts.forecasts is first.forecasts.forecasts
+    # And it gives what a fresh read gives: the month (28 judged days, 18 Oct - 14 Nov) re-read.
+    changes._READS.entries.clear()
+    fresh = outlook(injected, cat, month)  # type: ignore[arg-type]
+    assert (second.first_day, second.last_day) == (date(2026, 10, 18), date(2026, 11, 14))
+    assert json.dumps(second.to_dict(), default=str) == json.dumps(fresh.to_dict(), default=str)
+
+
+def test_an_aggregate_only_source_says_why_it_has_no_unusual_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fawkes_analytics import timerange
+    from fawkes_analytics.anomalies import outlook
+    from fawkes_analytics.views.anomalies import unusual_changes as section
+
+    # Plausible answers with aggregates only: no daily series of every KPI to judge. The
+    # answer comes before any request (the discard port would fail one).
+    monkeypatch.setenv("PLAUSIBLE_API_KEY", "test-key")
+    plausible = sources.connect("plausible+http://127.0.0.1:9/example.com")
+    report = outlook(plausible, catalog_module.load(), timerange.resolve("7d", as_of=END))
+    assert (report.checks, report.flags, report.forecasts) == ([], [], None)
+    why = "Unusual changes need an events source; plausible answers with aggregates only."
+    assert report.unavailable == why
+    assert AnomalyReport.from_dict(json.loads(json.dumps(report.to_dict()))).unavailable == why
+    assert why in str(section(report)) and "No unusual changes" not in str(section(report))

@@ -121,3 +121,27 @@ def test_moved_days_use_share_or_points() -> None:
         ("nps", START + timedelta(days=1)),
         ("nps", START + timedelta(days=2)),
     }
+
+
+def test_the_sampling_floor_is_the_days_own_noise() -> None:
+    from fawkes_analytics.anomalies.backtest import BUDGET_Z, nps_response_sd, oracle_detection, sampling_floor
+
+    # A 24% conversion on 128 entrants: binomial SD sqrt(0.24 * 0.76 / 128) = 0.0377, i.e. 15.7%
+    # of the rate; at |z| 2.54 the smallest flaggable change is 2.54 * 15.7% = 39.9%.
+    assert sampling_floor("rate", 24.0, 128) == pytest.approx(0.399, abs=0.001)
+    # 6,400 visits (Poisson): 2.54 / 80 = 3.2%.
+    assert sampling_floor("count", 6400.0, 6400) == pytest.approx(0.0318, abs=0.0001)
+    # NPS from 30% promoters and 20% detractors: one answer's SD 100 * sqrt(0.5 - 0.1^2) = 70;
+    # on 12 answers 70 / sqrt(12) = 20.2 points, at |z| 2.54: 51.3 points.
+    sd = nps_response_sd(30, 20, 100)
+    assert sd == pytest.approx(70.0)
+    assert sampling_floor("score", 10.0, 12, response_sd=sd) == pytest.approx(51.3, abs=0.1)
+    assert BUDGET_Z == pytest.approx(2.54, abs=0.005)  # two-sided normal tail of 1/90
+    assert sampling_floor("rate", 24.0, 0) == float("inf") and np.isnan(sampling_floor("duration", 250.0, 100))
+    # An oracle flags a 40% change on a day whose floor is 41% when the noise adds at least
+    # 1 of the 41 points: Phi(2.54 * 40 / 41 - 2.54) = Phi(-0.062) = 0.475; 25% on a 50% floor:
+    # Phi(-1.27) = 0.102; a change of twice the floor: Phi(2.54) = 0.994.
+    assert oracle_detection(40.0, 41.0) == pytest.approx(0.475, abs=0.001)
+    assert oracle_detection(-25.0, 50.0) == pytest.approx(0.102, abs=0.001)
+    assert oracle_detection(80.0, 40.0) == pytest.approx(0.994, abs=0.001)
+    assert (oracle_detection(30.0, float("nan")), oracle_detection(30.0, float("inf"))) == (1.0, 0.0)

@@ -43,8 +43,9 @@ def test_pages_and_ranges_agree_with_the_registry_and_timerange() -> None:
     for page in PAGES.values():
         assert all(name in areas.BY_NAME for name in page.areas), page.name
         assert (ROOT_NOTEBOOKS / page.notebook).is_file(), page.notebook
-    overview_areas = {a.name for a in areas.AREAS if a.in_overview} - {areas.ANOMALIES.name}
-    assert set(PAGES["overview"].areas) == overview_areas
+    # The overview page shows the registry's overview areas in its order: unusual changes first.
+    assert PAGES["overview"].areas == tuple(a.name for a in areas.AREAS if a.in_overview)
+    assert PAGES["overview"].areas[0] == areas.ANOMALIES.name
 
 
 ROOT_NOTEBOOKS = support.DASHBOARDS
@@ -77,6 +78,34 @@ def test_precomputed_views_cover_every_range_and_segment_and_skip_unchanged_data
     # Same data, same catalog: the next refresh keeps the published views.
     assert publish_views(sources.connect(demo_url), root=views, ranges=support.TEST_RANGES) is None
     assert store.latest(views).id == latest.id  # type: ignore[union-attr]
+
+
+def test_the_overview_dashboard_leads_with_the_unusual_changes(published: Path) -> None:
+    import re
+
+    latest = store.latest(published / "dashboards")
+    assert latest is not None
+    report = Overview.from_dict(json.loads((latest.folder / "7d/_all/overview.json").read_text())).results["anomalies"]
+    sections = {}
+    for segment in ("", "power"):
+        fragment = latest.fragment(ViewKey(range="7d", segment=segment), PAGES["overview"]).read_text()  # type: ignore[union-attr]
+        titles = re.findall(r"<h2>([^<]+)</h2>", fragment)
+        # The key numbers, then the unusual changes before every other area's section.
+        assert titles[:3] == ["Key numbers", "Unusual changes", "Usage"], titles
+        sections[segment] = fragment.split("Unusual changes</h2>", 1)[1].split("<h2>", 1)[0]
+    # The demo ends Sun 15 Nov 12:00: the 7d range is 8-15 Nov 00:00, its days Sun 8 to Sat 14 Nov.
+    assert (report.first_day.isoformat(), report.last_day.isoformat()) == ("2026-11-08", "2026-11-14")
+    everyone = sections[""]
+    if report.flags:
+        assert all(flag.sentence in everyone for flag in report.flags[:12])
+    else:
+        assert "No unusual changes on Sun 8 Nov – Sat 14 Nov" in everyone
+    # Onboarding (14-day window) is judged on 25-31 Oct: 38 days after the first full day (17 Sep)
+    # of the 60-day demo, fewer than the 42 a verdict needs.
+    assert report.check("conversion.onboarding").status == "not_enough_history"
+    assert "Onboarding conversion (not enough history)" in everyone
+    # They are every user's: a segment's overview shows the same section, which says so.
+    assert sections["power"] == everyone and "Unusual changes cover every user" in everyone
 
 
 def test_first_paint_and_a_switch_read_files_without_the_analytics_stack(published: Path) -> None:
@@ -136,6 +165,62 @@ def test_chart_hover_texts_are_the_table_formats() -> None:
     # 12.345 shows as "12.3%" in the bounce-rate column of a table; the tooltip says the same.
     assert trace["text"] == [cell(12.345, column("bounce_rate").format), cell(50.0, "percent")] == ["12.3%", "50.0%"]
     assert "Bounce rate" in trace["hovertemplate"]
+
+
+def test_interactive_charts_ring_the_unusual_days_with_observed_and_expected() -> None:
+    from datetime import date
+
+    import pandas as pd
+
+    from fawkes_analytics.anomalies import usage_kpis
+    from fawkes_analytics.anomalies.results import DAY_COLUMNS, AnomalyReport, Flag, KpiCheck
+    from fawkes_analytics.views.interactive import chart_html
+
+    visits = next(k for k in usage_kpis() if k.name == "visits")
+    # 530 visits where 1,020 were expected: 530 / 1,020 - 1 = -48.04%. The flag on 1 Nov lies
+    # before the chart's first day and is not drawn.
+    flags = [
+        Flag(
+            "visits", "Visits", date(2026, 11, d), obs, 1020.0, 100 * (obs / 1020 - 1), "percent", z, "down", False, ""
+        )
+        for d, obs, z in ((14, 530.0, -6.1), (1, 600.0, -5.0))
+    ]
+    check = KpiCheck(visits, "flagged", "medium", 4.0, pd.DataFrame(columns=list(DAY_COLUMNS)), flags)
+    as_of = pd.Timestamp("2026-11-15T00:00Z").to_pydatetime()
+    report = AnomalyReport(as_of, "UTC", date(2026, 11, 1), date(2026, 11, 14), [check], flags, {})
+
+    class Result:
+        granularity = "day"
+        segment = None
+        time_range = timerange.resolve("7d", as_of=as_of)
+        timeseries = pd.DataFrame(
+            {
+                "start": pd.date_range("2026-11-08", periods=7, freq="D", tz="UTC"),
+                "visitors": [700, 710, 720, 730, 740, 750, 400],
+                "visits": [1000, 1010, 1020, 1030, 1040, 1050, 530],
+                "pageviews": [4000, 4010, 4020, 4030, 4040, 4050, 2100],
+            }
+        )
+
+    spec = areas.USAGE.chart("traffic")
+    (figure,) = figure_data(str(chart_html(spec, Result(), "UTC", report)))
+    rings, *lines = figure["data"]  # the rings first, under the lines' own markers
+    assert [t["name"] for t in lines] == ["Visitors", "Visits", "Pageviews"]
+    assert (rings["name"], rings["mode"], rings["marker"]["symbol"]) == ("unusual day", "markers", "circle-open")
+    # The ring sits on the visits line's point of Sat 14 Nov; hovering it reads both values.
+    assert rings["x"] == [lines[1]["x"][6]] == ["2026-11-14T00:00:00"] and rings["y"] == [530.0] == [lines[1]["y"][6]]
+    said = "Unusual change, Sat 14 Nov: Visits 530, expected 1,020 (-48%)"
+    assert rings["text"] == [said] and rings["hovertemplate"] == "%{text}<extra></extra>"
+    # The visits line's own point of that day says so too (whichever of the two the pointer finds).
+    assert lines[1]["customdata"] == [""] * 6 + [f"<br>{said}"] and "%{customdata}" in lines[1]["hovertemplate"]
+    assert "customdata" not in lines[0]
+    # One segment's chart: the flags are every user's, so no ring is drawn over it.
+    Result.segment = "power"
+    assert [t["name"] for t in figure_data(str(chart_html(spec, Result(), "UTC", report)))[0]["data"]] == [
+        "Visitors",
+        "Visits",
+        "Pageviews",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,22 @@ def test_dashboard_settings_and_sections() -> None:
     assert board["refresh"] == "30s"
     assert board["timepicker"]["time_options"] == ["1h", "6h", "24h", "7d", "30d", "90d"]
     rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
-    assert rows == ["Usage trends", "Feature adoption", "Experiment results", "User segments", "Conversion funnels"]
+    assert rows == [
+        "Unusual changes",
+        "Usage trends",
+        "Feature adoption",
+        "Experiment results",
+        "User segments",
+        "Conversion funnels",
+    ]
+    # The dashboard leads with the unusual changes: the panels of the first row, per KPI.
+    first, second = (i for i, p in enumerate(board["panels"]) if p["type"] == "row" and p["title"] in rows[:2])
+    leading = board["panels"][first + 1 : second]
+    exprs = [t["expr"] for p in leading for t in p["targets"]]
+    assert [promql.references(e)[0] for e in exprs] == [{"analytics_kpi_anomaly"}] * 2 + [{"analytics_kpi_anomaly_z"}]
+    assert all("kpi" in promql.references(e)[1] for e in exprs)
+    timeline = next(p for p in leading if p["type"] == "state-timeline")
+    assert timeline["fieldConfig"]["defaults"]["mappings"][0]["options"]["1"] == {"text": "UNUSUAL", "color": "red"}
     text = [p for p in board["panels"] if p["type"] == "text"]
     assert len(text) == 1 and "How to read" in text[0]["options"]["content"]
     coloured = [

@@ -12,17 +12,23 @@ origin and forecasts ``horizon`` days, which are compared with what happened:
 
 Flags: precision is the share of flags that fall on a (KPI, day) the injection really
 changed (by at least ``moved_share`` of the clean value, or ``moved_points`` for NPS); recall
-the share of injected anomalies flagged on their (first) day for their KPI.
+the share of injected anomalies flagged on their (first) day for their KPI. The sampling
+floor (``sampling_floor``) bounds what any one-day method could do: the smallest change a
+day's binomial (rates), Poisson (counts) or per-response (NPS) noise lets through at the
+z that the false-alarm target allows; ``oracle_detection`` the chance that a detector knowing
+the day's true value flags an anomaly of a given size there.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from .forecast import ForecastSettings, forecast_series, seasonal_naive
 from .series import DailySeries
@@ -165,3 +171,58 @@ def score_detection(
     true_flags = sum(1 for f in flagged if f in moved or f in targets)
     detected = sum(1 for c in changes if (c.kpi, c.first_day) in flagged)
     return DetectionScore(len(flagged), true_flags, len(changes), detected)
+
+
+# One false alarm per 90 judged days, two-sided, under normal noise: |z| >= 2.54. A detector
+# may not flag on less evidence than this and still meet the false-alarm target.
+BUDGET_Z = float(norm.isf(1 / 180))
+
+
+def sampling_floor(
+    kind: str, value: float, base: float, z: float = BUDGET_Z, response_sd: float | None = None
+) -> float:
+    """The smallest one-day change that sampling noise alone lets any detector flag at ``z``.
+
+    A method-independent detection limit: even a detector that knew the day's true value
+    exactly sees the day's sampling noise. ``value`` is the KPI's true value (a rate in
+    percent, or an NPS), ``base`` the day's people (trials, responses). Returned relative to
+    ``value`` for rates (binomial: ``z * sqrt(p (1 - p) / n) / p``) and counts (Poisson:
+    ``z / sqrt(n)``), in points for NPS (``z * response_sd / sqrt(n)``, where ``response_sd``
+    is the standard deviation of one response scored +100 / 0 / -100). Durations: NaN (no
+    sampling model). Infinite when the day has no base.
+    """
+    if not base > 0:
+        return float("inf")
+    if kind == "rate":
+        p = value / 100.0
+        return z * math.sqrt(p * (1 - p) / base) / p if 0 < p < 1 else float("inf")
+    if kind == "count":
+        return z / math.sqrt(base)
+    if kind == "score" and response_sd is not None:
+        return z * response_sd / math.sqrt(base)
+    return float("nan")
+
+
+def oracle_detection(size: float, floor: float, z: float = BUDGET_Z) -> float:
+    """The chance that an oracle detector flags an anomaly of ``size`` on a day whose sampling
+    floor (at ``z``) is ``floor`` (both in the same unit).
+
+    The oracle knows the day's true value and its noise exactly (normal, SD ``floor / z``) and
+    flags at ``z`` in the anomaly's direction: it sees ``size`` plus noise and flags when that
+    reaches ``floor``, with probability Phi(z * size / floor - z). No one-day detector that
+    keeps to the false-alarm target can expect to do better; a real one estimates the expected
+    value from noisy history and needs a higher threshold (noise tails heavier than normal).
+    """
+    if math.isnan(floor):
+        return 1.0  # no sampling model (durations): counted as seen
+    if math.isinf(floor):
+        return 0.0
+    return float(norm.cdf(z * abs(size) / floor - z))
+
+
+def nps_response_sd(promoters: int, detractors: int, responses: int) -> float:
+    """Standard deviation of one NPS response scored +100 (promoter), 0, -100 (detractor)."""
+    if not responses:
+        return float("nan")
+    up, down = promoters / responses, detractors / responses
+    return 100.0 * math.sqrt(up + down - (up - down) ** 2)

@@ -11,18 +11,19 @@ same data and ``as_of`` give the same result.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from ..catalog import Catalog
-from ..sources.base import Source
+from ..sources.base import Capability, Source
 from ..timerange import TimeRange
 from .detect import FLAGGED, NO_DATA, NOT_ENOUGH_HISTORY, NOT_FINAL, OK, Method, change_of, judge, threshold_of
 from .forecast import ForecastSettings, forecast_series
 from .kpis import KpiSpec, all_kpis
-from .results import DAY_COLUMNS, AnomalyReport, Flag, ForecastReport, KpiCheck
-from .series import DailySeries, daily_series, last_complete_day
+from .results import DAY_COLUMNS, AnomalyReport, Flag, ForecastReport, KpiCheck, KpiForecast
+from .series import DailySeries, daily_series, day_range, last_complete_day
 from .text import flag_sentence
 
 DEFAULT_SENSITIVITY = "medium"
@@ -176,6 +177,63 @@ def forecast(
     return ForecastReport(as_of, tz, horizon, level, forecasts)
 
 
+class _RecentReads:
+    """The last few daily-series reads and the forecasts made from them, per process.
+
+    A dashboard refresh asks for the unusual changes of every named range (1h to 90d) with the
+    same anchor: the same days of the same series, judged over different windows. One read
+    serves them all. An entry is found only for the same objects (``held``: the source, the
+    catalog and the derived tables the metrics read, ``rollups.tables.tables_for``, which are
+    new whenever the rollup store is refreshed or the raw events change; held by the entry,
+    so they stay the same objects) and the same span, time zone, KPIs and last complete day.
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self.entries: list[tuple[tuple[Any, ...], tuple[Any, ...], dict[str, Any]]] = []
+
+    def get(self, held: tuple[Any, ...], key: tuple[Any, ...]) -> dict[str, Any] | None:
+        for h, k, entry in self.entries:
+            if k == key and len(h) == len(held) and all(a is b for a, b in zip(h, held, strict=True)):
+                return entry
+        return None
+
+    def put(self, held: tuple[Any, ...], key: tuple[Any, ...], entry: dict[str, Any]) -> None:
+        self.entries = [(held, key, entry), *self.entries][: self.size]
+
+
+_READS = _RecentReads()
+
+
+def _series_and_forecasts(
+    source: Source,
+    catalog: Catalog,
+    span: tuple[date, date],
+    tz: str,
+    specs: list[KpiSpec],
+    as_of: datetime,
+    settings: ForecastSettings | None,
+) -> tuple[dict[str, DailySeries], list[KpiForecast] | None]:
+    """The daily series of ``specs`` over ``span`` and, with ``settings``, the forecasts of those
+    that have one; from ``_READS`` when this process read them already."""
+    from ..rollups.tables import tables_for
+
+    held = (source, catalog, tables_for(source, day_range(span[0], span[1], tz).end, catalog))
+    key = (span, tz, tuple(specs), last_complete_day(as_of, tz))
+    entry = _READS.get(held, key)
+    if entry is None:
+        entry = {"series": daily_series(source, catalog, span[0], span[1], tz, specs, as_of=as_of), "forecasts": {}}
+        _READS.put(held, key, entry)
+    series: dict[str, DailySeries] = entry["series"]
+    if settings is None:
+        return series, None
+    if settings not in entry["forecasts"]:
+        entry["forecasts"][settings] = [
+            forecast_series(series[k.name], settings) for k in specs if k.forecast and k.name in series
+        ]
+    return series, entry["forecasts"][settings]
+
+
 def judged_days(time_range: TimeRange, most: int = MAX_JUDGED_DAYS) -> tuple[date, date]:
     """The local days a report of ``time_range`` judges: from the range's first day to the last
     day complete at its end, at least that last day and at most ``most`` days."""
@@ -204,21 +262,23 @@ def outlook(
     as_of = time_range.end
     tz = time_range.tz
     first_day, last_day = judged_days(time_range)
+    if not source.offers(Capability.EVENTS):
+        why = f"Unusual changes need an events source; {source.kind} answers with aggregates only."
+        return AnomalyReport(as_of, tz, first_day, last_day, [], [], {"detector": method.to_dict()}, unavailable=why)
     if forecast_days is None:
         forecast_days = FORECAST_DAYS if time_range.end - time_range.start >= timedelta(days=2) else 0
     specs = kpis if kpis is not None else all_kpis(catalog)
     settings = ForecastSettings(horizon=max(forecast_days, 1))
-    ahead = [k for k in specs if k.forecast] if forecast_days else []
     longest_settle = max((k.settle_days for k in specs), default=0)
-    read_from = first_day - timedelta(days=method.history_days + method.scale_days + longest_settle)
-    if ahead:
-        read_from = min(read_from, last_day - timedelta(days=settings.history_days + longest_settle - 1))
-    series = daily_series(source, catalog, read_from, last_day, tz, specs, as_of=as_of)
+    # Always the span the forecasts need too, so every range of the same day shares one read.
+    read_from = min(
+        first_day - timedelta(days=method.history_days + method.scale_days + longest_settle),
+        last_day - timedelta(days=settings.history_days + longest_settle - 1),
+    )
+    wanted = settings if forecast_days and any(k.forecast for k in specs) else None
+    series, made = _series_and_forecasts(source, catalog, (read_from, last_day), tz, specs, as_of, wanted)
     checks, flags = _judged(series, catalog, specs, first_day, last_day, method)
-    forecasts = None
-    if ahead:
-        made = [forecast_series(series[k.name], settings) for k in ahead if k.name in series]
-        forecasts = ForecastReport(as_of, tz, settings.horizon, settings.level, made)
+    forecasts = None if made is None else ForecastReport(as_of, tz, settings.horizon, settings.level, made)
     return AnomalyReport(as_of, tz, first_day, last_day, checks, flags, {"detector": method.to_dict()}, forecasts)
 
 

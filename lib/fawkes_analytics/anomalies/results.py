@@ -154,6 +154,7 @@ class AnomalyReport(Result):
     flags: list[Flag]
     method: dict[str, Any]
     forecasts: ForecastReport | None = None  # where the KPIs are heading, when it was asked for
+    unavailable: str = ""  # why nothing could be judged at all (an aggregate-only source), else ""
 
     def flags_of(self, kpi: str) -> list[Flag]:
         """The flags of one KPI (strongest first)."""
@@ -176,6 +177,7 @@ class AnomalyReport(Result):
             "flags": [f.to_dict() for f in self.flags],
             "method": jsonable(self.method),
             "forecasts": None if self.forecasts is None else self.forecasts.to_dict(),
+            "unavailable": self.unavailable,
         }
 
     @classmethod
@@ -189,6 +191,7 @@ class AnomalyReport(Result):
             flags=[Flag.from_dict(f) for f in raw["flags"]],
             method=dict(raw["method"]),
             forecasts=None if raw.get("forecasts") is None else ForecastReport.from_dict(raw["forecasts"]),
+            unavailable=str(raw.get("unavailable") or ""),
         )
 
     def to_frames(self) -> dict[str, pd.DataFrame]:

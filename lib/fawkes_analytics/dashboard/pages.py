@@ -44,10 +44,10 @@ class Page:
         return f"{self.name}.ipynb"
 
 
-# The registry's overview areas except the unusual changes: they judge each day against its
-# history, which the views published for every range x segment would recompute 30 times per
-# refresh; the reports, emails and Prometheus carry them (issue 21 lists this as left).
-OVERVIEW_AREAS = ("usage", "features", "experiments", "segments", "funnels", "feedback")
+# The registry's overview areas, led by the unusual changes (issue 21). They cover every user,
+# so each range computes them once for all its segments (one read of the daily series per
+# refresh: anomalies.changes._RecentReads).
+OVERVIEW_AREAS = ("anomalies", "usage", "features", "experiments", "segments", "funnels", "feedback")
 PAGES: dict[str, Page] = {
     page.name: page
     for page in (

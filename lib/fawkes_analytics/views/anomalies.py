@@ -19,6 +19,7 @@ import pandas as pd
 from ..templates import Html, render
 
 METHOD_NOTE = (
+    "Unusual changes cover every user, whatever segment the rest of the page shows. "
     "Each day is compared with what its weekly cycle and trend predicted (robust STL, one day ahead); "
     "a flag is a day beyond the KPI's robust threshold (analytics.yaml: anomalies.sensitivity). "
     "How it works and how well: docs/anomalies.md."
@@ -46,6 +47,7 @@ def unusual_changes(report: Any, shown: int = 12) -> Html:
         shown=shown,
         days=_days_text(report.first_day, report.last_day),
         unjudged=unjudged,
+        unavailable=getattr(report, "unavailable", ""),
         method=METHOD_NOTE,
     )
 
@@ -54,8 +56,9 @@ def unusual_changes(report: Any, shown: int = 12) -> Html:
 class Overlay:
     """What a daily line chart draws over its lines, per column: flagged days and forecast bands.
 
-    ``marks[column]`` has ``x`` (local midnight of the day) and ``value``; ``bands[column]`` has
-    ``x``, ``forecast``, ``lower`` and ``upper``.
+    ``marks[column]`` has ``x`` (local midnight of the day), ``value``, ``expected`` and
+    ``hover`` (what an interactive chart says over the mark: observed against expected);
+    ``bands[column]`` has ``x``, ``forecast``, ``lower`` and ``upper``.
     """
 
     marks: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -79,7 +82,12 @@ def overlay(report: Any, columns: list[str], start: date | None = None) -> Overl
         flags = [f for f in report.flags if f.kpi == column and (start is None or f.day >= start)]
         if flags:
             out.marks[column] = pd.DataFrame(
-                {"x": _midnights([f.day for f in flags]), "value": [f.observed for f in flags]}
+                {
+                    "x": _midnights([f.day for f in flags]),
+                    "value": [f.observed for f in flags],
+                    "expected": [f.expected for f in flags],
+                    "hover": [_hover(report, f) for f in flags],
+                }
             )
         forecasts = getattr(report, "forecasts", None)
         if forecasts is None:
@@ -88,6 +96,16 @@ def overlay(report: Any, columns: list[str], start: date | None = None) -> Overl
         if found:
             out.bands[column] = _band(found[0], report)
     return out
+
+
+def _hover(report: Any, flag: Any) -> str:
+    """'Unusual change, Tue 10 Nov: Visits 530, expected 1,020 (-48%)' (values as the sentence writes them)."""
+    from ..anomalies.text import day_label, value_label
+
+    kpi = report.check(flag.kpi).kpi
+    change = f"{flag.change:+.0f}%" if flag.change_unit == "percent" else f"{flag.change:+.1f} points"
+    observed, expected = value_label(kpi, flag.observed), value_label(kpi, flag.expected, True)
+    return f"Unusual change, {day_label(flag.day)}: {flag.label} {observed}, expected {expected} ({change})"
 
 
 def _band(forecast: Any, report: Any) -> pd.DataFrame:
@@ -112,8 +130,9 @@ def _band(forecast: Any, report: Any) -> pd.DataFrame:
 
 
 def chart_overlay(report: Any, result: Any, columns: list[str], tz: str) -> Overlay:
-    """The overlay for a chart of ``result``: only on daily charts (a day's flag is one point)."""
-    if report is None or getattr(result, "granularity", None) != "day":
+    """The overlay for a chart of ``result``: only on daily charts (a day's flag is one point) of
+    every user (the flags and forecasts are every user's, not one segment's)."""
+    if report is None or getattr(result, "granularity", None) != "day" or getattr(result, "segment", None):
         return Overlay()
     time_range = getattr(result, "time_range", None)
     start = time_range.start.astimezone(ZoneInfo(tz)).date() if time_range is not None else None

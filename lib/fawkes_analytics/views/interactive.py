@@ -21,6 +21,7 @@ from ..areas import ChartSpec
 from ..columns import cell, column
 from ..labels import shorten
 from ..templates import Html, render
+from .anomalies import chart_overlay
 from .charts import _cohort_labels, _span, local_times
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")  # plots.PALETTE
@@ -30,18 +31,22 @@ FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 def chart_html(spec: ChartSpec, result: Any, tz: str = "UTC", anomalies: Any = None) -> Html:
     """The chart as a page fragment: a titled ``div`` holding the figure's JSON.
 
-    ``anomalies`` is accepted for the ``Draw`` protocol; the interactive charts do not ring the
-    unusual days yet (the page's "Unusual changes" section, shown first, lists them).
+    ``anomalies`` (an ``AnomalyReport``): a daily line chart of KPIs rings their unusual days,
+    as the static charts do, and hovering a ring reads the observed against the expected value.
     """
     title = shorten(spec.title_of(result))
-    figure = figure_of(spec, result, tz)
+    figure = figure_of(spec, result, tz, anomalies)
     if figure is None:
         return render("dashboard/chart.html.j2", title=title, chart=spec.name, figure=None)
     return render("dashboard/chart.html.j2", title=title, chart=spec.name, figure=figure.to_json())
 
 
-def figure_of(spec: ChartSpec, result: Any, tz: str = "UTC") -> Any | None:
-    """The plotly ``Figure`` of ``spec`` for ``result``; None when there is nothing to draw."""
+def figure_of(spec: ChartSpec, result: Any, tz: str = "UTC", anomalies: Any = None) -> Any | None:
+    """The plotly ``Figure`` of ``spec`` for ``result``; None when there is nothing to draw.
+
+    With ``anomalies``, a daily line chart gets one more trace, "unusual day": black rings on
+    the flagged days of its KPIs (``views.anomalies.chart_overlay``).
+    """
     import plotly.graph_objects as go
 
     frame = spec.frame(result)
@@ -51,6 +56,10 @@ def figure_of(spec: ChartSpec, result: Any, tz: str = "UTC") -> Any | None:
     labels = list(spec.labels) or [shorten(column(c).label if c in frame else c) for c in y]
     fmt = spec.format or (column(y[0]).format if y else "number")
     traces = _traces(go, spec, frame, y, labels, fmt, tz)
+    if spec.kind == "lines":
+        overlay = chart_overlay(anomalies, result, y, tz)
+        _tell_flags(traces, y, overlay)
+        traces = _rings(go, overlay) + traces  # under the lines' markers: the line keeps its hover
     figure = go.Figure(traces)
     figure.update_layout(
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
@@ -156,6 +165,37 @@ def _traces(go: Any, spec: ChartSpec, frame: pd.DataFrame, y: list[str], labels:
             for i, (name, label) in enumerate(zip(y, labels, strict=True))
         ]
     raise ValueError(f"chart {spec.name}: unknown kind {spec.kind!r}")
+
+
+def _tell_flags(traces: list, columns: list[str], overlay: Any) -> None:
+    """A flagged day's point also says, in its own hover text, that it is unusual and what was expected."""
+    for trace, name in zip(traces, columns, strict=True):
+        marks = overlay.marks.get(name)
+        if marks is None or marks.empty:
+            continue
+        said = {t.isoformat(): f"<br>{hover}" for t, hover in zip(marks["x"], marks["hover"], strict=True)}
+        trace.customdata = [said.get(x, "") for x in trace.x]
+        trace.hovertemplate = trace.hovertemplate.replace("<extra>", "%{customdata}<extra>")
+
+
+def _rings(go: Any, overlay: Any) -> list:
+    """One marker trace ringing every flagged day of the chart, its hover text observed vs expected."""
+    flagged = [m for m in overlay.marks.values() if not m.empty]
+    if not flagged:
+        return []
+    rings = pd.concat(flagged, ignore_index=True)
+    return [
+        go.Scatter(
+            x=[t.isoformat() for t in rings["x"]],
+            y=_numbers(rings["value"]),
+            name="unusual day",
+            legendrank=2000,  # after the lines in the legend, as in the static charts
+            mode="markers",
+            marker={"symbol": "circle-open", "size": 16, "color": "#000000", "line": {"width": 2}},
+            text=list(rings["hover"]),
+            hovertemplate="%{text}<extra></extra>",
+        )
+    ]
 
 
 def _numbers(values: pd.Series) -> list[float | None]:
