@@ -39,7 +39,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from statsmodels.tsa.seasonal import STL
 
 from .kpis import KpiSpec
 from .series import DailySeries
@@ -111,6 +110,8 @@ def _expected_of(raw: bytes, method: Method) -> float | None:
     if not usable.all():
         index = np.arange(len(history))
         history = np.interp(index, index[usable], history[usable])
+    from statsmodels.tsa.seasonal import STL  # loaded with the first fit: a kept answer needs none
+
     fit = STL(
         history, period=method.period, seasonal=method.seasonal, seasonal_deg=0, trend=method.trend, robust=True
     ).fit(outer_iter=method.robust_iterations)
