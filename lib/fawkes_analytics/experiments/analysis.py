@@ -340,9 +340,10 @@ def analyze_experiment(
             result.timeline = cumulative_readout(exp_source, experiment, as_of)
         return result
 
-    if as_of is None or getattr(source, "rollups_location", None) is None:
+    cut = naive_utc(as_of)
+    if cut is None or getattr(source, "rollups_location", None) is None:
         return compute()  # "now" moves, and only sources with a store keep answers
-    return _kept_readout(source, experiment, naive_utc(as_of), timeline, compute)
+    return _kept_readout(source, experiment, cut.to_pydatetime(), timeline, compute)
 
 
 def _kept_readout(
