@@ -30,8 +30,9 @@ from typing import Any
 import ipywidgets as widgets
 
 from .. import settings
-from ..templates import Html, render, style_tag
+from ..templates import render, style_tag
 from . import store
+from .first_paint import navigation
 from .pages import ALL_USERS, CUSTOM, NAMED_RANGES, PAGES, Cancelled, ViewKey
 
 DEFAULT_POLL_SECONDS = 30.0
@@ -325,14 +326,6 @@ def _live_compute(*args: Any, **kwargs: Any) -> Path:
     from .live import run_in_worker  # a child process loads the analytics stack, not this kernel
 
     return run_in_worker(*args, **kwargs)
-
-
-def navigation(current: str, key: ViewKey, origin: str) -> Html:
-    """The bar above every page: home, every dashboard (keeping the view), the view's state."""
-    links = [(p.name, p.title, f"./{p.notebook}?{key.for_page(p).query()}") for p in PAGES.values()]
-    return render(
-        "dashboard/nav.html.j2", links=links, current=current, query=key.query(), origin=origin, style=style_tag()
-    )
 
 
 def box(kind: str, text: str) -> str:

@@ -3,7 +3,9 @@
 - ``kernel_manager_class``: Jupyter's kernel manager with a cap on concurrent kernels. A
   viewer's page that would start a kernel beyond the cap gets ``KernelCapReached``, which
   ``CappedVoilaHandler`` turns into a "busy, retrying" page (HTTP 503 with Retry-After and a
-  page that retries by itself) before anything else is sent. Preheated kernels count towards
+  page that retries by itself) before anything else is sent. The page Voilà sends carries the
+  precomputed view the URL asks for (``first_paint.py``): it is on screen before the kernel
+  and the widgets are. Preheated kernels count towards
   the cap: the pool is refilled as far as there is room, again whenever a kernel ends, and an
   idle preheated kernel is never culled (it is waiting for a viewer, not abandoned). Every environment value of a new kernel
   is redacted (a token a viewer put in the URL never reaches a kernel).
@@ -25,6 +27,7 @@ from typing import Any
 from .. import settings
 from ..templates import render, style_tag
 from . import store
+from .first_paint import MARKER, first_paint
 from .pages import PAGES
 
 # Measured on the demo data (PSS, deploy/README.md "Memory"), rounded up for headroom: the
@@ -58,8 +61,11 @@ def parse_bytes(text: str) -> int | None:
 def memory_limit() -> int | None:
     """The memory this server may use: the setting, else the container's cgroup limit."""
     configured = parse_bytes(settings.get("VOILA_MEMORY_LIMIT"))
-    if configured:
-        return configured
+    return configured or cgroup_memory_limit()
+
+
+def cgroup_memory_limit() -> int | None:
+    """The container's memory limit (cgroup v2 or v1); None when there is none."""
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
         try:
             value = parse_bytes(Path(path).read_text().strip())
@@ -245,7 +251,8 @@ def handlers(base_url: str, voila_handler: type, voila_kwargs: dict[str, Any]) -
             self.redirect(url_path_join(base_url, "/"))
 
     class CappedVoilaHandler(voila_handler):
-        """Voilà's page, or the busy page when a new kernel would exceed the cap."""
+        """Voilà's page with the precomputed view already in it (``first_paint.py``), or the
+        busy page when a new kernel would exceed the cap."""
 
         @tornado.web.authenticated
         async def get(self, path: str | None = None) -> None:
@@ -255,8 +262,11 @@ def handlers(base_url: str, voila_handler: type, voila_kwargs: dict[str, Any]) -
             if manager.full() and not manager.ready_in_pool(notebook):
                 self.busy(manager)
                 return
+            first = served_first_paint(notebook, self.request.query, self.log)
             try:
                 async for html in self.get_generator(path=path):
+                    if first is not None and MARKER in html:
+                        html, first = html.replace(MARKER, first, 1), None
                     self.write(html)
                     self.flush()
             except KernelCapReached:
@@ -284,6 +294,15 @@ def handlers(base_url: str, voila_handler: type, voila_kwargs: dict[str, Any]) -
         (route(r"/fawkes/static/([a-z.]+\.js)"), StaticHandler),
         (route(r"/voila/render/(.*)"), CappedVoilaHandler, voila_kwargs),
     ]
+
+
+def served_first_paint(notebook: str, query: str, log: Any) -> str:
+    """``first_paint`` for the page handler: a failure leaves the page to the kernel, logged."""
+    try:
+        return first_paint(notebook, query)
+    except Exception:  # noqa: BLE001 - the kernel still paints the view; the log says why this did not
+        log.exception("first paint of %s failed", notebook)  # never the query: it may hold the token
+        return ""
 
 
 def static_file(name: str) -> Path | None:
