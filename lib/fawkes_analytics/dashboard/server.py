@@ -125,15 +125,18 @@ def kernel_manager_class() -> type:
 
         def ready_in_pool(self, notebook: str) -> bool:
             """True when a preheated kernel for ``notebook`` waits for a viewer."""
-            pool = getattr(self, "_pools", {}).get(notebook, [])
-            return any(task.done() and not task.cancelled() and task.exception() is None for task in pool)
+            return any(_ready(task) for task in getattr(self, "_pools", {}).get(notebook, []))
+
+        def ready_first(self, notebook: str) -> None:
+            """Put the pool's ready kernels first: Voilà hands the first one of the pool out."""
+            pool = getattr(self, "_pools", {}).get(notebook)
+            if pool:
+                pool.sort(key=lambda task: not _ready(task))
 
         def _pooled_ids(self) -> set[str]:
             ids = set()
             for pool in getattr(self, "_pools", {}).values():
-                for task in pool:
-                    if task.done() and not task.cancelled() and task.exception() is None:
-                        ids.add(task.result().get("kernel_id"))
+                ids |= {task.result().get("kernel_id") for task in pool if _ready(task)}
             return ids
 
         def drop_failed_from_pools(self) -> None:
@@ -178,6 +181,11 @@ def kernel_manager_class() -> type:
             await super().cull_kernel_if_idle(kernel_id)
 
     return FawkesKernelManager
+
+
+def _ready(task: Any) -> bool:
+    """A pool place whose kernel has started and run the notebook up to the request."""
+    return task.done() and not task.cancelled() and task.exception() is None
 
 
 # --- handlers ----------------------------------------------------------------------------
@@ -257,8 +265,9 @@ def handlers(base_url: str, voila_handler: type, voila_kwargs: dict[str, Any]) -
         @tornado.web.authenticated
         async def get(self, path: str | None = None) -> None:
             manager = self.kernel_manager
-            notebook = path or ""
+            notebook = self._notebook = path or ""
             manager.drop_failed_from_pools()
+            manager.ready_first(notebook)
             if manager.full() and not manager.ready_in_pool(notebook):
                 self.busy(manager)
                 return
@@ -274,6 +283,13 @@ def handlers(base_url: str, voila_handler: type, voila_kwargs: dict[str, Any]) -
                     raise
                 self.clear()
                 self.busy(manager)
+
+        def should_use_rendered_notebook(self, *args: Any, **kwargs: Any) -> bool:
+            # Only a preheated kernel that is ready. Voilà would otherwise hand out a pool place
+            # still starting (a refill) and hold the viewer, and the page with its first paint,
+            # until that kernel has started and run the notebook; starting one's own is sooner.
+            ready = self.kernel_manager.ready_in_pool(getattr(self, "_notebook", ""))
+            return ready and super().should_use_rendered_notebook(*args, **kwargs)
 
         def busy(self, manager: Any) -> None:
             self.set_status(503)
