@@ -58,6 +58,9 @@ COOKIE_SECRET_ENV = "FAWKES_ANALYTICS_VOILA_COOKIE_SECRET"
 DEFAULT_CULL_IDLE_SECONDS = 300
 DEFAULT_CULL_INTERVAL_SECONDS = 30
 POOL_REFILL_DELAY_SECONDS = 10.0
+# How long Voila waits for a cell's last outputs after its reply (nbclient: 4 s). On a busy
+# machine a preheated kernel's widget came later and was dropped: the viewer got no controls.
+IOPUB_TIMEOUT_SECONDS = 30
 DEFAULT_PREHEAT_NOTEBOOKS = ("overview.ipynb",)
 VOILA_TEMPLATE = "fawkes"  # templates/voila/fawkes: Voilà's lab page with the dashboards' scripts
 
@@ -174,6 +177,7 @@ class ServeSettings:
         cfg.VoilaExecutor.cell_error_instruction = FRIENDLY_ERROR
         cfg.VoilaExecutor.cell_timeout_instruction = FRIENDLY_TIMEOUT
         cfg.VoilaExecutor.timeout = self.cell_timeout
+        cfg.VoilaExecutor.iopub_timeout = IOPUB_TIMEOUT_SECONDS
         cfg.MappingKernelManager.cull_idle_timeout = self.cull_idle_timeout
         cfg.MappingKernelManager.cull_interval = self.cull_interval
         cfg.MappingKernelManager.cull_connected = self.cull_connected
