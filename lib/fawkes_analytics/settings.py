@@ -308,13 +308,9 @@ def take_request_query() -> str:
     """The query string of the page a Voilà kernel renders, taken out of its environment.
 
     Voilà hands a dashboard kernel its request in the environment (``QUERY_STRING``; a
-    preheated kernel first waits for it); a token in the URL must not stay there, so the
-    query string and the request URL are removed once read.
+    preheated kernel first waits for it: ``dashboard.page.wait_for_request``); a token in the
+    URL must not stay there, so the query string and the request URL are removed once read.
     """
-    if os.environ.get("VOILA_PREHEAT") == "True":
-        from voila.utils import wait_for_request
-
-        wait_for_request()
     query = os.environ.get("QUERY_STRING", "")
     for name in ("QUERY_STRING", "VOILA_REQUEST_URL", "SCRIPT_NAME"):
         os.environ.pop(name, None)
