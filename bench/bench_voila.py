@@ -54,6 +54,7 @@ class Sampler:
     def __init__(self, server: support.Voila) -> None:
         self.server, self.most_kernels, self.most_mib = server, 0, 0.0
         self.cpu: dict[int, tuple[str, float]] = {}
+        self.others: dict[int, str] = {}  # the command of each process counted as "other"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -92,6 +93,7 @@ class Sampler:
             kind = "automation"  # Playwright's driver, relaying every tab's checks: the bench's own cost
         else:
             kind = "other"
+            self.others[process.pid] = command[:80]
         self.cpu[process.pid] = (kind, times.user + times.system)
 
     def cpu_by_kind(self) -> dict[str, float]:
@@ -363,6 +365,9 @@ def main() -> int:
         print(f"{f'{args.viewers} viewers: p95 page sent whole (kernel ran)':<50} {p95(crowd['sent']):>16.2f} s")
     cpu = ", ".join(f"{kind} {seconds:.0f} s" for kind, seconds in sorted(sampler.cpu_by_kind().items()))
     print(f"  CPU seconds meanwhile: {cpu} (browsers at nice {args.browser_nice}, on the same 2 cores)")
+    others = sorted(((sampler.cpu[pid][1], command) for pid, command in sampler.others.items()), reverse=True)
+    for seconds, command in others[:3]:
+        print(f"    other: {seconds:.0f} s {command}")
     print(
         f"{'kernels at once (peak)':<50} {sampler.most_kernels:>18}   <= cap {cap} "
         f"{'OK' if sampler.most_kernels <= cap else 'MISSED'}"
