@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -67,14 +66,13 @@ def poll_seconds() -> float:
 def request_query() -> str:
     """The page's query string (a preheated kernel waits for its viewer's request here); the
     token a viewer may have put in the URL never stays in the kernel's environment."""
-    if os.environ.get("VOILA_PREHEAT") == "True":
-        wait_for_request()
-    return settings.take_request_query()
+    url = settings.voila_request_url()
+    return settings.take_request_query(wait_for_request(url) if url else None)
 
 
-def wait_for_request(timeout: float = 5.0) -> None:
+def wait_for_request(url: str, timeout: float = 5.0) -> dict[str, str] | None:
     """A preheated kernel waits here for its viewer: Voilà sends the request's details (query
-    string, URL) over a websocket when it hands the kernel out; they go into the environment.
+    string, URL) over a websocket when it hands the kernel out. None if nothing came.
 
     What ``voila.utils.wait_for_request`` does, without importing Voilà, whose package loads
     Jupyter's whole server stack (measured: 3.4 CPU-seconds per preheated kernel, in a rush).
@@ -84,11 +82,6 @@ def wait_for_request(timeout: float = 5.0) -> None:
 
     from tornado.websocket import websocket_connect
 
-    base = os.environ.get("VOILA_WS_BASE_URL") or os.environ.get("VOILA_SERVER_URL") or "/"
-    url = (
-        f"{os.environ.get('VOILA_WS_PROTOCOL', 'ws')}://{os.environ.get('VOILA_APP_IP', '127.0.0.1')}:"
-        f"{os.environ.get('VOILA_APP_PORT', '8866')}{base}voila/query/{os.environ.get('VOILA_KERNEL_ID', '')}"
-    )
     received: list[str] = []
 
     async def receive() -> None:
@@ -109,8 +102,7 @@ def wait_for_request(timeout: float = 5.0) -> None:
     waiter = threading.Thread(target=run, name="fawkes-wait-for-request", daemon=True)
     waiter.start()
     waiter.join()
-    if received:
-        os.environ.update({str(k): str(v) for k, v in json.loads(received[0]).items()})
+    return {str(k): str(v) for k, v in json.loads(received[0]).items()} if received else None
 
 
 class DashboardPage:
