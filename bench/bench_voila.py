@@ -81,7 +81,9 @@ class Sampler:
             times = process.cpu_times()
         except psutil.Error:
             return
-        if process.pid == self.server.process.pid:
+        if process.pid in self.cpu and not command:  # ended (a zombie has no command line): keep its kind
+            kind = self.cpu[process.pid][0]
+        elif process.pid == self.server.process.pid:
             kind = "server"
         elif "ipykernel" in command:
             kind = "kernels"
