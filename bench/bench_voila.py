@@ -28,6 +28,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "dashboards"))
 
@@ -47,10 +48,13 @@ def pss_mib(pid: int) -> float:
 
 
 class Sampler:
-    """Kernel count and total PSS of the server and its children, sampled every 0.2 s."""
+    """Kernel count and total PSS of the server and its children, sampled every 0.2 s; and the
+    CPU seconds of each process, the server's and the browsers' (the last reading of each)."""
 
     def __init__(self, server: support.Voila) -> None:
         self.server, self.most_kernels, self.most_mib = server, 0, 0.0
+        self.cpu: dict[int, tuple[str, float]] = {}
+        self.others: dict[int, str] = {}  # the command of each process counted as "other"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -58,13 +62,47 @@ class Sampler:
         import psutil
 
         root = psutil.Process(self.server.process.pid)
+        bench = psutil.Process()
         while not self._stop.wait(0.2):
             try:
                 self.most_kernels = max(self.most_kernels, len(self.server.kernels()))
                 processes = [root, *root.children(recursive=True)]
                 self.most_mib = max(self.most_mib, sum(pss_mib(p.pid) for p in processes))
+                for process in [*processes, *bench.children(recursive=True)]:
+                    self._count(process)
             except psutil.Error:
                 continue
+
+    def _count(self, process: Any) -> None:
+        import psutil
+
+        try:
+            command = " ".join(process.cmdline())
+            times = process.cpu_times()
+        except psutil.Error:
+            return
+        if process.pid in self.cpu and not command:  # ended (a zombie has no command line): keep its kind
+            kind = self.cpu[process.pid][0]
+        elif process.pid == self.server.process.pid:
+            kind = "server"
+        elif "ipykernel" in command:
+            kind = "kernels"
+        elif "chrom" in command:
+            kind = "browsers"
+        elif "fawkes_analytics.dashboard.live" in command:
+            kind = "live workers"
+        elif "playwright" in command:
+            kind = "automation"  # Playwright's driver, relaying every tab's checks: the bench's own cost
+        else:
+            kind = "other"
+            self.others[process.pid] = command[:80]
+        self.cpu[process.pid] = (kind, times.user + times.system)
+
+    def cpu_by_kind(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for kind, seconds in self.cpu.values():
+            totals[kind] = totals.get(kind, 0.0) + seconds
+        return totals
 
     def __enter__(self) -> Sampler:
         self._thread.start()
@@ -75,16 +113,35 @@ class Sampler:
         self._thread.join()
 
 
-def time_to_kpi(browser: object, url: str) -> float:
+WORKING = """() => { const s = document.querySelector('.fwk-state');
+    return s && document.querySelector('.fwk-dashboard .fwk-header') && !document.querySelector('.fwk-first-paint'); }"""
+FIRST_KPI = f"""() => {{ const tile = document.querySelector('{support.KPI_SELECTOR}');
+    return tile !== null && tile.offsetParent !== null; }}"""
+POLL_MS = 100  # the 20 tabs share this machine's 2 cores with the server: no check on every frame
+# When the server had sent the whole page: the kernel has run the notebook and painted the view.
+SERVER_DONE = "() => performance.getEntriesByType('navigation')[0].responseEnd"
+
+
+def working_page(page: object) -> None:
+    """Wait for the working page: the widgets show the view (the server's first paint is gone)."""
+    page.wait_for_function(WORKING, polling=POLL_MS, timeout=TIMEOUT_MS)  # type: ignore[attr-defined]
+
+
+def time_to_kpi(browser: object, url: str, working: bool = False) -> tuple[float, float | None]:
+    """Seconds to the first KPI tile on screen, and (``working``) to the working page."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     try:
         page = context.new_page()
         started = time.perf_counter()
-        page.goto(url)
-        page.wait_for_selector(support.KPI_SELECTOR, timeout=TIMEOUT_MS)
-        elapsed = time.perf_counter() - started
+        page.goto(url, wait_until="commit")  # not "load": the dashboard's page ends when its kernel is done
+        page.wait_for_function(FIRST_KPI, polling="raf", timeout=TIMEOUT_MS)  # one tab: checked every frame
+        first = time.perf_counter() - started
+        ready = None
+        if working:
+            working_page(page)
+            ready = time.perf_counter() - started
         support.leave(page)
-        return elapsed
+        return first, ready
     finally:
         context.close()
 
@@ -116,36 +173,50 @@ def switch_times(browser: object, server: support.Voila, rounds: int) -> list[fl
     return times
 
 
-def many_viewers(server: support.Voila, viewers: int) -> tuple[list[float], int, int]:
-    """``viewers`` contexts opening the overview at once; each leaves after its first KPI.
-    Returns the times to the first KPI, the failures and how many met the busy page first."""
+def niced_chromium(folder: Path, niceness: int) -> str:
+    """Chromium started at a lower CPU priority (``nice``): the tabs stand in for the viewers'
+    own computers, so the server and its kernels go first on the cores they share here."""
+    launcher = folder / "chromium-niced"
+    launcher.write_text(f'#!/bin/sh\nexec nice -n {niceness} {support.CHROMIUM} "$@"\n', encoding="utf-8")
+    launcher.chmod(0o755)
+    return str(launcher)
+
+
+def many_viewers(server: support.Voila, viewers: int, chromium: str = support.CHROMIUM) -> dict[str, object]:
+    """``viewers`` contexts opening the overview at once; each leaves after its working page.
+
+    Returns the times to the first KPI and to the working page (widgets up, controls work), the
+    failures and how many met the busy page first."""
     from playwright.async_api import async_playwright
 
     url = support.page_url(server, "overview")
 
-    async def run() -> list[tuple[float | None, bool]]:
+    async def run() -> list[tuple[float | None, float | None, bool, float | None]]:
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=support.CHROMIUM, args=support.CHROMIUM_ARGS)
+            browser = await playwright.chromium.launch(executable_path=chromium, args=support.CHROMIUM_ARGS)
 
-            async def viewer() -> tuple[float | None, bool]:
+            async def viewer() -> tuple[float | None, float | None, bool, float | None]:
                 context = await browser.new_context(viewport={"width": 1280, "height": 900})
-                busy = False
+                busy, first = False, None
                 try:
                     page = await context.new_page()
                     started = time.perf_counter()
-                    response = await page.goto(url, timeout=TIMEOUT_MS)
+                    response = await page.goto(url, wait_until="commit", timeout=TIMEOUT_MS)
                     busy = response is not None and response.status == 503
-                    await page.wait_for_selector(support.KPI_SELECTOR, timeout=TIMEOUT_MS)
-                    elapsed = time.perf_counter() - started
+                    await page.wait_for_function(FIRST_KPI, polling=POLL_MS, timeout=TIMEOUT_MS)
+                    first = time.perf_counter() - started
+                    await page.wait_for_function(WORKING, polling=POLL_MS, timeout=TIMEOUT_MS)
+                    working = time.perf_counter() - started
+                    sent = await page.evaluate(SERVER_DONE) / 1000
                     text = await page.inner_text("body")
                     if "could not be computed" in text or "Traceback" in text:
                         raise RuntimeError("error shown")
                     await page.wait_for_timeout(2000)  # the viewer reads a moment, then leaves
                     await page.close(run_before_unload=True)
-                    return elapsed, busy
+                    return first, working, busy, sent
                 except Exception as exc:  # noqa: BLE001 - counted as a failure
                     print(f"  viewer failed: {exc}", flush=True)
-                    return None, busy
+                    return first, None, busy, None
                 finally:
                     await context.close()
 
@@ -155,12 +226,17 @@ def many_viewers(server: support.Voila, viewers: int) -> tuple[list[float], int,
                 await browser.close()
 
     results = asyncio.run(run())
-    ok = [elapsed for elapsed, _busy in results if elapsed is not None]
-    return ok, len(results) - len(ok), sum(1 for _elapsed, busy in results if busy)
+    return {
+        "first": [r[0] for r in results if r[0] is not None],
+        "working": [r[1] for r in results if r[1] is not None],
+        "sent": [r[3] for r in results if r[3] is not None],
+        "failures": sum(1 for r in results if r[1] is None),
+        "met_busy": sum(1 for r in results if r[2]),
+    }
 
 
 def static_report_time(browser: object, report: Path) -> float:
-    return time_to_kpi(browser, report.as_uri())
+    return time_to_kpi(browser, report.as_uri())[0]
 
 
 def wait_for_pool(server: support.Voila, size: int, timeout: float = 180.0) -> None:
@@ -225,6 +301,13 @@ def main() -> int:
     parser.add_argument("--preheat", type=int, default=4, help="preheated overview kernels (default 4)")
     parser.add_argument("--events", type=int, default=40_000, help="demo events (default 40000)")
     parser.add_argument("--work", help="folder of a previous run to reuse (data, views, report)")
+    parser.add_argument("--only-viewers", action="store_true", help="only the concurrent viewers (while tuning)")
+    parser.add_argument(
+        "--browser-nice",
+        type=int,
+        default=10,
+        help="niceness of the concurrent viewers' Chromium (default 10; 0: none)",
+    )
     args = parser.parse_args()
 
     from fawkes_analytics.dashboard import store
@@ -238,31 +321,18 @@ def main() -> int:
     precompute_s, report_html = prepare(work, url, reports, args.events)
     cap = default_max_kernels(parse_bytes(MEMORY_LIMIT))
 
-    with support.chromium() as browser:  # Playwright's sync API: one event loop, closed before the async part
-        static = [static_report_time(browser, report_html) for _ in range(args.runs)]
-        with support.Voila(env, preheat=args.preheat, max_kernels=cap) as server:
-            wait_for_pool(server, args.preheat)
-            server_alone = pss_mib(server.process.pid)
-            warm = [time_to_kpi(browser, support.page_url(server, "overview")) for _ in range(args.runs)]
-            switches = switch_times(browser, server, args.runs)
-            context = browser.new_context()
-            reader = context.new_page()
-            reader.goto(support.page_url(server, "usage"))
-            support.wait_for_view(reader, "range=7d", "precomputed")
-            kernel = max(server.kernels(), key=lambda p: p.create_time())
-            kernel_mib = pss_mib(kernel.pid)
-            support.leave(reader)
-            context.close()
-    worker_mib = live_worker_mib(env, reports / "dashboards")
+    single: dict[str, list[float]] = {}
+    if not args.only_viewers:
+        single = single_viewer(env, cap, args.preheat, args.runs, report_html)
     with support.Voila(env, preheat=args.preheat, max_kernels=cap) as server:
         wait_for_pool(server, args.preheat)
+        chromium = niced_chromium(work, args.browser_nice) if args.browser_nice else support.CHROMIUM
         with Sampler(server) as sampler:
-            served, failures, met_busy = many_viewers(server, args.viewers)
+            crowd = many_viewers(server, args.viewers, chromium)
 
     import psutil
 
     limit_mib = parse_bytes(MEMORY_LIMIT) / 2**20
-    ratio = statistics.median(warm) / statistics.median(static)
     print(f"\nDashboards (Chromium, Voila, demo data {args.events:,} events; load average {os.getloadavg()})")
     if precompute_s is not None:
         print(f"rollups refreshed and views published in {precompute_s:.1f} s")
@@ -271,40 +341,84 @@ def main() -> int:
         f"views for {len(publication.ranges)} ranges x {len(publication.segments) + 1} segments published in "
         f"{publication.index['seconds']} s (every page, item and CSV)"
     )
-    print(f"{'figure':<46} {'measured':>22}   target")
-    print(f"{'static report.html, first KPI (median)':<46} {statistics.median(static):>20.2f} s")
-    print(f"{'warm dashboard, first KPI (median)':<46} {statistics.median(warm):>20.2f} s")
-    print(f"{'  ratio warm / static':<46} {ratio:>21.2f}x   <= 2x   {'OK' if ratio <= 2 else 'MISSED'}")
+    print(f"{'figure':<50} {'measured':>18}   target")
+    if single:
+        static, warm, ready = (statistics.median(single[k]) for k in ("static", "warm", "working"))
+        ratio = warm / static
+        print(f"{'static report.html, first KPI (median)':<50} {static:>16.2f} s")
+        print(f"{'warm dashboard, first KPI (median)':<50} {warm:>16.2f} s")
+        print(f"{'  ratio warm / static':<50} {ratio:>17.2f}x   <= 2x   {'OK' if ratio <= 2 else 'MISSED'}")
+        print(f"{'warm dashboard, working page (median)':<50} {ready:>16.2f} s")
+    first, working, failures = crowd["first"], crowd["working"], crowd["failures"]
     print(
-        f"{f'{args.viewers} viewers at once: served':<46} {f'{len(served)}/{args.viewers}':>22}   all     "
-        f"{'OK' if failures == 0 else 'MISSED'}  ({met_busy} met the busy page first)"
+        f"{f'{args.viewers} viewers at once: working page served':<50} {f'{len(working)}/{args.viewers}':>18}   all     "
+        f"{'OK' if failures == 0 else 'MISSED'}  ({crowd['met_busy']} met the busy page first)"
     )
-    if served:
-        worst = p95(served)
+    if working:
+        worst = p95(working)
         print(
-            f"{f'{args.viewers} viewers: p95 time to first KPI':<46} {worst:>20.2f} s   < 10 s  {'OK' if worst < 10 else 'MISSED'}"
+            f"{f'{args.viewers} viewers: p95 time to working page':<50} {worst:>16.2f} s   < 10 s  "
+            f"{'OK' if worst < 10 else 'MISSED'}"
         )
-        print(f"{f'{args.viewers} viewers: median time to first KPI':<46} {statistics.median(served):>20.2f} s")
+        print(f"{f'{args.viewers} viewers: median time to working page':<50} {statistics.median(working):>16.2f} s")
+    if first:
+        print(f"{f'{args.viewers} viewers: p95 time to first KPI':<50} {p95(first):>16.2f} s")
+    if crowd["sent"]:
+        print(f"{f'{args.viewers} viewers: p95 page sent whole (kernel ran)':<50} {p95(crowd['sent']):>16.2f} s")
+    cpu = ", ".join(f"{kind} {seconds:.0f} s" for kind, seconds in sorted(sampler.cpu_by_kind().items()))
+    print(f"  CPU seconds meanwhile: {cpu} (browsers at nice {args.browser_nice}, on the same 2 cores)")
+    others = sorted(((sampler.cpu[pid][1], command) for pid, command in sampler.others.items()), reverse=True)
+    for seconds, command in others[:3]:
+        print(f"    other: {seconds:.0f} s {command}")
     print(
-        f"{'kernels at once (peak)':<46} {sampler.most_kernels:>22}   <= cap {cap} "
+        f"{'kernels at once (peak)':<50} {sampler.most_kernels:>18}   <= cap {cap} "
         f"{'OK' if sampler.most_kernels <= cap else 'MISSED'}"
     )
-    switch = statistics.median(switches)
+    if single:
+        switches = single["switches"]
+        switch = statistics.median(switches)
+        print(
+            f"{'switch to a precomputed range/segment (median)':<50} {switch:>16.2f} s   < 0.5 s "
+            f"{'OK' if switch < 0.5 else 'MISSED'}"
+        )
+        print(f"{'  slowest switch':<50} {max(switches):>16.2f} s")
     print(
-        f"{'switch to a precomputed range/segment (median)':<46} {switch:>20.2f} s   < 0.5 s {'OK' if switch < 0.5 else 'MISSED'}"
-    )
-    print(f"{'  slowest switch':<46} {max(switches):>20.2f} s")
-    print(
-        f"{f'server + kernels, peak with {args.viewers} viewers (PSS)':<46} {sampler.most_mib:>18.0f} MiB   "
+        f"{f'server + kernels, peak with {args.viewers} viewers (PSS)':<50} {sampler.most_mib:>14.0f} MiB   "
         f"< {limit_mib:.0f} MiB {'OK' if sampler.most_mib < limit_mib else 'MISSED'}"
     )
-    print(f"{'server alone, preheated pool running (PSS)':<46} {server_alone:>18.0f} MiB")
-    print(f"{'one dashboard kernel (PSS)':<46} {kernel_mib:>18.0f} MiB")
-    print(f"{'one live worker, custom 30-day range (peak PSS)':<46} {worker_mib:>18.0f} MiB")
+    if single:
+        print(f"{'server alone, preheated pool running (PSS)':<50} {single['server_mib'][0]:>14.0f} MiB")
+        print(f"{'one dashboard kernel (PSS)':<50} {single['kernel_mib'][0]:>14.0f} MiB")
+        print(
+            f"{'one live worker, custom 30-day range (peak PSS)':<50} {live_worker_mib(env, reports / 'dashboards'):>14.0f} MiB"
+        )
     print(
         f"machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.1f} GiB; cap {cap} (limit {MEMORY_LIMIT})"
     )
     return 0 if failures == 0 else 1
+
+
+def single_viewer(env: dict[str, str], cap: int, preheat: int, runs: int, report_html: Path) -> dict[str, list[float]]:
+    """One viewer at a time: the static report, the warm dashboard, switches, memory of one kernel."""
+    figures: dict[str, list[float]] = {}
+    with support.chromium() as browser:  # Playwright's sync API: one event loop, closed before the async part
+        figures["static"] = [static_report_time(browser, report_html) for _ in range(runs)]
+        with support.Voila(env, preheat=preheat, max_kernels=cap) as server:
+            wait_for_pool(server, preheat)
+            figures["server_mib"] = [pss_mib(server.process.pid)]
+            warm = [time_to_kpi(browser, support.page_url(server, "overview"), working=True) for _ in range(runs)]
+            figures["warm"] = [first for first, _ready in warm]
+            figures["working"] = [ready for _first, ready in warm if ready is not None]
+            figures["switches"] = switch_times(browser, server, runs)
+            context = browser.new_context()
+            reader = context.new_page()
+            reader.goto(support.page_url(server, "usage"))
+            support.wait_for_view(reader, "range=7d", "precomputed")
+            kernel = max(server.kernels(), key=lambda p: p.create_time())
+            figures["kernel_mib"] = [pss_mib(kernel.pid)]
+            support.leave(reader)
+            context.close()
+    return figures
 
 
 if __name__ == "__main__":

@@ -57,6 +57,10 @@ TOKEN_ENV = "FAWKES_ANALYTICS_VOILA_TOKEN"
 COOKIE_SECRET_ENV = "FAWKES_ANALYTICS_VOILA_COOKIE_SECRET"
 DEFAULT_CULL_IDLE_SECONDS = 300
 DEFAULT_CULL_INTERVAL_SECONDS = 30
+POOL_REFILL_DELAY_SECONDS = 10.0
+# How long Voila waits for a cell's last outputs after its reply (nbclient: 4 s). On a busy
+# machine a preheated kernel's widget came later and was dropped: the viewer got no controls.
+IOPUB_TIMEOUT_SECONDS = 30
 DEFAULT_PREHEAT_NOTEBOOKS = ("overview.ipynb",)
 VOILA_TEMPLATE = "fawkes"  # templates/voila/fawkes: Voilà's lab page with the dashboards' scripts
 
@@ -173,11 +177,15 @@ class ServeSettings:
         cfg.VoilaExecutor.cell_error_instruction = FRIENDLY_ERROR
         cfg.VoilaExecutor.cell_timeout_instruction = FRIENDLY_TIMEOUT
         cfg.VoilaExecutor.timeout = self.cell_timeout
+        cfg.VoilaExecutor.iopub_timeout = IOPUB_TIMEOUT_SECONDS
         cfg.MappingKernelManager.cull_idle_timeout = self.cull_idle_timeout
         cfg.MappingKernelManager.cull_interval = self.cull_interval
         cfg.MappingKernelManager.cull_connected = self.cull_connected
         cfg.MappingKernelManager.cull_busy = False
         if self.preheat > 0:
+            # A used preheated kernel is replaced after a pause, not at once: in a rush of viewers
+            # the replacements would compete with the viewers' own kernels for the cores.
+            cfg.VoilaKernelManager.fill_delay = POOL_REFILL_DELAY_SECONDS
             pools: dict[str, dict[str, int]] = {"default": {"pool_size": 0}}
             pools.update({name: {"pool_size": self.preheat} for name in self.preheat_notebooks})
             cfg.VoilaKernelManager.kernel_pools_config = pools

@@ -304,18 +304,27 @@ def views_dir() -> Path:
     return _path("VIEWS_DIR", reports_dir() / "dashboards")
 
 
-def take_request_query() -> str:
+def voila_request_url() -> str | None:
+    """Where a preheated Voilà kernel receives its viewer's request (Voilà's request-info
+    websocket, ``voila.utils.wait_for_request``); None for a kernel started for its viewer."""
+    if os.environ.get("VOILA_PREHEAT") != "True":
+        return None
+    base = os.environ.get("VOILA_WS_BASE_URL") or os.environ.get("VOILA_SERVER_URL") or "/"
+    host = f"{os.environ.get('VOILA_APP_IP', '127.0.0.1')}:{os.environ.get('VOILA_APP_PORT', '8866')}"
+    kernel = os.environ.get("VOILA_KERNEL_ID", "")
+    return f"{os.environ.get('VOILA_WS_PROTOCOL', 'ws')}://{host}{base}voila/query/{kernel}"
+
+
+def take_request_query(request_info: Mapping[str, str] | None = None) -> str:
     """The query string of the page a Voilà kernel renders, taken out of its environment.
 
-    Voilà hands a dashboard kernel its request in the environment (``QUERY_STRING``; a
-    preheated kernel first waits for it); a token in the URL must not stay there, so the
-    query string and the request URL are removed once read.
+    Voilà hands a dashboard kernel its request in the environment (``QUERY_STRING``), or, to a
+    preheated kernel, as ``request_info`` received from ``voila_request_url``; a token in the
+    URL must not stay there, so the query string and the request URL are removed once read.
     """
-    if os.environ.get("VOILA_PREHEAT") == "True":
-        from voila.utils import wait_for_request
-
-        wait_for_request()
     query = os.environ.get("QUERY_STRING", "")
+    if request_info is not None:
+        query = str(request_info.get("QUERY_STRING", ""))
     for name in ("QUERY_STRING", "VOILA_REQUEST_URL", "SCRIPT_NAME"):
         os.environ.pop(name, None)
     return query

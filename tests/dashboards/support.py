@@ -266,11 +266,13 @@ def page_url(server: Voila, name: str, query: str = "") -> str:
 
 
 def wait_for_view(page: Any, query_part: str, origin: str, timeout_ms: int = 120_000) -> None:
-    """Wait until the page shows a view whose state holds ``query_part`` and comes from ``origin``."""
+    """Wait until the widgets show a view whose state holds ``query_part`` and comes from
+    ``origin`` (the server's first paint, which has no state, is gone: the controls work)."""
     page.wait_for_function(
         """([part, origin]) => { const s = document.querySelector('.fwk-state');
              return s && s.dataset.query.includes(part) && s.dataset.origin === origin
-                && !document.querySelector('.fwk-stage') && document.querySelector('.fwk-header'); }""",
+                && !document.querySelector('.fwk-stage') && document.querySelector('.fwk-header')
+                && !document.querySelector('.fwk-first-paint'); }""",
         arg=[query_part, origin],
         timeout=timeout_ms,
     )

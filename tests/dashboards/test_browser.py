@@ -106,6 +106,33 @@ def test_landing_page_navigation_and_url_state(
     assert_clean(page)
 
 
+def test_the_served_page_shows_the_view_before_the_widgets_load(
+    voila: support.Voila, published: Path, page: object, artifacts: Path
+) -> None:
+    # Voilà's front end (its JavaScript, hence the widget manager) blocked: the precomputed view
+    # the URL asks for is on screen all the same, from the HTML the server sent.
+    view = "range=30d&segment=power"
+    expected = tiles_of(overview_of(published, "30d/power").area_kpis("usage"))
+    page.route("**/voila/static/**", lambda route: route.abort())  # type: ignore[attr-defined]
+    page.goto(support.page_url(voila, "usage", view), wait_until="commit")  # type: ignore[attr-defined]
+    page.wait_for_selector(f".fwk-first-paint {support.KPI_SELECTOR}", timeout=30_000)  # type: ignore[attr-defined]
+    assert support.kpi_values(page) == expected
+    assert page.inner_text(".fwk-first-paint .fwk-header h1") == "Usage · power"  # type: ignore[attr-defined]
+    link = page.get_attribute(".fwk-first-paint .fwk-nav a[data-page=features]", "href")  # type: ignore[attr-defined]
+    assert link == f"./features.ipynb?{view}"
+    assert page.locator(".widget-toggle-buttons").count() == 0  # type: ignore[attr-defined]
+    support.screenshot(page, artifacts / "usage_first_paint.png")
+
+    # With the front end, the widgets take over: the same numbers, the first paint gone.
+    page.unroute("**/voila/static/**")  # type: ignore[attr-defined]
+    page.reload()  # type: ignore[attr-defined]
+    support.wait_for_view(page, view, "precomputed")
+    assert page.locator(".fwk-first-paint").count() == 0  # type: ignore[attr-defined]
+    assert support.kpi_values(page) == expected
+    click_range(page, "7d")
+    support.wait_for_view(page, "range=7d&segment=power", "precomputed")
+
+
 def test_hover_tooltip_shows_the_value_of_the_point(voila: support.Voila, published: Path, page: object) -> None:
     usage = overview_of(published, "7d/_all").results["usage"]
     first = usage.timeseries["active_users"].iloc[0]

@@ -132,6 +132,9 @@ def test_csv_downloads_are_formula_safe_and_need_the_token(
     escape = httpx.get(f"{voila.url}/fawkes/csv/..%2F..%2Fdemo.duckdb", params={"token": TOKEN}, timeout=30)
     assert escape.status_code == 404
 
+    page = httpx.get(f"{voila.url}/voila/render/usage.ipynb", timeout=30, follow_redirects=False)
+    assert page.status_code in (302, 401, 403) and "fwk-tile" not in page.text  # the first paint needs the token too
+
     report = f"{voila.url}/fawkes/reports/overview/"
     assert httpx.get(report, timeout=30, follow_redirects=False).status_code in (302, 401, 403)
     opened = httpx.get(report, params={"token": TOKEN}, timeout=30)

@@ -124,6 +124,37 @@ print("HEAVY", heavy, "ORIGIN", page.origin, "STATE", 'data-query="range=30d"' i
     assert "HEAVY [] ORIGIN precomputed STATE True" in done.stdout, done.stdout + done.stderr
 
 
+def test_a_preheated_kernel_gets_its_request_without_loading_voila(tmp_path: Path) -> None:
+    # A websocket server speaking Voila's request-info protocol (/voila/query/<kernel id>, one
+    # JSON message) hands the waiting page its viewer's query string, as Voila does.
+    probe = f"""
+import asyncio, json, os, socket, sys, threading
+from pathlib import Path
+import tornado.web, tornado.websocket
+
+class Query(tornado.websocket.WebSocketHandler):
+    def open(self, kernel_id):
+        assert kernel_id == "k-123"
+        self.write_message(json.dumps({{"QUERY_STRING": "range=30d&segment=power&token=secret"}}))
+
+sock = socket.socket(); sock.bind(("127.0.0.1", 0)); port = sock.getsockname()[1]; sock.close()
+def serve():
+    async def main():
+        tornado.web.Application([(r"/voila/query/(.*)", Query)]).listen(port, "127.0.0.1")
+        await asyncio.Event().wait()
+    asyncio.run(main())
+threading.Thread(target=serve, daemon=True).start()
+import time; time.sleep(0.5)
+os.environ.update(VOILA_PREHEAT="True", VOILA_APP_PORT=str(port), VOILA_KERNEL_ID="k-123", VOILA_SERVER_URL="/")
+from fawkes_analytics.dashboard import show
+page = show("usage", root=Path({str(tmp_path)!r}), poll=0)  # nothing published: the key is what counts
+loaded = sorted(m for m in ("voila", "jupyter_server") if m in sys.modules)
+print("KEY", page.key.query(), "LOADED", loaded, "LEFT", "QUERY_STRING" in os.environ, page.origin)
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert "KEY range=30d&segment=power LOADED [] LEFT False none" in done.stdout, done.stdout + done.stderr
+
+
 def test_a_live_view_has_the_numbers_of_the_precomputed_one(published: Path, demo_url: str, monkeypatch) -> None:
     from fawkes_analytics.dashboard.live import compute_page
 

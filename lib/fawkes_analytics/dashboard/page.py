@@ -30,8 +30,9 @@ from typing import Any
 import ipywidgets as widgets
 
 from .. import settings
-from ..templates import Html, render, style_tag
+from ..templates import render, style_tag
 from . import store
+from .first_paint import navigation
 from .pages import ALL_USERS, CUSTOM, NAMED_RANGES, PAGES, Cancelled, ViewKey
 
 DEFAULT_POLL_SECONDS = 30.0
@@ -65,7 +66,43 @@ def poll_seconds() -> float:
 def request_query() -> str:
     """The page's query string (a preheated kernel waits for its viewer's request here); the
     token a viewer may have put in the URL never stays in the kernel's environment."""
-    return settings.take_request_query()
+    url = settings.voila_request_url()
+    return settings.take_request_query(wait_for_request(url) if url else None)
+
+
+def wait_for_request(url: str, timeout: float = 5.0) -> dict[str, str] | None:
+    """A preheated kernel waits here for its viewer: Voilà sends the request's details (query
+    string, URL) over a websocket when it hands the kernel out. None if nothing came.
+
+    What ``voila.utils.wait_for_request`` does, without importing Voilà, whose package loads
+    Jupyter's whole server stack (measured: 3.4 CPU-seconds per preheated kernel, in a rush).
+    A thread with its own event loop: the kernel's loop is busy running this cell.
+    """
+    import json
+
+    from tornado.websocket import websocket_connect
+
+    received: list[str] = []
+
+    async def receive() -> None:
+        connection = await websocket_connect(url, connect_timeout=timeout)
+        try:
+            message = await connection.read_message()
+        finally:
+            connection.close()
+        if isinstance(message, str):
+            received.append(message)
+
+    def run() -> None:
+        try:
+            asyncio.run(receive())
+        except Exception:  # noqa: BLE001 - logged; the page then shows the default view
+            log.exception("dashboard: the request of this preheated kernel did not arrive")
+
+    waiter = threading.Thread(target=run, name="fawkes-wait-for-request", daemon=True)
+    waiter.start()
+    waiter.join()
+    return {str(k): str(v) for k, v in json.loads(received[0]).items()} if received else None
 
 
 class DashboardPage:
@@ -325,14 +362,6 @@ def _live_compute(*args: Any, **kwargs: Any) -> Path:
     from .live import run_in_worker  # a child process loads the analytics stack, not this kernel
 
     return run_in_worker(*args, **kwargs)
-
-
-def navigation(current: str, key: ViewKey, origin: str) -> Html:
-    """The bar above every page: home, every dashboard (keeping the view), the view's state."""
-    links = [(p.name, p.title, f"./{p.notebook}?{key.for_page(p).query()}") for p in PAGES.values()]
-    return render(
-        "dashboard/nav.html.j2", links=links, current=current, query=key.query(), origin=origin, style=style_tag()
-    )
 
 
 def box(kind: str, text: str) -> str:

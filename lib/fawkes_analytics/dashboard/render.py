@@ -69,6 +69,27 @@ def compute(
     return Overview(time_range, results)
 
 
+class ChartMemo:
+    """``chart_html``, drawn once per chart, result and time zone.
+
+    A publication shows the same result on several pages (the overview and the area's own
+    page) and, for the areas that do not depend on a segment, in every segment's view; the
+    figure is the same each time, so it is built once. The memo holds the results it saw,
+    so an id is never reused while it lives (one memo per range).
+    """
+
+    def __init__(self) -> None:
+        self._drawn: dict[tuple[int, int, str, int], Html] = {}
+        self._held: list[Any] = []
+
+    def __call__(self, spec: Any, result: Any, tz: str = "UTC", anomalies: Any = None) -> Html:
+        key = (id(spec), id(result), tz, id(anomalies))
+        if key not in self._drawn:
+            self._drawn[key] = chart_html(spec, result, tz, anomalies)
+            self._held.append((spec, result, anomalies))
+        return self._drawn[key]
+
+
 def write_view(
     folder: Path,
     overview: Any,
@@ -77,11 +98,13 @@ def write_view(
     *,
     segment: str | None = None,
     csv_url: str = "",
+    draw: Callable[..., Html] = chart_html,
 ) -> list[Path]:
     """Render every page in ``pages`` (and each item of an item page) into ``folder``.
 
-    ``csv_url`` is the folder's address under the CSV download route (``/fawkes/csv/...``).
-    Returns the fragment files written.
+    ``csv_url`` is the folder's address under the CSV download route (``/fawkes/csv/...``);
+    ``draw`` draws a chart (a ``ChartMemo`` when views share results). Returns the fragment
+    files written.
     """
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -90,7 +113,7 @@ def write_view(
         if page.item_area:
             items += list(overview.results.get(page.item_area) or {})
         for item in items:
-            markup, tables = page_markup(page, overview, facts, segment=segment, item=item)
+            markup, tables = page_markup(page, overview, facts, segment=segment, item=item, draw=draw)
             stem = fragment_name(page, item).removesuffix(".html")
             downloads = write_tables(folder, stem, tables, csv_url)
             path = folder / fragment_name(page, item)
@@ -114,7 +137,13 @@ def write_tables(folder: Path, stem: str, tables: dict[str, Any], csv_url: str) 
 
 
 def page_markup(
-    page: Page, overview: Any, facts: ViewFacts, *, segment: str | None = None, item: str = ""
+    page: Page,
+    overview: Any,
+    facts: ViewFacts,
+    *,
+    segment: str | None = None,
+    item: str = "",
+    draw: Callable[..., Html] = chart_html,
 ) -> tuple[Html, dict[str, Any]]:
     """One page's header and sections, and the tables they show (offered as CSV)."""
     from ..metrics.kpis import kpi_frame
@@ -135,7 +164,7 @@ def page_markup(
         shown.tables["kpis"] = kpi_frame(kpis)
     header_range = time_range
     if page.summary:
-        sections = views.overview_sections(overview.results, tz, draw=chart_html)
+        sections = views.overview_sections(overview.results, tz, draw=draw)
         shown.markup += sections.markup
         shown.tables |= sections.tables
     else:
@@ -152,7 +181,7 @@ def page_markup(
                 body = views.Shown([_experiment_detail(experiment, tz)])
                 body.tables = {f"{spec.name}_{only}": views.table_frame(experiment, spec) for spec in area.tables}
             else:
-                body = views.show_area(area, result, tz, only=only, draw=chart_html)
+                body = views.show_area(area, result, tz, only=only, draw=draw)
             shown.markup.append(views.section(area.title, body.html()))
             shown.tables |= body.tables
     title = page.title + (f" · {segment}" if segment and "segment" in page.controls else "")

@@ -3,7 +3,9 @@
 - ``kernel_manager_class``: Jupyter's kernel manager with a cap on concurrent kernels. A
   viewer's page that would start a kernel beyond the cap gets ``KernelCapReached``, which
   ``CappedVoilaHandler`` turns into a "busy, retrying" page (HTTP 503 with Retry-After and a
-  page that retries by itself) before anything else is sent. Preheated kernels count towards
+  page that retries by itself) before anything else is sent. The page Voilà sends carries the
+  precomputed view the URL asks for (``first_paint.py``): it is on screen before the kernel
+  and the widgets are. Preheated kernels count towards
   the cap: the pool is refilled as far as there is room, again whenever a kernel ends, and an
   idle preheated kernel is never culled (it is waiting for a viewer, not abandoned). Every environment value of a new kernel
   is redacted (a token a viewer put in the URL never reaches a kernel).
@@ -25,6 +27,7 @@ from typing import Any
 from .. import settings
 from ..templates import render, style_tag
 from . import store
+from .first_paint import MARKER, first_paint
 from .pages import PAGES
 
 # Measured on the demo data (PSS, deploy/README.md "Memory"), rounded up for headroom: the
@@ -58,8 +61,11 @@ def parse_bytes(text: str) -> int | None:
 def memory_limit() -> int | None:
     """The memory this server may use: the setting, else the container's cgroup limit."""
     configured = parse_bytes(settings.get("VOILA_MEMORY_LIMIT"))
-    if configured:
-        return configured
+    return configured or cgroup_memory_limit()
+
+
+def cgroup_memory_limit() -> int | None:
+    """The container's memory limit (cgroup v2 or v1); None when there is none."""
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
         try:
             value = parse_bytes(Path(path).read_text().strip())
@@ -119,15 +125,18 @@ def kernel_manager_class() -> type:
 
         def ready_in_pool(self, notebook: str) -> bool:
             """True when a preheated kernel for ``notebook`` waits for a viewer."""
-            pool = getattr(self, "_pools", {}).get(notebook, [])
-            return any(task.done() and not task.cancelled() and task.exception() is None for task in pool)
+            return any(_ready(task) for task in getattr(self, "_pools", {}).get(notebook, []))
+
+        def ready_first(self, notebook: str) -> None:
+            """Put the pool's ready kernels first: Voilà hands the first one of the pool out."""
+            pool = getattr(self, "_pools", {}).get(notebook)
+            if pool:
+                pool.sort(key=lambda task: not _ready(task))
 
         def _pooled_ids(self) -> set[str]:
             ids = set()
             for pool in getattr(self, "_pools", {}).values():
-                for task in pool:
-                    if task.done() and not task.cancelled() and task.exception() is None:
-                        ids.add(task.result().get("kernel_id"))
+                ids |= {task.result().get("kernel_id") for task in pool if _ready(task)}
             return ids
 
         def drop_failed_from_pools(self) -> None:
@@ -172,6 +181,11 @@ def kernel_manager_class() -> type:
             await super().cull_kernel_if_idle(kernel_id)
 
     return FawkesKernelManager
+
+
+def _ready(task: Any) -> bool:
+    """A pool place whose kernel has started and run the notebook up to the request."""
+    return task.done() and not task.cancelled() and task.exception() is None
 
 
 # --- handlers ----------------------------------------------------------------------------
@@ -245,18 +259,23 @@ def handlers(base_url: str, voila_handler: type, voila_kwargs: dict[str, Any]) -
             self.redirect(url_path_join(base_url, "/"))
 
     class CappedVoilaHandler(voila_handler):
-        """Voilà's page, or the busy page when a new kernel would exceed the cap."""
+        """Voilà's page with the precomputed view already in it (``first_paint.py``), or the
+        busy page when a new kernel would exceed the cap."""
 
         @tornado.web.authenticated
         async def get(self, path: str | None = None) -> None:
             manager = self.kernel_manager
-            notebook = path or ""
+            notebook = self._notebook = path or ""
             manager.drop_failed_from_pools()
+            manager.ready_first(notebook)
             if manager.full() and not manager.ready_in_pool(notebook):
                 self.busy(manager)
                 return
+            first = served_first_paint(notebook, self.request.query, self.log)
             try:
                 async for html in self.get_generator(path=path):
+                    if first is not None and MARKER in html:
+                        html, first = html.replace(MARKER, first, 1), None
                     self.write(html)
                     self.flush()
             except KernelCapReached:
@@ -264,6 +283,13 @@ def handlers(base_url: str, voila_handler: type, voila_kwargs: dict[str, Any]) -
                     raise
                 self.clear()
                 self.busy(manager)
+
+        def should_use_rendered_notebook(self, *args: Any, **kwargs: Any) -> bool:
+            # Only a preheated kernel that is ready. Voilà would otherwise hand out a pool place
+            # still starting (a refill) and hold the viewer, and the page with its first paint,
+            # until that kernel has started and run the notebook; starting one's own is sooner.
+            ready = self.kernel_manager.ready_in_pool(getattr(self, "_notebook", ""))
+            return ready and super().should_use_rendered_notebook(*args, **kwargs)
 
         def busy(self, manager: Any) -> None:
             self.set_status(503)
@@ -284,6 +310,15 @@ def handlers(base_url: str, voila_handler: type, voila_kwargs: dict[str, Any]) -
         (route(r"/fawkes/static/([a-z.]+\.js)"), StaticHandler),
         (route(r"/voila/render/(.*)"), CappedVoilaHandler, voila_kwargs),
     ]
+
+
+def served_first_paint(notebook: str, query: str, log: Any) -> str:
+    """``first_paint`` for the page handler: a failure leaves the page to the kernel, logged."""
+    try:
+        return first_paint(notebook, query)
+    except Exception:  # noqa: BLE001 - the kernel still paints the view; the log says why this did not
+        log.exception("first paint of %s failed", notebook)  # never the query: it may hold the token
+        return ""
 
 
 def static_file(name: str) -> Path | None:

@@ -1,7 +1,9 @@
 // The dashboards' page script: draws the interactive charts (plotly.js, served by the dashboard
 // server) that the kernel's fragments describe, and keeps the address bar in step with the
 // view on screen so that a view can be shared by its URL. Widgets replace their HTML whenever
-// the view changes, so both are done by a MutationObserver.
+// the view changes, so both are done by a MutationObserver. The first paint the server put in
+// the page (.fwk-first-paint: the same precomputed view, before any widget) is removed as soon
+// as the widgets show the view: from then on the controls work.
 (function () {
   "use strict";
 
@@ -21,10 +23,13 @@
     document.head.appendChild(script);
   }
 
+  // Charts of the widgets' view only: the first paint is about to be replaced.
+  var CHARTS = ".fwk-dashboard .fwk-plotly[data-figure]:not([data-drawn])";
+
   function drawCharts(root) {
-    if (!root.querySelector(".fwk-plotly[data-figure]:not([data-drawn])")) { return; }
+    if (!root.querySelector(CHARTS)) { return; }
     if (!window.Plotly) { loadPlotly(); return; }
-    root.querySelectorAll(".fwk-plotly[data-figure]:not([data-drawn])").forEach(function (el) {
+    root.querySelectorAll(CHARTS).forEach(function (el) {
       el.setAttribute("data-drawn", "1");
       try {
         var figure = JSON.parse(el.getAttribute("data-figure"));
@@ -44,7 +49,17 @@
     }
   }
 
+  function handOver() {
+    var first = document.querySelector(".fwk-first-paint");
+    // The widgets show a view (its header) or why they cannot (a status banner).
+    var widgets = document.querySelector("#rendered_cells .fwk-dashboard :is(.fwk-header, .fwk-banner)");
+    if (first && widgets && widgets.offsetParent !== null) {
+      first.parentNode.removeChild(first);
+    }
+  }
+
   function update() {
+    handOver();
     drawCharts(document);
     syncAddress();
   }
