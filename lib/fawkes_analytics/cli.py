@@ -122,6 +122,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_run_all(args: argparse.Namespace) -> int:
+    import threading
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     from .process import StopOnSignal
@@ -131,13 +132,15 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
     ordered = [r for r in DEFAULT_REPORTS if r in known] + [r for r in known if r not in DEFAULT_REPORTS]
     reports = [r for r in ordered if r not in args.skip]
     params = _parse_assignments(args.param) if args.param else None
+    printing = threading.Lock()  # one line at a time from the jobs
     failed = 0
     with StopOnSignal() as stop, ThreadPoolExecutor(max_workers=args.jobs) as pool:
 
         def run(i: int, report: str) -> Any:
             if stop.event.is_set():
                 return None  # cancelled before it started
-            print(f"[{i}/{len(reports)}] running {report} ...", flush=True)
+            with printing:
+                print(f"[{i}/{len(reports)}] running {report} ...", flush=True)
             return run_report(
                 report,
                 params,
@@ -153,7 +156,8 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
             record, report = done.result(), running[done]
             if record is None:
                 continue
-            print_record(record, "    ")
+            with printing:
+                print_record(record, "    ")
             prune_report(report, args.reports_dir)
             failed += not record.succeeded
     if stop.received:
