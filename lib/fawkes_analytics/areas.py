@@ -727,7 +727,7 @@ FEEDBACK = Area(
 def anomaly_outlook(
     source: Any, catalog: Any, time_range: Any, *, forecast_days: int | None = None, kpis: list[Any] | None = None
 ) -> Any:
-    """``anomalies.outlook`` computed once per rollup-store version and read by every later
+    """``anomalies.outlook`` computed once per data version of the rollup store and read by every later
     report, dashboard view and metrics export of the same range (rollups/answers.py)."""
     from .anomalies import AnomalyReport, outlook
     from .rollups.answers import remembered

@@ -1,4 +1,4 @@
-"""Answers computed once per store version and read by every later reader.
+"""Answers computed once per data version of the rollup store and read by every later reader.
 
 Some questions cost seconds even on the rollups (the unusual-changes check fits a seasonal
 model per KPI and day) and every reader of the same data asks them again: each report run,
@@ -73,7 +73,7 @@ def remembered(
     dump: Callable[[T], dict[str, Any]],
     load: Callable[[dict[str, Any]], T],
 ) -> T:
-    """The answer to ``question`` on ``tables``: read when this store version already has it,
+    """The answer to ``question`` on ``tables``: read when this data version already has it,
     else computed by ``compute`` and kept for the next reader (``dump``/``load`` convert it)."""
     if not isinstance(tables, StoreTables):
         return compute()
@@ -135,7 +135,7 @@ def _load_result(raw: dict[str, Any]) -> Any:
 
 
 def kept(family: Callable[..., T]) -> Callable[..., T]:
-    """Keep the Result of a metric family per store version (see ``remembered``).
+    """Keep the Result of a metric family per data version of the store (see ``remembered``).
 
     The family's arguments are its question: ``source`` picks the store, ``time_range``
     (a TimeRange) says up to when the store must vouch for the data, catalogs and funnels
