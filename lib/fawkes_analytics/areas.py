@@ -724,35 +724,12 @@ FEEDBACK = Area(
 
 
 # --- unusual changes ----------------------------------------------------------------------
-def anomaly_outlook(
-    source: Any, catalog: Any, time_range: Any, *, forecast_days: int | None = None, kpis: list[Any] | None = None
-) -> Any:
-    """``anomalies.outlook`` computed once per data version of the rollup store and read by every later
-    report, dashboard view and metrics export of the same range (rollups/answers.py)."""
-    from .anomalies import AnomalyReport, outlook
-    from .rollups.answers import remembered
-    from .rollups.tables import tables_for
-
-    question = {
-        "answer": "anomalies.outlook",
-        "time_range": time_range.to_dict(),
-        "forecast_days": forecast_days,
-        "kpis": None if kpis is None else [k.to_dict() for k in kpis],
-    }
-    return remembered(
-        tables_for(source, time_range.end, catalog),
-        question,
-        catalog,
-        lambda: outlook(source, catalog, time_range, forecast_days=forecast_days, kpis=kpis),
-        AnomalyReport.to_dict,
-        AnomalyReport.from_dict,
-    )
-
-
 def _anomalies(source: Any, catalog: Any, time_range: Any, forecast_days: int | None = None):
     """Unusual changes on the range's days and, for ranges of two days or more, 14-day forecasts
-    (anomalies.outlook: one read of the daily series from the rollup store, once per version)."""
-    return anomaly_outlook(source, catalog, time_range, forecast_days=forecast_days)
+    (anomalies.outlook: one read of the daily series from the rollup store, kept per data version)."""
+    from .anomalies import outlook
+
+    return outlook(source, catalog, time_range, forecast_days=forecast_days)
 
 
 def _flag_rows(report: Any) -> Any:

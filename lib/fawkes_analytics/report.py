@@ -25,7 +25,7 @@ import pandas as pd
 from IPython.display import Image
 from matplotlib.figure import Figure
 
-from . import areas, atomic, settings, sources, timerange, views
+from . import atomic, settings, sources, timerange, views
 from . import catalog as catalog_module
 from .columns import Column
 from .export.csv import write_csv
@@ -192,14 +192,14 @@ class Report:
                 f"Unusual changes need an events source; {self.source.kind} answers with aggregates only."
             )
         if found is None:
-            from .anomalies import all_kpis, usage_kpis
+            from .anomalies import all_kpis, outlook, usage_kpis
 
             chosen = all_kpis(self.catalog)
             if kpis == "usage":
                 chosen = usage_kpis()
             elif kpis is not None:
                 chosen = [k for k in chosen if k.name.startswith(f"{kpis}.")]
-            found = areas.anomaly_outlook(self.source, self.catalog, self.time_range, kpis=chosen)
+            found = outlook(self.source, self.catalog, self.time_range, kpis=chosen)
             self.add("anomalies", found)
         self.anomalies = found
         return views.unusual_changes(found)

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from fawkes_analytics import areas, catalog, metrics, timerange
+from fawkes_analytics import catalog, metrics, timerange
+from fawkes_analytics.anomalies import outlook
 from fawkes_analytics.rollups.answers import FOLDER, remembered
 from fawkes_analytics.rollups.tables import RawTables, StoreTables, forget, tables_for
 
@@ -91,10 +92,10 @@ def test_the_kept_unusual_changes_equal_a_fresh_computation(log):
     log.refresh()
     source, cat = log.source(), catalog.load()
     day = timerange.resolve(start="2026-03-02", end="2026-03-04", tz="UTC")
-    computed = areas.anomaly_outlook(source, cat, day)
+    computed = outlook(source, cat, day)
     kept = sorted((log.store.path / FOLDER).rglob("*.json"))
     assert kept  # the outlook (and the family answers it read)
-    read = areas.anomaly_outlook(source, cat, day)
+    read = outlook(source, cat, day)
     assert sorted((log.store.path / FOLDER).rglob("*.json")) == kept
     assert read is not computed
     assert read.to_dict() == computed.to_dict()

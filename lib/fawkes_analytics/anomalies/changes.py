@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from ..catalog import Catalog
+from ..rollups.answers import kept
 from ..sources.base import Capability, Source
 from ..timerange import TimeRange
 from .detect import FLAGGED, NO_DATA, NOT_ENOUGH_HISTORY, NOT_FINAL, OK, Method, change_of, judge, threshold_of
@@ -243,6 +244,7 @@ def judged_days(time_range: TimeRange, most: int = MAX_JUDGED_DAYS) -> tuple[dat
     return last_day - timedelta(days=days - 1), last_day
 
 
+@kept
 def outlook(
     source: Source,
     catalog: Catalog,

@@ -97,7 +97,7 @@ def publish_views(
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)  # a failed refresh never replaces good views
         raise
-    index = {
+    index: dict[str, Any] = {
         "ranges": list(ranges),
         "segments": list(plan.segments),
         "items": items,

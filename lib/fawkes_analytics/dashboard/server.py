@@ -271,7 +271,7 @@ def handlers(base_url: str, voila_handler: type, voila_kwargs: dict[str, Any]) -
             if manager.full() and not manager.ready_in_pool(notebook):
                 self.busy(manager)
                 return
-            first = served_first_paint(notebook, self.request.query, self.log)
+            first: str | None = served_first_paint(notebook, self.request.query, self.log)
             try:
                 async for html in self.get_generator(path=path):
                     if first is not None and MARKER in html:

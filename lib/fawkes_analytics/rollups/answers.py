@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import atomic
+from ..timerange import TimeRange
 from .tables import StoreTables, Tables, tables_for
 
 FOLDER = "answers"
@@ -118,7 +119,7 @@ def _question_value(value: Any) -> Any:
         return value
     if isinstance(value, (list, tuple)):
         return [_question_value(v) for v in value]
-    if hasattr(value, "to_dict") and hasattr(value, "tz"):  # a TimeRange
+    if isinstance(value, TimeRange):
         return value.to_dict()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a catalog, a funnel
         return catalog_fingerprint(value)
@@ -151,7 +152,7 @@ def kept(family: Callable[..., T]) -> Callable[..., T]:
         bound.apply_defaults()
         arguments = dict(bound.arguments)
         source, time_range = arguments.pop("source"), arguments.get("time_range")
-        if getattr(source, "rollups_location", None) is None or not hasattr(time_range, "tz"):
+        if getattr(source, "rollups_location", None) is None or not isinstance(time_range, TimeRange):
             return family(*args, **kwargs)
         try:
             question = {"answer": name, **{k: _question_value(v) for k, v in arguments.items()}}
