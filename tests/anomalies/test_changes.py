@@ -153,6 +153,25 @@ def test_every_range_of_one_day_shares_one_read_of_the_series(injected: object) 
     assert json.dumps(second.to_dict(), default=str) == json.dumps(fresh.to_dict(), default=str)
 
 
+def test_the_outlook_of_every_kpi_narrowed_equals_the_outlook_of_those_kpis(injected: object) -> None:
+    from fawkes_analytics import timerange
+    from fawkes_analytics.anomalies import changes, outlook, usage_kpis
+
+    # A report of one area shows its own KPIs from the outlook of all of them (the question
+    # the dashboards' refresh already answered): the same checks, flags and forecasts as an
+    # outlook asked for those KPIs alone. The usage KPIs read less history (no funnel settles).
+    cat = catalog_module.load()
+    week = timerange.resolve("7d", as_of=END)
+    changes._READS.entries.clear()
+    narrowed = outlook(injected, cat, week).only(k.name for k in usage_kpis())  # type: ignore[arg-type]
+    changes._READS.entries.clear()
+    alone = outlook(injected, cat, week, kpis=usage_kpis())  # type: ignore[arg-type]
+    assert [c.kpi.name for c in narrowed.checks] == ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"]
+    assert {f.kpi for f in narrowed.flags} >= {"visitors", "visits", "pageviews"}  # the injected drop
+    assert narrowed.forecasts is not None and len(narrowed.forecasts.forecasts) == 5
+    assert json.dumps(narrowed.to_dict(), default=str) == json.dumps(alone.to_dict(), default=str)
+
+
 def test_an_aggregate_only_source_says_why_it_has_no_unusual_changes(monkeypatch: pytest.MonkeyPatch) -> None:
     from fawkes_analytics import timerange
     from fawkes_analytics.anomalies import outlook

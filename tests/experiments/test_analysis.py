@@ -177,6 +177,17 @@ def test_keep_running_when_too_small_and_timeline(make_source):
     assert (last.n_control, last.lift, last.lift_ci_low, last.p_value_adjusted) == pytest.approx(
         (row.n_control, row.lift, row.lift_ci_low, row.p_value_adjusted)
     )
+    # Every day is the readout as it stood then (the days before the end read the experiment's
+    # rows held apart): the middle day equals an analysis cut at that instant, every metric.
+    middle_day = primary.as_of.iloc[len(primary) // 2]
+    then = analyze_experiment(source, _experiment({"control": 0.5, "new": 0.5}), as_of=middle_day)
+    for metric_name in timeline.metric.unique():
+        day = timeline[(timeline.metric == metric_name) & (timeline.as_of == middle_day)].iloc[0]
+        cut = then.row(metric_name)
+        assert day.n_control > 0 and (day.n_control, day.n_variant) == (cut.n_control, cut.n_variant)
+        assert (day.lift, day.lift_ci_low, day.p_value_adjusted) == pytest.approx(
+            (cut.lift, cut.lift_ci_low, cut.p_value_adjusted), nan_ok=True
+        )
     # as_of in the middle: fewer users than at the end
     mid = analyze_experiment(source, _experiment({"control": 0.5, "new": 0.5}), as_of="2024-03-05T00:00:00Z")
     assert mid.users.users.sum() < result.users.users.sum()

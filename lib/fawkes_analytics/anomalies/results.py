@@ -8,7 +8,7 @@ back into equal objects, so a published result can be rendered again without rec
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -166,6 +166,29 @@ class AnomalyReport(Result):
             if c.kpi.name == kpi:
                 return c
         raise KeyError(kpi)
+
+    def only(self, kpis: Iterable[str]) -> AnomalyReport:
+        """The same report narrowed to the KPIs named (a report of one area shows its own).
+
+        Each KPI is judged and forecast on its own series, so the narrowed report equals one
+        computed for those KPIs alone, and every report can read the one kept for all KPIs.
+        """
+        names = set(kpis)
+        forecasts = self.forecasts
+        if forecasts is not None:
+            kept = [f for f in forecasts.forecasts if f.kpi.name in names]
+            forecasts = ForecastReport(forecasts.as_of, forecasts.tz, forecasts.horizon, forecasts.level, kept)
+        return AnomalyReport(
+            self.as_of,
+            self.tz,
+            self.first_day,
+            self.last_day,
+            [c for c in self.checks if c.kpi.name in names],
+            [f for f in self.flags if f.kpi in names],
+            dict(self.method),
+            forecasts,
+            self.unavailable,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

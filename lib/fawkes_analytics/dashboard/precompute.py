@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .. import areas, formats, sources, timerange
 from .. import catalog as catalog_module
-from .. import formats, sources, timerange
 from ..metrics.segments import parse_rules
 from . import render, store
 from .pages import NAMED_RANGES, ViewKey
@@ -129,10 +129,14 @@ class Plan:
 def _write_range(source: Any, catalog: Any, plan: Plan, label: str) -> dict[str, list[tuple[str, str]]]:
     """One named range: every area for every user once, then usage and feature adoption per
     segment (the other areas reused), each view's pages written; returns the funnels and
-    experiments it holds."""
+    experiments it holds.
+
+    Every area is computed, also those no dashboard page shows (retention): the scheduled
+    reports of a named range ask the same questions and read these answers, kept beside the
+    rollup store (rollups/answers.py), instead of computing them again."""
     time_range = timerange.resolve(label, tz=plan.tz, as_of=plan.anchor)
     draw = render.ChartMemo()  # a reused result's charts are drawn once for every page and segment
-    everyone = render.compute(source, catalog, time_range, [a for p in render.pages_for(None) for a in p.areas])
+    everyone = render.compute(source, catalog, time_range, [area.name for area in areas.AREAS])
     folder = store.view_folder(ViewKey(range=label))
     pages = render.pages_for(None)
     render.write_view(plan.work / folder, everyone, plan.facts, pages, csv_url=f"{plan.csv_url}/{folder}", draw=draw)

@@ -18,8 +18,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats
-
 from .moments import Effect
 
 
@@ -37,6 +35,8 @@ class BayesianResult:
 
 def expected_shortfall(mean: float, sd: float) -> float:
     """E[max(0, -X)] for X ~ N(mean, sd^2): the expected loss below zero."""
+    from scipy import stats  # SciPy loads with the first test, not with every reader of a result
+
     z = mean / sd
     return float(sd * stats.norm.pdf(z) - mean * stats.norm.cdf(-z))
 
@@ -61,6 +61,8 @@ def bayesian_test(
     mean, sd = posterior(lift.point, lift.se**2, prior_mean, prior_sd)
     gain = mean if higher_is_better else -mean  # improvement in the good direction
     level = 2 * min_chance - 1
+    from scipy import stats
+
     low, high = stats.norm.interval(level, mean, sd)
     return BayesianResult(
         posterior_mean=mean,

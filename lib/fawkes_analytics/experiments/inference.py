@@ -34,7 +34,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 TWO_SIDED, GREATER, LESS = "two-sided", "greater", "less"
 
@@ -56,10 +55,14 @@ class FixedHorizonTest:
 
     def critical(self, level, df, n=None):
         """The |z| a result must exceed to be significant at ``level``."""
+        from scipy import stats  # SciPy loads with the first test, not with every reader of a result
+
         tail = level if _one_sided(self.alternative) else np.asarray(level) / 2
         return stats.t.isf(tail, df)
 
     def p_value(self, z, df, n=None):
+        from scipy import stats
+
         if self.alternative == TWO_SIDED:
             return 2 * stats.t.sf(np.abs(z), df)
         return stats.t.sf(_directional(z, self.alternative), df)

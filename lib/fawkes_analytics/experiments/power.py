@@ -31,8 +31,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import optimize, stats
-
 from .inference import TWO_SIDED, FixedHorizonTest, SequentialTest
 from .moments import Arm, NotEnoughData, welch_df
 
@@ -99,6 +97,8 @@ def power_at(control: Arm, treatment_var: float, lift: float, n_a: float, n_b: f
     var_b = _treatment_variance(control, treatment_var, lift)
     df = welch_df(Arm("a", int(max(n_a, 2)), 0, control.var, 0), Arm("b", int(max(n_b, 2)), 0, var_b, 0))
     c = float(plan.test.critical(plan.level, df, n_a + n_b))
+    from scipy import stats  # SciPy loads with the first power figure, not with every reader of a result
+
     power = stats.norm.sf((c - shift) / spread)
     if plan.test.alternative == TWO_SIDED:
         power += stats.norm.cdf((-c - shift) / spread)
@@ -107,6 +107,8 @@ def power_at(control: Arm, treatment_var: float, lift: float, n_a: float, n_b: f
 
 def _bayesian_power(shift: float, se: float, spread: float, lift: float, plan: Plan) -> float:
     """P(chance to beat >= c): the posterior mean must exceed z_c posterior sds."""
+    from scipy import stats
+
     z_c = stats.norm.ppf(plan.min_chance)
     if plan.prior_sd is None:
         return float(stats.norm.sf((z_c - shift) / spread))
@@ -129,6 +131,8 @@ def mde(control: Arm, treatment_var: float, n_a: float, n_b: float, plan: Plan, 
     def gap(size: float) -> float:
         return power_at(control, treatment_var, sign * size, n_a, n_b, plan) - plan.power
 
+    from scipy import optimize
+
     top = _largest_lift(control) if sign > 0 else 1 - 1e-9
     if gap(top) < 0:
         return None
@@ -150,4 +154,6 @@ def total_users_needed(
             raise NotEnoughData(f"no sample size reaches {plan.power:.0%} power for a lift of {lift:+.1%}")
     if gap(low) >= 0:
         return math.ceil(low)
+    from scipy import optimize
+
     return math.ceil(optimize.brentq(gap, low, high, xtol=0.5))

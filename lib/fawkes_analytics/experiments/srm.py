@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 OK, MISMATCH, NOT_ENOUGH_DATA = "ok", "mismatch", "not enough data"
 
@@ -73,6 +72,8 @@ def srm_check(
             "Assignment or tracking is broken; do not trust the results below.",
             unknown,
         )
+    from scipy import stats  # SciPy loads with the first check, not with every reader of a result
+
     chi2, p = stats.chisquare(counts, expected)
     if p < threshold:
         return SRMResult(
