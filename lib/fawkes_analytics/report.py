@@ -199,9 +199,13 @@ class Report:
                 chosen = usage_kpis()
             elif kpis is not None:
                 chosen = [k for k in chosen if k.name.startswith(f"{kpis}.")]
-            # The outlook of every KPI, narrowed: the one question every report and the
-            # dashboards' refresh ask, so it is read from the answers kept beside the store.
-            found = outlook(self.source, self.catalog, self.time_range).only(k.name for k in chosen)
+            # The outlook of every KPI, narrowed, when the dashboards' refresh (or another
+            # report) already answered it for this range; else only this report's KPIs.
+            found = outlook.if_kept(self.source, self.catalog, self.time_range)
+            if found is None:
+                found = outlook(self.source, self.catalog, self.time_range, kpis=chosen)
+            else:
+                found = found.only(k.name for k in chosen)
             self.add("anomalies", found)
         self.anomalies = found
         return views.unusual_changes(found)

@@ -92,7 +92,10 @@ def test_the_kept_unusual_changes_equal_a_fresh_computation(log):
     log.refresh()
     source, cat = log.source(), catalog.load()
     day = timerange.resolve(start="2026-03-02", end="2026-03-04", tz="UTC")
+    assert outlook.if_kept(source, cat, day) is None  # nobody asked yet: nothing is computed
+    assert not (log.store.path / FOLDER).exists()
     computed = outlook(source, cat, day)
+    assert outlook.if_kept(source, cat, day).to_dict() == computed.to_dict()  # a report narrows this one
     kept = sorted((log.store.path / FOLDER).rglob("*.json"))
     assert kept  # the outlook (and the family answers it read)
     read = outlook(source, cat, day)

@@ -306,13 +306,13 @@ def cumulative_readout(source: Any, experiment: Experiment, as_of: Any = None, f
     if start is None or end is None:
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
     cuts = [c for c in pd.date_range(start.floor("D") + pd.Timedelta(freq), end, freq=freq) if c < end]
+    earlier = exp_source.stats_at_cuts(experiment, cuts) if cuts else None  # one query for every day
     records = []
-    with exp_source.narrowed(experiment, end) as narrow:  # every earlier cut reads the same few rows
-        for cut in [*cuts, end]:
-            suff = final if cut == end else narrow.sufficient_stats(experiment, cut.to_pydatetime())
-            table = readout_table(experiment, suff.stats[suff.stats.variant.isin(experiment.variants)])
-            table.insert(0, "as_of", cut)
-            records.extend(table[TIMELINE_COLUMNS].to_dict("records"))
+    for cut in [*cuts, end]:
+        stats = final.stats if earlier is None or cut == end else earlier[earlier.as_of == cut].drop(columns="as_of")
+        table = readout_table(experiment, stats[stats.variant.isin(experiment.variants)])
+        table.insert(0, "as_of", cut)
+        records.extend(table[TIMELINE_COLUMNS].to_dict("records"))
     return pd.DataFrame(records, columns=TIMELINE_COLUMNS)
 
 

@@ -15,20 +15,16 @@ treats them alike:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import ibis
-import ibis.expr.types as ir
 import pandas as pd
 
 from ..errors import ParameterError, SchemaError
-from ..rollups.engines import cache
 from ..sources.base import Source
 from .config import Experiment, parse_experiment
-from .sufficient import SufficientStats, experiment_stats, metric_expression, naive_utc, to_frame
+from .sufficient import SufficientStats, experiment_stats, metric_expression, naive_utc, stats_at_cuts, to_frame
 
 
 class EventsExperimentSource:
@@ -36,7 +32,7 @@ class EventsExperimentSource:
 
     supports_time = True
 
-    def __init__(self, source: Source | _HeldTables) -> None:
+    def __init__(self, source: Source) -> None:
         self.source = source
 
     def sufficient_stats(self, experiment: Experiment, as_of: datetime | str | None = None) -> SufficientStats:
@@ -49,64 +45,10 @@ class EventsExperimentSource:
     def describe(self) -> dict[str, Any]:
         return self.source.describe()
 
-    @contextmanager
-    def narrowed(self, experiment: Experiment, as_of: datetime | str | None = None) -> Iterator[EventsExperimentSource]:
-        """This source cut down to what ``experiment`` reads up to ``as_of``, held by the engine.
-
-        A daily readout asks the same statistics at tens of earlier cuts: each reads the
-        experiment's assignments and its users' metric events (a few percent of the events)
-        from two temporary tables instead of the whole events table, and its queries compile
-        small. Every cut before ``as_of`` gives the same statistics as on the whole source.
-        """
-        cut = naive_utc(as_of)
-        assignments = self.source.assignments()
-        mine = assignments.filter(assignments.experiment_id == experiment.id)
-        events = self.source.events()
-        wanted = sorted(_event_names(experiment))
-        events = events.filter(events.event_name.isin(wanted), events.user_id.isin(mine.user_id))
-        if cut is not None:
-            mine = mine.filter(mine.assigned_at < ibis.literal(cut.to_pydatetime()))
-            events = events.filter(events.timestamp < ibis.literal(cut.to_pydatetime()))
-        held_assignments = cache(mine)
-        try:
-            held_events = cache(events.select("user_id", "timestamp", "event_name", "properties"))
-            try:
-                yield EventsExperimentSource(_HeldTables(held_events, held_assignments, self.source.data_as_of()))
-            finally:
-                held_events.release()
-        finally:
-            held_assignments.release()
-
-
-def _event_names(experiment: Experiment) -> set[str]:
-    """Every event a metric of ``experiment`` counts: measures, denominators, covariates."""
-    measures = []
-    for metric in experiment.metrics:
-        measures.append(metric.measure)
-        if metric.denominator is not None:
-            measures.append(metric.denominator)
-        if metric.covariate is not None:
-            measures.append(metric.covariate.measure)
-    return {m.event for m in measures if m.event is not None}
-
-
-class _HeldTables:
-    """The two tables an ``EventsExperimentSource`` reads, already computed (see ``narrowed``)."""
-
-    def __init__(self, events: ir.Table, assignments: ir.Table, data_as_of: Any) -> None:
-        self._events, self._assignments, self._data_as_of = events, assignments, data_as_of
-
-    def events(self) -> ir.Table:
-        return self._events
-
-    def assignments(self) -> ir.Table:
-        return self._assignments
-
-    def data_as_of(self) -> Any:
-        return self._data_as_of
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "experiment tables held for a timeline"}
+    def stats_at_cuts(self, experiment: Experiment, cuts: list[pd.Timestamp]) -> pd.DataFrame:
+        """``sufficient_stats(experiment, c).stats`` for every instant of ``cuts`` (naive UTC), with
+        an ``as_of`` column: a daily readout in one query instead of one per day."""
+        return stats_at_cuts(self.source.events(), self.source.assignments(), experiment, cuts)
 
 
 class UserTableSource:

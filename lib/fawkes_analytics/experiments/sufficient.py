@@ -152,8 +152,8 @@ def cap_values(per_user: ir.Table, percentile: float) -> tuple[ir.Table, float |
     return per_user.mutate(y=ibis.least(per_user.y, ibis.literal(cap))), cap
 
 
-def aggregate(per_user: ir.Table) -> ir.Table:
-    """The sufficient statistics per variant; parts the metric lacks (``d``, ``x``) are left out."""
+def aggregate(per_user: ir.Table, by: tuple[str, ...] = ("variant",)) -> ir.Table:
+    """The sufficient statistics per variant (and ``by``); parts the metric lacks (``d``, ``x``) are left out."""
     cols = per_user.columns
     y = per_user.y.cast("float64")
     sums = {"n": per_user.count(), "sum_y": y.sum(), "sum_y2": (y * y).sum()}
@@ -163,14 +163,15 @@ def aggregate(per_user: ir.Table) -> ir.Table:
     if "x" in cols:
         x = per_user.x.cast("float64")
         sums.update(sum_x=x.sum(), sum_x2=(x * x).sum(), sum_yx=(y * x).sum())
-    return per_user.group_by("variant").aggregate(**sums)
+    return per_user.group_by(list(by)).aggregate(**sums)
 
 
-def complete(aggregated: ir.Table, metric_name: str) -> ir.Table:
+def complete(aggregated: ir.Table, metric_name: str, keys: tuple[str, ...] = ()) -> ir.Table:
     """An ``aggregate`` with every statistic column (absent parts 0) and a ``metric`` column."""
     fill = {c: ibis.literal(0.0) for c in STAT_COLUMNS if c not in aggregated.columns}
     full = aggregated.mutate(**fill) if fill else aggregated
     return full.select(
+        *keys,
         metric=ibis.literal(metric_name),
         variant=full.variant.cast("string"),
         n=full.n.cast("int64"),
@@ -178,13 +179,13 @@ def complete(aggregated: ir.Table, metric_name: str) -> ir.Table:
     )
 
 
-def to_frame(expression: ir.Table) -> pd.DataFrame:
+def to_frame(expression: ir.Table, keys: tuple[str, ...] = ()) -> pd.DataFrame:
     """Execute completed aggregates into the small pandas statistics frame."""
     frame = expression.to_pandas()
     for column in STAT_COLUMNS:
         frame[column] = frame[column].fillna(0).astype("int64" if column == "n" else "float64")
     frame["variant"] = frame["variant"].astype(str)
-    return frame[["metric", "variant", *STAT_COLUMNS]].reset_index(drop=True)
+    return frame[[*keys, "metric", "variant", *STAT_COLUMNS]].reset_index(drop=True)
 
 
 def metric_expression(per_user: ir.Table, metric: Metric) -> tuple[ir.Table, float | None]:
@@ -247,3 +248,58 @@ def experiment_stats(
         last_assigned=naive_utc(summary["last"].max()) if len(summary) else None,
         data_end=analysis_end,
     )
+
+
+# --- the statistics at many instants at once (a daily readout) ------------------------------
+def units_over_time(assignments: ir.Table, experiment_id: str, end: pd.Timestamp) -> ir.Table:
+    """Every user of one experiment assigned before ``end``, with when they stop being a unit.
+
+    Returns ``[user_id, variant, assigned_at, multi_at]``: the first variant and its time, and
+    when a second variant was first assigned (NULL: never). At an instant ``c`` the user is a
+    unit of ``assigned_units(..., c)``, with this variant and time, exactly when
+    ``assigned_at < c`` and ``multi_at`` is NULL or ``>= c``.
+    """
+    a = assignments.filter(
+        assignments.experiment_id == experiment_id, assignments.assigned_at < ibis.literal(end.to_pydatetime())
+    )
+    per_variant = a.group_by(["user_id", "variant"]).aggregate(since=a.assigned_at.min())
+    order = ibis.row_number().over(group_by=per_variant.user_id, order_by=[per_variant.since, per_variant.variant])
+    ranked = per_variant.mutate(order=order)
+    first = ranked.filter(ranked.order == 0).select("user_id", "variant", assigned_at=ranked.since)
+    second = ranked.filter(ranked.order == 1).select(second_user=ranked.user_id, multi_at=ranked.since)
+    joined = first.left_join(second, first.user_id == second.second_user)
+    return joined.select("user_id", "variant", "assigned_at", "multi_at")
+
+
+def stats_at_cuts(
+    events: ir.Table, assignments: ir.Table, experiment: Experiment, cuts: list[pd.Timestamp]
+) -> pd.DataFrame:
+    """``experiment_stats(..., as_of=c).stats`` for every instant ``c`` of ``cuts``, in one query.
+
+    A unit's metric values do not depend on the cut that includes it: it is included only
+    once its window has ended (``assigned_at <= c - window_days``), so its window lies before
+    the cut. Each unit's values are computed once, up to the last cut, and joined to the cuts
+    that include it; capped metrics are capped at each cut's own percentile. Returns the
+    statistics frame with an ``as_of`` column first.
+    """
+    last = max(cuts)
+    units = units_over_time(assignments, experiment.id, last)
+    at = ibis.memtable(pd.DataFrame({"as_of": pd.to_datetime(pd.Series(cuts))}))
+    parts = []
+    for metric in experiment.metrics:
+        values = per_user_values(events, units, metric, last)
+        start_by = at.as_of - ibis.interval(days=metric.window_days)
+        included = values.join(
+            at,
+            [
+                values.assigned_at < at.as_of,
+                values.assigned_at <= start_by,
+                values.multi_at.isnull() | (values.multi_at >= at.as_of),
+            ],
+        )
+        if metric.cap_percentile is not None:
+            caps = included.group_by(cap_at="as_of").aggregate(cap=included.y.quantile(metric.cap_percentile / 100.0))
+            capped = included.join(caps, included.as_of == caps.cap_at)
+            included = capped.mutate(y=ibis.least(capped.y, capped.cap)).drop("cap_at", "cap")
+        parts.append(complete(aggregate(included, ("as_of", "variant")), metric.name, ("as_of",)))
+    return to_frame(ibis.union(*parts, distinct=False), ("as_of",))

@@ -27,7 +27,7 @@ import json
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .. import atomic
 from ..timerange import TimeRange
@@ -35,6 +35,15 @@ from .tables import StoreTables, Tables, tables_for
 
 FOLDER = "answers"
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class KeptFamily(Protocol[T_co]):
+    """A metric family wrapped by ``kept``: called, it reads or computes; ``if_kept`` only reads."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> T_co: ...
+
+    def if_kept(self, *args: Any, **kwargs: Any) -> T_co | None: ...
 
 
 @functools.cache
@@ -78,21 +87,35 @@ def remembered(
     else computed by ``compute`` and kept for the next reader (``dump``/``load`` convert it)."""
     if not isinstance(tables, StoreTables):
         return compute()
-    folder = tables.store.path / FOLDER / _folder_name(tables.manifest.data_version)
-    path = folder / f"{_key(question, catalog)}.json"
-    try:
-        return load(json.loads(path.read_text(encoding="utf-8")))
-    except OSError:  # not computed yet (or no answers folder can exist here)
-        pass
-    except (ValueError, KeyError, TypeError):  # unreadable: computed again and replaced
-        pass
+    found = read_kept(tables, question, catalog, load)
+    if found is not None:
+        return found
     answer = compute()
     try:
-        atomic.write_text(path, json.dumps(dump(answer), default=str))
+        atomic.write_text(_path(tables, question, catalog), json.dumps(dump(answer), default=str))
         _forget_old_versions(tables)
     except OSError:
         pass  # a read-only store: the answer is still right, only not kept
     return answer
+
+
+def read_kept(
+    tables: Tables, question: Mapping[str, Any], catalog: Any, load: Callable[[dict[str, Any]], T]
+) -> T | None:
+    """The answer to ``question`` when this data version already has it, else None."""
+    if not isinstance(tables, StoreTables):
+        return None
+    try:
+        return load(json.loads(_path(tables, question, catalog).read_text(encoding="utf-8")))
+    except OSError:  # not computed yet (or no answers folder can exist here)
+        return None
+    except (ValueError, KeyError, TypeError):  # unreadable: to be computed again and replaced
+        return None
+
+
+def _path(tables: StoreTables, question: Mapping[str, Any], catalog: Any) -> Path:
+    folder = tables.store.path / FOLDER / _folder_name(tables.manifest.data_version)
+    return folder / f"{_key(question, catalog)}.json"
 
 
 def _folder_name(data_version: int) -> str:
@@ -135,7 +158,7 @@ def _load_result(raw: dict[str, Any]) -> Any:
     return getattr(importlib.import_module(module), name).from_dict(raw["result"])
 
 
-def kept(family: Callable[..., T]) -> Callable[..., T]:
+def kept(family: Callable[..., T]) -> KeptFamily[T]:
     """Keep the Result of a metric family per data version of the store (see ``remembered``).
 
     The family's arguments are its question: ``source`` picks the store, ``time_range``
@@ -146,26 +169,37 @@ def kept(family: Callable[..., T]) -> Callable[..., T]:
     signature = inspect.signature(family)
     name = f"{family.__module__}.{family.__qualname__}"
 
-    @functools.wraps(family)
-    def answer(*args: Any, **kwargs: Any) -> T:
+    def asked(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Tables, dict[str, Any]] | None:
+        """The tables and the question of a call, or None when the call cannot be kept."""
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         arguments = dict(bound.arguments)
         source, time_range = arguments.pop("source"), arguments.get("time_range")
         if getattr(source, "rollups_location", None) is None or not isinstance(time_range, TimeRange):
-            return family(*args, **kwargs)
+            return None
         try:
             question = {"answer": name, **{k: _question_value(v) for k, v in arguments.items()}}
         except _NotKept:
+            return None
+        return tables_for(source, time_range.end, arguments.get("catalog")), question
+
+    @functools.wraps(family)
+    def answer(*args: Any, **kwargs: Any) -> T:
+        call = asked(args, kwargs)
+        if call is None:
             return family(*args, **kwargs)
-        catalog = arguments.get("catalog")
         return remembered(
-            tables_for(source, time_range.end, catalog),
-            question,
+            *call,
             None,
             lambda: family(*args, **kwargs),
             lambda result: {"type": _result_type(result), "result": result.to_dict()},
             _load_result,
         )
 
-    return answer
+    def if_kept(*args: Any, **kwargs: Any) -> T | None:
+        """The kept answer of this call, or None (nothing is computed)."""
+        call = asked(args, kwargs)
+        return None if call is None else read_kept(*call, None, _load_result)
+
+    answer.if_kept = if_kept  # type: ignore[attr-defined]
+    return answer  # type: ignore[return-value]
