@@ -7,7 +7,8 @@ lab and base templates and their macros. That is the same work every time, and a
 of the server's busy time in a rush of viewers.
 
 Jinja's own remedy is a bytecode cache shared by the environments (``Environment.bytecode_cache``):
-a template is compiled once and later environments load the compiled code. Each entry is keyed
+a template is compiled once and later environments load the compiled code (here the code
+objects, kept in memory). Each entry is keyed
 by the template's name and file and checked against the checksum of its source, so an edited
 template is compiled again; the environment's flavour (async or not, extensions) is part of the
 key too, since the compiled code depends on it. Each environment still gets its own filters
@@ -21,16 +22,22 @@ calls it when the server starts.
 from __future__ import annotations
 
 import threading
+from types import CodeType
 from typing import Any
 
 import jinja2
 
 
 class InMemoryBytecodeCache(jinja2.BytecodeCache):
-    """Compiled templates in a dict, for the life of the process (a few hundred KB)."""
+    """Compiled templates (Python code objects) in a dict, for the life of the process.
+
+    The code objects themselves are kept, not their marshalled bytes (Jinja's file and memcached
+    caches need bytes): loading one is a dict lookup. A code object is immutable, so the pages
+    can share it; each environment still runs it into a template of its own.
+    """
 
     def __init__(self) -> None:
-        self._code: dict[str, bytes] = {}
+        self._code: dict[str, tuple[str, CodeType]] = {}  # bucket key -> (source checksum, code)
         self._lock = threading.Lock()
         self.compiled = 0  # templates compiled (missed) since the start, for tests and logs
 
@@ -40,14 +47,15 @@ class InMemoryBytecodeCache(jinja2.BytecodeCache):
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         with self._lock:
-            code = self._code.get(bucket.key)
-        if code is not None:
-            bucket.bytecode_from_string(code)  # resets the bucket when the source's checksum changed
+            entry = self._code.get(bucket.key)
+        if entry is not None and entry[0] == bucket.checksum:  # an edited source has another checksum
+            bucket.code = entry[1]
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        code = bucket.bytecode_to_string()
+        if bucket.code is None:
+            return
         with self._lock:
-            self._code[bucket.key] = code
+            self._code[bucket.key] = (bucket.checksum, bucket.code)
             self.compiled += 1
 
     def clear(self) -> None:
