@@ -87,4 +87,4 @@ def install() -> None:
     if not getattr(voila.notebook_renderer.VoilaExporter, "_fawkes_cached", False):
         exporter = cached_exporter_class()
         exporter._fawkes_cached = True  # type: ignore[attr-defined]
-        voila.notebook_renderer.VoilaExporter = exporter  # type: ignore[attr-defined]
+        voila.notebook_renderer.VoilaExporter = exporter
