@@ -215,6 +215,9 @@ def _build_app_class(api_config: ApiSettings | None = None) -> Any:
 
     from .api import routes as api_routes
     from .dashboard import server as dashboard_server
+    from .dashboard import template_cache
+
+    template_cache.install()  # the page templates compiled once per process, not per page view
 
     class HealthHandler(tornado.web.RequestHandler):
         """Answers 200 from the event loop: no notebook, no kernel, no authentication."""

@@ -276,3 +276,13 @@ def wait_for_view(page: Any, query_part: str, origin: str, timeout_ms: int = 120
         arg=[query_part, origin],
         timeout=timeout_ms,
     )
+
+
+def run_async(coroutine: Any) -> Any:
+    """Run ``coroutine`` to its end on an event loop of its own, in a worker thread: once
+    Playwright's sync API has started, this thread has an event loop running already."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

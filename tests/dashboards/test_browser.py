@@ -7,14 +7,17 @@ picked, formatted with ``formats.kpi_view`` / ``columns.cell`` exactly like the 
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import sys
 from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
 import support
+from tornado.httpclient import HTTPClientError
 
 from fawkes_analytics import formats, sources, timerange
 from fawkes_analytics.columns import cell, column
@@ -133,6 +136,36 @@ def test_the_served_page_shows_the_view_before_the_widgets_load(
     support.wait_for_view(page, "range=7d&segment=power", "precomputed")
 
 
+def test_the_first_paint_shows_while_voilas_scripts_and_styles_are_still_loading(
+    voila: support.Voila, published: Path, page: object
+) -> None:
+    # Every script and stylesheet of Voilà's held (neither answered nor refused): the head
+    # holds nothing back, so the view is on screen from the HTML alone. Once they arrive the
+    # widgets take over, with JupyterLab's stylesheets applied.
+    held: list[object] = []
+    holding = [True]
+
+    def hold(route: object) -> None:
+        if holding[0]:
+            held.append(route)
+        else:
+            route.continue_()  # type: ignore[attr-defined]
+
+    page.route("**/voila/{static,templates}/**", hold)  # type: ignore[attr-defined]
+    page.goto(support.page_url(voila, "overview"), wait_until="commit")  # type: ignore[attr-defined]
+    page.wait_for_selector(f".fwk-first-paint {support.KPI_SELECTOR}", state="visible", timeout=30_000)  # type: ignore[attr-defined]
+    assert support.kpi_values(page) == tiles_of(overview_of(published, "7d/_all").kpis)
+    pending = {str(route.request.url).split("/")[-1].split("?")[0] for route in held}  # type: ignore[attr-defined]
+    assert {"voila-style.js", "index.css", "theme-light.css"} <= pending  # the head's, requested and held
+    holding[0] = False
+    for route in held:
+        route.continue_()  # type: ignore[attr-defined]
+    support.wait_for_view(page, "range=7d", "precomputed")
+    assert page.evaluate(
+        "() => [...document.styleSheets].some(s => (s.href || '').includes('index.css') && s.media.mediaText === 'all')"
+    )  # type: ignore[attr-defined]
+
+
 def test_hover_tooltip_shows_the_value_of_the_point(voila: support.Voila, published: Path, page: object) -> None:
     usage = overview_of(published, "7d/_all").results["usage"]
     first = usage.timeseries["active_users"].iloc[0]
@@ -228,3 +261,30 @@ def test_every_dashboard_renders_with_charts(voila: support.Voila, name: str, pa
     if name == "experiments":
         assert "sample ratio mismatch" in text.lower()
     support.screenshot(page, artifacts / f"{name}.png")
+
+
+def test_the_benchs_protocol_viewer_gets_what_a_browser_gets(voila: support.Voila, published: Path) -> None:
+    # bench/viewer_protocol.py stands for a viewer's browser in the bench's server-delivery
+    # figure: the page with the view's first paint, then the widgets' state over the kernel's
+    # websocket with the same messages Voilà's page sends, then leaving (the kernel ends).
+    sys.path.insert(0, str(support.ROOT / "bench"))
+    import viewer_protocol
+
+    view = "range=30d&segment=power"
+    url = support.page_url(voila, "usage", view)
+    times = support.run_async(viewer_protocol.view(voila.url, url, read_seconds=0))
+    assert times.error is None
+    assert 0 < times.first_kpi <= times.page <= times.widgets  # type: ignore[operator]
+    page = httpx.get(url, timeout=120).text  # a second viewer, to read the page and its kernel
+    kernel = json.loads(viewer_protocol.CONFIG.search(page).group(1))["kernelId"]  # type: ignore[union-attr]
+    channels = f"ws://127.0.0.1:{voila.port}/api/kernels/{kernel}/channels"
+    states = support.run_async(viewer_protocol.widget_states(channels, 60))
+    assert viewer_protocol.shows_the_view(states)
+    header = next(
+        s["state"]["value"] for s in states["states"].values() if 'class="fwk-state"' in str(s["state"].get("value"))
+    )
+    assert f'data-query="{view}' in html.unescape(header) and 'data-origin="precomputed"' in header
+    assert not viewer_protocol.shows_the_view({"states": {"m": {"state": {"value": "<p>Computing…</p>"}}}})
+    assert httpx.post(f"{voila.url}/voila/api/shutdown/{kernel}", timeout=30).status_code == 204  # leaving
+    with pytest.raises(HTTPClientError, match="404"):  # the kernel is gone
+        support.run_async(viewer_protocol.widget_states(channels, 10))
