@@ -30,8 +30,6 @@ from .sufficient import SufficientStats, experiment_stats, metric_expression, na
 class EventsExperimentSource:
     """Experiments measured from a source's ``assignments`` and ``events`` tables."""
 
-    supports_time = True
-
     def __init__(self, source: Source) -> None:
         self.source = source
 
@@ -53,8 +51,6 @@ class EventsExperimentSource:
 
 class UserTableSource:
     """One row per user: a user id column, a variant column and one column per metric value."""
-
-    supports_time = False
 
     def __init__(
         self,
